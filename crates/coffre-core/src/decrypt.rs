@@ -1,0 +1,283 @@
+//! Push-based age decryption: feed ciphertext pieces of any size, collect plaintext that
+//! has been authenticated.
+
+use zeroize::Zeroize;
+
+use crate::format::header::{Header, HeaderError, HEADER_MAX_BYTES};
+use crate::format::stream::{
+    payload_cipher, Stream, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
+};
+use crate::format::x25519::{self, UnwrapError, X25519_TAG};
+use crate::identity::Identity;
+use crate::keys::FileKey;
+
+/// Why a file could not be decrypted. Each variant is a class a person can act on; none
+/// tells which byte failed authentication.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptError {
+    /// The header does not follow the age v1 grammar; says which rule it breaks.
+    #[error("malformed header: {0}")]
+    MalformedHeader(#[from] HeaderError),
+    /// None of the given identities can open any stanza of the header.
+    #[error("no identity matched")]
+    NoIdentityMatched,
+    /// A stanza opened, but the header MAC does not verify: the header was altered.
+    #[error("header MAC mismatch")]
+    HeaderMacMismatch,
+    /// A payload chunk failed authentication: the payload was altered, reordered, or
+    /// belongs to another header.
+    #[error("payload authentication failed")]
+    PayloadAuthenticationFailed,
+    /// The file ends too early: inside the header, the nonce, or before the final chunk.
+    #[error("truncated file")]
+    Truncated,
+    /// Bytes follow the final chunk.
+    #[error("trailing data after the end of the file")]
+    TrailingData,
+    /// The last chunk is empty although the payload is not.
+    #[error("malformed payload: empty final chunk")]
+    EmptyFinalChunk,
+    /// The decryptor already failed; it cannot go on.
+    #[error("decryption already failed")]
+    Poisoned,
+}
+
+enum State {
+    /// Collecting header bytes.
+    Header { buf: Vec<u8> },
+    /// Header verified; collecting the 16-byte payload nonce.
+    Nonce { file_key: FileKey, buf: Vec<u8> },
+    /// Opening chunks; `buf` holds at most one encrypted chunk.
+    Payload { stream: Stream, buf: Vec<u8> },
+    /// An error was returned; every further call fails.
+    Failed,
+}
+
+/// Decrypts one age file as a stream.
+///
+/// Plaintext reaches `out` only after its chunk's tag verified. Memory is bounded by one
+/// encrypted chunk (64 KiB + 16) plus the header, whatever the file size. A full chunk is
+/// opened only when more input shows it is not the last one, or at [`finish`].
+///
+/// [`finish`]: Decryptor::finish
+pub struct Decryptor {
+    identities: Vec<Identity>,
+    state: State,
+    file_key: Option<FileKey>,
+}
+
+impl Decryptor {
+    /// Starts decrypting a standard age file (header then payload) with `identities`.
+    pub fn new(identities: &[Identity]) -> Self {
+        Self {
+            identities: identities.to_vec(),
+            state: State::Header { buf: Vec::new() },
+            file_key: None,
+        }
+    }
+
+    /// Starts decrypting a payload alone (nonce then chunks) whose file key is known.
+    pub fn with_file_key(file_key: FileKey) -> Self {
+        Self {
+            identities: Vec::new(),
+            state: State::Nonce {
+                file_key: file_key.clone(),
+                buf: Vec::with_capacity(PAYLOAD_NONCE_BYTES),
+            },
+            file_key: Some(file_key),
+        }
+    }
+
+    /// The file key, once the header has been opened.
+    pub fn file_key(&self) -> Option<&FileKey> {
+        self.file_key.as_ref()
+    }
+
+    /// Decrypts `input`; appends authenticated plaintext to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        let result = self.push_inner(input, out);
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    /// Checks the end of the file and appends the last chunk's plaintext to `out`.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        match core::mem::replace(&mut self.state, State::Failed) {
+            State::Header { .. } | State::Nonce { .. } => Err(DecryptError::Truncated),
+            State::Failed => Err(DecryptError::Poisoned),
+            State::Payload { mut stream, mut buf } => {
+                let result = open_final(&mut stream, &buf, out);
+                buf.zeroize();
+                result
+            }
+        }
+    }
+
+    fn push_inner(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        loop {
+            match &mut self.state {
+                State::Failed => return Err(DecryptError::Poisoned),
+                State::Header { buf } => {
+                    let before = buf.len();
+                    // Never buffer more than a header can be, whatever the piece size.
+                    let take = (HEADER_MAX_BYTES + 1).saturating_sub(before).min(input.len());
+                    buf.extend_from_slice(&input[..take]);
+                    let Some(header) = Header::parse(buf)? else {
+                        return Ok(());
+                    };
+                    let used = header.encoded_len() - before;
+                    input = &input[used..];
+                    let file_key = unwrap_header(&header, &self.identities)?;
+                    self.file_key = Some(file_key.clone());
+                    self.state = State::Nonce {
+                        file_key,
+                        buf: Vec::with_capacity(PAYLOAD_NONCE_BYTES),
+                    };
+                }
+                State::Nonce { file_key, buf } => {
+                    let take = (PAYLOAD_NONCE_BYTES - buf.len()).min(input.len());
+                    buf.extend_from_slice(&input[..take]);
+                    input = &input[take..];
+                    let Ok(nonce) = <[u8; PAYLOAD_NONCE_BYTES]>::try_from(buf.as_slice()) else {
+                        return Ok(());
+                    };
+                    let stream = Stream::new(payload_cipher(file_key, &nonce));
+                    self.state = State::Payload {
+                        stream,
+                        buf: Vec::with_capacity(ENCRYPTED_CHUNK_SIZE),
+                    };
+                }
+                State::Payload { stream, buf } => {
+                    return push_payload(stream, buf, input, out);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Decryptor {
+    fn drop(&mut self) {
+        if let State::Payload { buf, .. } = &mut self.state {
+            buf.zeroize();
+        }
+    }
+}
+
+/// Finds the stanza that one of `identities` opens and verifies the header MAC with it.
+pub(crate) fn unwrap_header(
+    header: &Header,
+    identities: &[Identity],
+) -> Result<FileKey, DecryptError> {
+    // Check every X25519 stanza's shape first: a malformed one makes the header invalid
+    // even if another stanza would open (c2sp.org/age: recipient stanzas are validated).
+    let parsed = header
+        .stanzas
+        .iter()
+        .filter(|s| s.tag == X25519_TAG)
+        .map(x25519::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    for stanza in &parsed {
+        for identity in identities {
+            match x25519::unwrap(stanza, identity) {
+                Ok(Some(file_key)) => {
+                    if header.verify_mac(&file_key) {
+                        return Ok(file_key);
+                    }
+                    return Err(DecryptError::HeaderMacMismatch);
+                }
+                Ok(None) => {}
+                Err(UnwrapError::ZeroSharedSecret) => {
+                    return Err(DecryptError::MalformedHeader(
+                        HeaderError::MalformedX25519Stanza,
+                    ))
+                }
+            }
+        }
+    }
+    Err(DecryptError::NoIdentityMatched)
+}
+
+fn push_payload(
+    stream: &mut Stream,
+    buf: &mut Vec<u8>,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), DecryptError> {
+    while !input.is_empty() {
+        if buf.len() == ENCRYPTED_CHUNK_SIZE {
+            // More data follows, so the held chunk must not be the last one.
+            open_middle(stream, buf, out)?;
+            buf.clear();
+        }
+        if buf.is_empty() && input.len() > ENCRYPTED_CHUNK_SIZE {
+            // Whole chunks straight from the input, without a copy into `buf`.
+            open_middle(stream, &input[..ENCRYPTED_CHUNK_SIZE], out)?;
+            input = &input[ENCRYPTED_CHUNK_SIZE..];
+            continue;
+        }
+        let take = (ENCRYPTED_CHUNK_SIZE - buf.len()).min(input.len());
+        buf.extend_from_slice(&input[..take]);
+        input = &input[take..];
+    }
+    Ok(())
+}
+
+/// Opens a full chunk that more data follows.
+fn open_middle(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+    if stream
+        .open_into(chunk, false, out)
+        .map_err(|_| DecryptError::PayloadAuthenticationFailed)?
+    {
+        return Ok(());
+    }
+    // A chunk that opens as the last one, with data after it: the file has trailing bytes.
+    let mut scratch = Vec::new();
+    let was_last = stream.open_into(chunk, true, &mut scratch).unwrap_or(false);
+    scratch.zeroize();
+    if was_last {
+        Err(DecryptError::TrailingData)
+    } else {
+        Err(DecryptError::PayloadAuthenticationFailed)
+    }
+}
+
+/// Opens what is left at the end of the input as the final chunk.
+fn open_final(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+    if chunk.len() < TAG_BYTES {
+        return Err(DecryptError::Truncated);
+    }
+    let first = stream.chunks_done() == 0;
+    let start = out.len();
+    if stream
+        .open_into(chunk, true, out)
+        .map_err(|_| DecryptError::PayloadAuthenticationFailed)?
+    {
+        if chunk.len() == TAG_BYTES && !first {
+            out.truncate(start);
+            return Err(DecryptError::EmptyFinalChunk);
+        }
+        return Ok(());
+    }
+    // A full chunk that opens as a middle one: the real last chunk was cut off.
+    if chunk.len() == ENCRYPTED_CHUNK_SIZE {
+        let mut scratch = Vec::with_capacity(CHUNK_SIZE);
+        let was_middle = stream.open_into(chunk, false, &mut scratch).unwrap_or(false);
+        scratch.zeroize();
+        if was_middle {
+            return Err(DecryptError::Truncated);
+        }
+    }
+    Err(DecryptError::PayloadAuthenticationFailed)
+}
+
+/// Decrypts a whole age file in memory (for small data; use [`Decryptor`] for files).
+pub fn decrypt(file: &[u8], identities: &[Identity]) -> Result<Vec<u8>, DecryptError> {
+    let mut dec = Decryptor::new(identities);
+    let mut out = Vec::with_capacity(file.len());
+    dec.push(file, &mut out)?;
+    dec.finish(&mut out)?;
+    Ok(out)
+}
