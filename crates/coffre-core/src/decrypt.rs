@@ -108,7 +108,10 @@ impl Decryptor {
         match core::mem::replace(&mut self.state, State::Failed) {
             State::Header { .. } | State::Nonce { .. } => Err(DecryptError::Truncated),
             State::Failed => Err(DecryptError::Poisoned),
-            State::Payload { mut stream, mut buf } => {
+            State::Payload {
+                mut stream,
+                mut buf,
+            } => {
                 let result = open_final(&mut stream, &buf, out);
                 buf.zeroize();
                 result
@@ -123,7 +126,9 @@ impl Decryptor {
                 State::Header { buf } => {
                     let before = buf.len();
                     // Never buffer more than a header can be, whatever the piece size.
-                    let take = (HEADER_MAX_BYTES + 1).saturating_sub(before).min(input.len());
+                    let take = (HEADER_MAX_BYTES + 1)
+                        .saturating_sub(before)
+                        .min(input.len());
                     buf.extend_from_slice(&input[..take]);
                     let Some(header) = Header::parse(buf)? else {
                         return Ok(());
@@ -264,7 +269,9 @@ fn open_final(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<()
     // A full chunk that opens as a middle one: the real last chunk was cut off.
     if chunk.len() == ENCRYPTED_CHUNK_SIZE {
         let mut scratch = Vec::with_capacity(CHUNK_SIZE);
-        let was_middle = stream.open_into(chunk, false, &mut scratch).unwrap_or(false);
+        let was_middle = stream
+            .open_into(chunk, false, &mut scratch)
+            .unwrap_or(false);
         scratch.zeroize();
         if was_middle {
             return Err(DecryptError::Truncated);

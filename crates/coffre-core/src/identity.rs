@@ -286,9 +286,8 @@ mod tests {
 
     #[test]
     fn identity_file_accepts_age_keygen_format() {
-        let text = format!(
-            "# created: 2026-11-22T10:00:00Z\n# public key: age1…\n\n{VECTOR_IDENTITY}\n"
-        );
+        let text =
+            format!("# created: 2026-11-22T10:00:00Z\n# public key: age1…\n\n{VECTOR_IDENTITY}\n");
         let ids = parse_identity_file(&text).unwrap();
         assert_eq!(ids.len(), 1);
         assert!(matches!(

@@ -12,4 +12,3 @@ pub(crate) fn random_array<const N: usize>() -> Result<[u8; N], RandomError> {
     getrandom::getrandom(&mut out).map_err(|_| RandomError)?;
     Ok(out)
 }
-

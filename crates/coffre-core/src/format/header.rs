@@ -262,7 +262,8 @@ fn parse_stanza<'a>(
         }
         body_b64.extend_from_slice(line.bytes);
         if line.bytes.len() < BODY_COLUMNS {
-            let body = decode_canonical(&body_b64).ok_or(HeaderError::NonCanonicalBase64(line.number))?;
+            let body =
+                decode_canonical(&body_b64).ok_or(HeaderError::NonCanonicalBase64(line.number))?;
             let mut args = args.into_iter();
             let tag = args.next().unwrap_or_default();
             let stanza = Stanza {
@@ -281,7 +282,8 @@ fn parse_mac_line(number: usize, line: &[u8]) -> Result<[u8; MAC_BYTES], HeaderE
         .filter(|rest| rest.len() == MAC_B64_LEN)
         .ok_or(HeaderError::MalformedMac(number))?;
     let mac = decode_canonical(encoded).ok_or(HeaderError::MalformedMac(number))?;
-    mac.try_into().map_err(|_| HeaderError::MalformedMac(number))
+    mac.try_into()
+        .map_err(|_| HeaderError::MalformedMac(number))
 }
 
 /// Writes `-> args…\n` and the wrapped body, ending with a short (maybe empty) line.

@@ -35,7 +35,8 @@ pub(crate) fn payload_cipher(
 ) -> ChaCha20Poly1305 {
     let mut key = Zeroizing::new([0u8; 32]);
     // 32 bytes is a valid HKDF-SHA-256 output length.
-    let _ = Hkdf::<Sha256>::new(Some(nonce), file_key.expose()).expand(PAYLOAD_LABEL, key.as_mut_slice());
+    let _ = Hkdf::<Sha256>::new(Some(nonce), file_key.expose())
+        .expand(PAYLOAD_LABEL, key.as_mut_slice());
     ChaCha20Poly1305::new(key.as_slice().into())
 }
 

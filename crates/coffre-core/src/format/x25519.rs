@@ -75,10 +75,7 @@ pub enum UnwrapError {
 }
 
 /// Tries to unwrap the file key with `identity`. `Ok(None)` means "not for this identity".
-pub fn unwrap(
-    stanza: &ParsedStanza,
-    identity: &Identity,
-) -> Result<Option<FileKey>, UnwrapError> {
+pub fn unwrap(stanza: &ParsedStanza, identity: &Identity) -> Result<Option<FileKey>, UnwrapError> {
     let share = PublicKey::from(stanza.share);
     let shared = identity.secret().diffie_hellman(&share);
     if !shared.was_contributory() {
