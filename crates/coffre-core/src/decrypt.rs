@@ -3,7 +3,7 @@
 
 use zeroize::Zeroize;
 
-use crate::format::header::{Header, HeaderError, HEADER_MAX_BYTES};
+use crate::format::header::{Header, HeaderError, HEADER_MAX_BYTES, VERSION_LINE};
 use crate::format::stream::{
     payload_cipher, Stream, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
 };
@@ -130,6 +130,12 @@ impl Decryptor {
                         .saturating_sub(before)
                         .min(input.len());
                     buf.extend_from_slice(&input[..take]);
+                    // A header completes only at a line feed: skip re-parsing for pieces
+                    // without one (after the first bytes, which tell an age file apart).
+                    let early = buf.len() <= 2 * VERSION_LINE.len();
+                    if !early && !input[..take].contains(&b'\n') && take == input.len() {
+                        return Ok(());
+                    }
                     let Some(header) = Header::parse(buf)? else {
                         return Ok(());
                     };

@@ -271,21 +271,21 @@ fn envelopes_split_rewrap_and_join() {
     assert_eq!(Envelope::parse(envelope.as_bytes()).unwrap(), envelope);
 
     let for_worker = envelope
-        .rewrap(&[owner.clone()], &worker.to_recipient())
+        .rewrap(std::slice::from_ref(&owner), &worker.to_recipient())
         .unwrap();
     assert_ne!(for_worker, envelope);
     assert_eq!(
-        decrypt(&for_worker.join(payload), &[worker.clone()]).unwrap(),
+        decrypt(&for_worker.join(payload), std::slice::from_ref(&worker)).unwrap(),
         plain
     );
     // The worker's envelope does not open for the owner, and vice versa.
     assert_eq!(
-        decrypt(&for_worker.join(payload), &[owner.clone()]),
+        decrypt(&for_worker.join(payload), std::slice::from_ref(&owner)),
         Err(DecryptError::NoIdentityMatched)
     );
     // Only someone who can open an envelope can rewrap it.
     assert!(envelope
-        .rewrap(&[worker.clone()], &owner.to_recipient())
+        .rewrap(std::slice::from_ref(&worker), &owner.to_recipient())
         .is_err());
     // Both envelopes carry the same file key.
     assert_eq!(

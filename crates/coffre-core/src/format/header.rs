@@ -99,7 +99,7 @@ impl core::fmt::Debug for Stanza {
 
 /// A parsed header. Keeps the exact bytes that the MAC covers, so that verification does
 /// not depend on re-encoding.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     /// The stanzas in file order.
     pub stanzas: Vec<Stanza>,
@@ -403,5 +403,124 @@ impl<'a> Iterator for Lines<'a> {
             bytes: &rest[..len],
             end_with_newline: self.pos,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const SHARE: &str = "TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc";
+    const BODY: &str = "hjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FLE";
+    const MAC: &str = "WyJp9F/9FOZh7gJdheq2WIJcwHgYc8NIVh3ddwhrcNg";
+
+    fn header(stanzas: &str) -> String {
+        format!("age-encryption.org/v1\n{stanzas}--- {MAC}\n")
+    }
+
+    fn parse(text: &str) -> Result<Option<Header>, HeaderError> {
+        Header::parse(text.as_bytes())
+    }
+
+    #[test]
+    fn parses_a_well_formed_header_and_stops_at_its_end() {
+        let text = header(&format!("-> X25519 {SHARE}\n{BODY}\n"));
+        let with_payload = format!("{text}\u{0}\u{1}binary payload");
+        let h = parse(&with_payload).unwrap().unwrap();
+        assert_eq!(h.encoded_len(), text.len());
+        assert_eq!(h.stanzas.len(), 1);
+        assert_eq!(h.stanzas[0].tag, "X25519");
+        assert_eq!(h.stanzas[0].args, vec![SHARE.to_owned()]);
+        assert_eq!(h.stanzas[0].body.len(), 32);
+        assert_eq!(h.to_bytes(), text.as_bytes());
+    }
+
+    #[test]
+    fn every_prefix_of_a_header_asks_for_more() {
+        let text = header(&format!("-> X25519 {SHARE}\n{BODY}\n"));
+        for cut in 0..text.len() {
+            assert_eq!(parse(&text[..cut]), Ok(None), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn each_grammar_rule_has_its_error() {
+        let cases: Vec<(String, HeaderError)> = vec![
+            ("hello world\n".into(), HeaderError::NotAge),
+            ("\u{1}\u{2}binary".into(), HeaderError::NotAge),
+            (
+                "age-encryption.org/v2\n".into(),
+                HeaderError::UnsupportedVersion,
+            ),
+            (header("-> a\tb\n\n"), HeaderError::InvalidCharacter(2)),
+            (header("-> a\r\n\n"), HeaderError::InvalidCharacter(2)),
+            (header("-> a  b\n\n"), HeaderError::EmptyArgument(2)),
+            (header("-> \n\n"), HeaderError::EmptyArgument(2)),
+            (
+                header(&format!("-> a\n{}\n", "A".repeat(65))),
+                HeaderError::InvalidBodyLine(3),
+            ),
+            (header("-> a\nAA==\n"), HeaderError::InvalidBodyLine(3)),
+            (header("-> a\nAB\n"), HeaderError::NonCanonicalBase64(3)),
+            (
+                header("-> a\n\nsomething\n"),
+                HeaderError::UnexpectedLine(4),
+            ),
+            (header(""), HeaderError::NoStanza),
+            (
+                "age-encryption.org/v1\n-> a\n\n---\n".into(),
+                HeaderError::MalformedMac(4),
+            ),
+            (
+                "age-encryption.org/v1\n-> a\n\n--- AAAA\n".into(),
+                HeaderError::MalformedMac(4),
+            ),
+            (
+                header("-> scrypt salt 10\n\n-> X25519 a\n\n"),
+                HeaderError::ScryptNotAlone,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(&text), Err(want.clone()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn body_filling_its_last_line_needs_an_empty_final_line() {
+        // 48 bytes encode to exactly 64 base64 columns.
+        let full = "A".repeat(64);
+        let ok = header(&format!("-> a\n{full}\n\n"));
+        assert_eq!(parse(&ok).unwrap().unwrap().stanzas[0].body, vec![0u8; 48]);
+        let missing = header(&format!("-> a\n{full}\n"));
+        assert_eq!(parse(&missing), Err(HeaderError::InvalidBodyLine(4)));
+    }
+
+    #[test]
+    fn encoding_round_trips_bodies_of_every_length() {
+        let key = FileKey::from_bytes([3; 16]);
+        for len in 0..200 {
+            let stanza = Stanza {
+                tag: "t".into(),
+                args: vec!["x".into()],
+                body: vec![0xA5; len],
+            };
+            let h = Header::new(vec![stanza.clone()], &key);
+            let parsed = Header::parse(&h.to_bytes()).unwrap().unwrap();
+            assert_eq!(parsed.stanzas, vec![stanza]);
+            assert!(parsed.verify_mac(&key));
+            assert!(!parsed.verify_mac(&FileKey::from_bytes([4; 16])));
+        }
+    }
+
+    #[test]
+    fn oversized_headers_are_refused() {
+        let many = "-> a\n\n".repeat(MAX_STANZAS + 1);
+        assert_eq!(parse(&header(&many)), Err(HeaderError::TooLarge));
+        let endless = format!(
+            "age-encryption.org/v1\n-> a\n{}",
+            "AAAA\n".repeat(HEADER_MAX_BYTES / 4)
+        );
+        assert!(parse(&endless).is_err());
     }
 }
