@@ -360,3 +360,45 @@ proptest! {
         prop_assert_eq!(decrypt_in_pieces(&file, &[id], dec_piece).unwrap(), plain);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any edit of a valid file (overwrite, insert or delete a few bytes) is either a
+    /// no-op or rejected; nothing panics.
+    #[test]
+    fn edited_files_are_rejected_never_misread(
+        len in 0usize..3000,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
+    ) {
+        let id = Identity::generate().unwrap();
+        let plain = data(len, len as u32);
+        let file = encrypt(&plain, &[id.to_recipient()]).unwrap();
+        let mut bad = file.clone();
+        for (at, value, kind) in edits {
+            let i = at.index(bad.len());
+            match kind {
+                0 => bad[i] = value,
+                1 => bad.insert(i, value),
+                _ => { bad.remove(i); }
+            }
+        }
+        let result = decrypt(&bad, &[id]);
+        if bad == file {
+            prop_assert_eq!(result.unwrap(), plain);
+        } else {
+            prop_assert!(result.is_err());
+        }
+    }
+
+    /// Arbitrary bytes never panic the header parser, the envelope parser or the decryptor.
+    #[test]
+    fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600), prefix in any::<bool>()) {
+        let mut input = if prefix { b"age-encryption.org/v1\n-> X25519 ".to_vec() } else { Vec::new() };
+        input.extend_from_slice(&bytes);
+        let _ = coffre_core::format::header::Header::parse(&input);
+        let _ = Envelope::parse(&input);
+        let id = Identity::generate().unwrap();
+        prop_assert!(decrypt(&input, &[id]).is_err());
+    }
+}
