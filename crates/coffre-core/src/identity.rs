@@ -58,6 +58,9 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct Identity {
     secret: StaticSecret,
+    /// Kept beside the secret: unwrapping a stanza needs it, and recomputing it would
+    /// double the scalar multiplications per stanza.
+    public: PublicKey,
 }
 
 impl Identity {
@@ -69,9 +72,9 @@ impl Identity {
 
     /// Builds an identity from its 32 secret bytes (for key bundles).
     pub fn from_bytes(bytes: &[u8; KEY_BYTES]) -> Self {
-        Self {
-            secret: StaticSecret::from(*bytes),
-        }
+        let secret = StaticSecret::from(*bytes);
+        let public = PublicKey::from(&secret);
+        Self { secret, public }
     }
 
     /// The 32 secret bytes, wiped when the returned value is dropped.
@@ -81,7 +84,7 @@ impl Identity {
 
     /// The public half.
     pub fn to_recipient(&self) -> Recipient {
-        Recipient(PublicKey::from(&self.secret))
+        Recipient(self.public)
     }
 
     /// `AGE-SECRET-KEY-1…`, as age-keygen writes it. The string is wiped on drop.
