@@ -1,0 +1,402 @@
+//! Shares (one envelope per recipient, with optional expiry) and links for people
+//! without an account.
+//!
+//! The server cannot tell whether an envelope really opens to the recipient's key: it
+//! checks only that it is one well-formed X25519 stanza header (DESIGN.md, "Cryptography").
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::documents::{access, owned, payload_response, Access, DocumentView};
+use super::{check_envelope, decode_b64, encode_b64, ApiJson, ApiPath};
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult, Problem};
+use crate::store::{EnvelopeRecord, Id, Link, LinkOpen};
+use crate::AppState;
+
+/// Body of `PUT /v1/documents/{id}/envelopes/{recipient}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutEnvelope {
+    /// Single-X25519-stanza age header for the recipient, base64.
+    pub envelope: String,
+    /// Optional expiry (unix seconds), after which the server refuses and purges it.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+/// A share as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareView {
+    /// Recipient account id.
+    pub recipient: String,
+    /// Recipient handle.
+    pub handle: Option<String>,
+    /// Creation time (unix seconds).
+    pub created_at: u64,
+    /// Expiry (unix seconds).
+    pub expires_at: Option<u64>,
+}
+
+/// Body of `POST /v1/documents/{id}/links`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLink {
+    /// Envelope to the link key (whose secret stays in the URL fragment), base64.
+    pub envelope: String,
+    /// Optional expiry (unix seconds).
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Optional number of openings allowed.
+    #[serde(default)]
+    pub max_downloads: Option<u32>,
+}
+
+/// A link as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkView {
+    /// Link id (goes in the URL path).
+    pub id: String,
+    /// Document id.
+    pub document: String,
+    /// Creation time (unix seconds).
+    pub created_at: u64,
+    /// Expiry (unix seconds).
+    pub expires_at: Option<u64>,
+    /// Openings allowed.
+    pub max_downloads: Option<u32>,
+    /// Openings so far.
+    pub downloads: u32,
+}
+
+impl From<&Link> for LinkView {
+    fn from(l: &Link) -> Self {
+        Self {
+            id: l.id.to_string(),
+            document: l.doc.to_string(),
+            created_at: l.created_at,
+            expires_at: l.expires_at,
+            max_downloads: l.max_downloads,
+            downloads: l.downloads,
+        }
+    }
+}
+
+/// What an anonymous holder of a link gets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenedLink {
+    /// Payload size (bytes).
+    pub size: u64,
+    /// Sealed metadata, base64.
+    pub metadata: String,
+    /// Envelope to the link key, base64.
+    pub envelope: String,
+    /// Expiry (unix seconds).
+    pub expires_at: Option<u64>,
+    /// Openings left, if limited.
+    pub downloads_left: Option<u32>,
+}
+
+fn check_expiry(expires_at: Option<u64>, now: u64) -> AppResult<()> {
+    match expires_at {
+        Some(t) if t <= now => Err(AppError::Unprocessable("expires_at is in the past".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Adds or replaces a recipient's envelope (owner only, committed documents only).
+#[utoipa::path(put, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
+    params(("id" = String, Path, description = "document id"),
+           ("recipient" = String, Path, description = "recipient account id")),
+    request_body = PutEnvelope,
+    responses((status = 204), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, recipient)): ApiPath<(Id, Id)>,
+    ApiJson(body): ApiJson<PutEnvelope>,
+) -> AppResult<StatusCode> {
+    let doc = owned(&state, caller.account.id, id).await?;
+    if !doc.committed {
+        return Err(AppError::Conflict(
+            "commit the upload before sharing".into(),
+        ));
+    }
+    let envelope = decode_b64("envelope", &body.envelope)?;
+    check_envelope(&envelope)?;
+    let now = state.now();
+    check_expiry(body.expires_at, now)?;
+    if recipient == doc.owner && body.expires_at.is_some() {
+        return Err(AppError::Unprocessable(
+            "the owner's envelope cannot expire".into(),
+        ));
+    }
+    let record = EnvelopeRecord {
+        envelope,
+        granted_by: caller.account.id,
+        created_at: now,
+        expires_at: body.expires_at,
+    };
+    state
+        .blocking(move |s| {
+            if s.account(recipient)?.is_none() {
+                return Ok(Err(AppError::NotFound));
+            }
+            s.put_envelope(id, recipient, &record)?;
+            Ok(Ok(()))
+        })
+        .await??;
+    state.flush().await?;
+    tracing::info!(doc = %id, %recipient, "envelope added");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists a document's shares (owner only); expired ones are purged.
+#[utoipa::path(get, path = "/v1/documents/{id}/envelopes", tag = "shares",
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 200, body = [ShareView]), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_envelopes(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Id>,
+) -> AppResult<Json<Vec<ShareView>>> {
+    owned(&state, caller.account.id, id).await?;
+    let now = state.now();
+    let (views, purged) = state
+        .blocking(move |s| {
+            let mut views = Vec::new();
+            let mut purged = false;
+            for (recipient, record) in s.envelopes_of(id)? {
+                if record.expires_at.is_some_and(|t| now >= t) {
+                    s.delete_envelope(id, recipient)?;
+                    purged = true;
+                    continue;
+                }
+                views.push(ShareView {
+                    recipient: recipient.to_string(),
+                    handle: s.account(recipient)?.map(|a| a.handle),
+                    created_at: record.created_at,
+                    expires_at: record.expires_at,
+                });
+            }
+            Ok((views, purged))
+        })
+        .await?;
+    if purged {
+        state.flush().await?;
+    }
+    Ok(Json(views))
+}
+
+/// Revokes a share: by the owner, or by the recipient dropping it. The envelope is
+/// deleted, not flagged.
+#[utoipa::path(delete, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
+    params(("id" = String, Path, description = "document id"),
+           ("recipient" = String, Path, description = "recipient account id")),
+    responses((status = 204), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, recipient)): ApiPath<(Id, Id)>,
+) -> AppResult<StatusCode> {
+    let me = caller.account.id;
+    match access(&state, me, id).await? {
+        (doc, Access::Owner(_)) => {
+            if recipient == doc.owner {
+                return Err(AppError::Conflict(
+                    "the owner's own envelope cannot be revoked".into(),
+                ));
+            }
+        }
+        (_, Access::Recipient(_)) if recipient == me => {}
+        (_, Access::Recipient(_)) => return Err(AppError::Forbidden),
+    }
+    let existed = state
+        .blocking(move |s| s.delete_envelope(id, recipient))
+        .await?;
+    if !existed {
+        return Err(AppError::NotFound);
+    }
+    state.flush().await?;
+    tracing::info!(doc = %id, %recipient, "envelope revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Documents shared with the caller, each with the caller's envelope.
+#[utoipa::path(get, path = "/v1/shared", tag = "shares",
+    responses((status = 200, body = [DocumentView]), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn shared_with_me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<Json<Vec<DocumentView>>> {
+    let me = caller.account.id;
+    let ids = state.blocking(move |s| s.shared_with(me)).await?;
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        match access(&state, me, id).await {
+            Ok((doc, access)) => views.push(DocumentView::new(&doc, access.envelope())),
+            Err(AppError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Json(views))
+}
+
+/// Creates a link to a committed document (owner only).
+#[utoipa::path(post, path = "/v1/documents/{id}/links", tag = "links",
+    params(("id" = String, Path, description = "document id")),
+    request_body = CreateLink,
+    responses((status = 201, body = LinkView), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Id>,
+    ApiJson(body): ApiJson<CreateLink>,
+) -> AppResult<(StatusCode, Json<LinkView>)> {
+    let doc = owned(&state, caller.account.id, id).await?;
+    if !doc.committed {
+        return Err(AppError::Conflict(
+            "commit the upload before sharing".into(),
+        ));
+    }
+    let envelope = decode_b64("envelope", &body.envelope)?;
+    check_envelope(&envelope)?;
+    let now = state.now();
+    check_expiry(body.expires_at, now)?;
+    if body.max_downloads == Some(0) {
+        return Err(AppError::Unprocessable(
+            "max_downloads must be at least 1".into(),
+        ));
+    }
+    let link = Link {
+        id: Id::generate()?,
+        doc: id,
+        envelope,
+        created_at: now,
+        expires_at: body.expires_at,
+        max_downloads: body.max_downloads,
+        downloads: 0,
+    };
+    let view = LinkView::from(&link);
+    state.blocking(move |s| s.put_link(&link)).await?;
+    state.flush().await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Lists a document's links (owner only).
+#[utoipa::path(get, path = "/v1/documents/{id}/links", tag = "links",
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 200, body = [LinkView]), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_links(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Id>,
+) -> AppResult<Json<Vec<LinkView>>> {
+    owned(&state, caller.account.id, id).await?;
+    let links = state.blocking(move |s| s.links_of(id)).await?;
+    Ok(Json(links.iter().map(LinkView::from).collect()))
+}
+
+/// Deletes a link (owner of its document only).
+#[utoipa::path(delete, path = "/v1/links/{id}", tag = "links",
+    params(("id" = String, Path, description = "link id")),
+    responses((status = 204), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Id>,
+) -> AppResult<StatusCode> {
+    let link = state
+        .blocking(move |s| s.link(id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    owned(&state, caller.account.id, link.doc).await?;
+    state.blocking(move |s| s.delete_link(id)).await?;
+    state.flush().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Opens a link, anonymously: counts one opening, returns the envelope and metadata.
+/// 410 once expired or used up.
+#[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
+    params(("id" = String, Path, description = "link id")),
+    responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem)))]
+pub async fn open_link(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Id>,
+) -> AppResult<Json<OpenedLink>> {
+    let now = state.now();
+    let (opened, doc) = state
+        .blocking(move |s| {
+            let opened = s.open_link(id, now)?;
+            let doc = match &opened {
+                Some(LinkOpen::Opened(l)) => s.document(l.doc)?,
+                _ => None,
+            };
+            Ok((opened, doc))
+        })
+        .await?;
+    let link = match opened {
+        None => return Err(AppError::NotFound),
+        Some(LinkOpen::Exhausted) => return Err(AppError::Gone),
+        Some(LinkOpen::Opened(link)) => link,
+    };
+    let doc = doc.ok_or(AppError::NotFound)?;
+    // The count must survive a crash, or a limit of 1 could be exceeded.
+    state.flush().await?;
+    Ok(Json(OpenedLink {
+        size: doc.size,
+        metadata: encode_b64(&doc.metadata),
+        envelope: encode_b64(&link.envelope),
+        expires_at: link.expires_at,
+        downloads_left: link.max_downloads.map(|m| m.saturating_sub(link.downloads)),
+    }))
+}
+
+/// Streams the payload behind a link, anonymously, with Range. Allowed once the link has
+/// been opened and until it expires; openings, not payload requests, are what is
+/// counted, so that a resumed or ranged download is not charged twice.
+#[utoipa::path(get, path = "/v1/links/{id}/payload", tag = "links",
+    params(("id" = String, Path, description = "link id")),
+    responses(
+        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = "4XX", body = Problem)))]
+pub async fn link_payload(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Id>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let (link, doc) = state
+        .blocking(move |s| {
+            let link = s.link(id)?;
+            let doc = match &link {
+                Some(l) => s.document(l.doc)?,
+                None => None,
+            };
+            Ok((link, doc))
+        })
+        .await?;
+    let link = link.ok_or(AppError::NotFound)?;
+    let doc = doc.ok_or(AppError::NotFound)?;
+    if link.expires_at.is_some_and(|t| state.now() >= t) {
+        return Err(AppError::Gone);
+    }
+    if link.downloads == 0 {
+        return Err(AppError::Conflict(
+            "open the link before downloading".into(),
+        ));
+    }
+    payload_response(state, &doc, &headers)
+}

@@ -1,0 +1,544 @@
+//! `coffre-server audit`: what exactly does the server keep, and can it read any of it?
+//!
+//! Walks every tree and every value of the sled store, and every payload file, and checks
+//! each against the schema the server writes: records decode with no unknown field, every
+//! envelope is a single-X25519-stanza age header, every committed payload has the length
+//! of an age STREAM and its file holds exactly the recorded bytes, every index entry
+//! points at a record. It counts records and bytes per kind, lists which fields are
+//! stored in clear, and searches records and payloads for the OPAQUE server key (which
+//! must only ever be in its own key file). Any schema violation makes the report fail.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use serde::Serialize;
+use sled::Db;
+
+use crate::api::documents::is_stream_length;
+use crate::store::{
+    Account, Document, EnvelopeRecord, Id, Invite, Link, Org, Session, SledStore, ID_BYTES,
+    PIECE_BYTES,
+};
+
+/// Count and size of one tree.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TreeStats {
+    /// Entries.
+    pub count: u64,
+    /// Bytes of keys.
+    pub key_bytes: u64,
+    /// Bytes of values.
+    pub value_bytes: u64,
+}
+
+/// The result of an audit.
+#[derive(Debug, Default, Serialize)]
+pub struct AuditReport {
+    /// Per tree.
+    pub trees: BTreeMap<String, TreeStats>,
+    /// Committed documents, and their total payload bytes.
+    pub committed_documents: u64,
+    /// Total committed payload bytes.
+    pub committed_payload_bytes: u64,
+    /// Uploads not yet committed (invisible to everyone but the uploader).
+    pub uploads_in_progress: u64,
+    /// Envelopes checked (shares and links).
+    pub envelopes_checked: u64,
+    /// Whether the server key file was given and searched for.
+    pub server_key_searched: bool,
+    /// What is stored in clear, per kind (by design: DESIGN.md "Threat model").
+    pub in_clear: BTreeMap<&'static str, Vec<&'static str>>,
+    /// What is stored sealed or hashed, per kind.
+    pub sealed: BTreeMap<&'static str, Vec<&'static str>>,
+    /// Payload files, and their total bytes.
+    pub payload_files: TreeStats,
+    /// Harmless leftovers (e.g. the payload of a delete interrupted by a crash).
+    pub warnings: Vec<String>,
+    /// Schema violations; the audit fails if there is any.
+    pub violations: Vec<String>,
+}
+
+impl AuditReport {
+    /// Whether the store fits the schema.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Field names per kind of record.
+type FieldList = BTreeMap<&'static str, Vec<&'static str>>;
+
+fn field_lists() -> (FieldList, FieldList) {
+    let clear = BTreeMap::from([
+        (
+            "accounts",
+            vec![
+                "id",
+                "handle",
+                "role",
+                "org",
+                "public_key",
+                "ksf_version",
+                "created_by",
+                "consent_at",
+                "created_at",
+                "failed_logins",
+                "locked",
+            ],
+        ),
+        ("handles", vec!["handle -> account id"]),
+        ("sessions", vec!["account", "created_at", "expires_at"]),
+        ("orgs", vec!["id", "name", "created_at"]),
+        ("invites", vec!["org", "created_at", "expires_at"]),
+        (
+            "documents",
+            vec![
+                "id",
+                "owner",
+                "size",
+                "stored",
+                "committed",
+                "created_at",
+                "committed_at",
+            ],
+        ),
+        ("owned", vec!["owner -> document"]),
+        ("payloads", vec!["document id (file name)", "length"]),
+        (
+            "envelopes",
+            vec![
+                "document",
+                "recipient",
+                "granted_by",
+                "created_at",
+                "expires_at",
+            ],
+        ),
+        ("inbox", vec!["recipient -> document"]),
+        (
+            "links",
+            vec![
+                "id",
+                "doc",
+                "created_at",
+                "expires_at",
+                "max_downloads",
+                "downloads",
+            ],
+        ),
+        ("doc_links", vec!["document -> link"]),
+        ("account_sessions", vec!["account -> session token hash"]),
+    ]);
+    let sealed = BTreeMap::from([
+        (
+            "accounts",
+            vec![
+                "password_file (OPAQUE record: useless without the server key file)",
+                "bundle (ChaCha20-Poly1305 under the export key)",
+                "recovery_bundle (ChaCha20-Poly1305 under the recovery code)",
+                "recovery_verifier (SHA-256 of a 256-bit token)",
+            ],
+        ),
+        ("sessions", vec!["key: SHA-256 of the session token"]),
+        ("invites", vec!["key: SHA-256 of the invite code"]),
+        (
+            "documents",
+            vec!["metadata (sealed under a key from the file key)"],
+        ),
+        ("payloads", vec!["bytes (age STREAM ciphertext)"]),
+        (
+            "envelopes",
+            vec!["envelope (age header: file key sealed to X25519)"],
+        ),
+        ("links", vec!["envelope (age header to the link key)"]),
+    ]);
+    (clear, sealed)
+}
+
+/// Audits a store. `server_key`, when given, is the key file's content, searched for in
+/// every key, value and payload.
+pub fn audit(store: &SledStore, server_key: Option<&[u8]>) -> AuditReport {
+    let db = store.db();
+    let mut report = AuditReport::default();
+    let (clear, sealed) = field_lists();
+    report.in_clear = clear;
+    report.sealed = sealed;
+    report.server_key_searched = server_key.is_some();
+    let needles = server_key.map(key_needles).unwrap_or_default();
+
+    let known: Vec<&str> = crate::store::TREES.to_vec();
+    for name in db.tree_names() {
+        let name_text = String::from_utf8_lossy(&name).into_owned();
+        let is_default = name.as_ref() == b"__sled__default";
+        let tree = match db.open_tree(&name) {
+            Ok(t) => t,
+            Err(e) => {
+                report.violations.push(format!("tree {name_text}: {e}"));
+                continue;
+            }
+        };
+        if !is_default && !known.contains(&name_text.as_str()) {
+            report
+                .violations
+                .push(format!("unexpected tree {name_text:?}"));
+        }
+        let mut stats = TreeStats::default();
+        for entry in tree.iter() {
+            let (key, value) = match entry {
+                Ok(kv) => kv,
+                Err(e) => {
+                    report
+                        .violations
+                        .push(format!("tree {name_text}: read error {e}"));
+                    break;
+                }
+            };
+            stats.count += 1;
+            stats.key_bytes += key.len() as u64;
+            stats.value_bytes += value.len() as u64;
+            if !needles.is_empty()
+                && (contains_key(&key, &needles) || contains_key(&value, &needles))
+            {
+                report.violations.push(format!(
+                    "tree {name_text}: OPAQUE server key material found in the store"
+                ));
+            }
+            if is_default {
+                report.violations.push("the default tree holds data".into());
+                continue;
+            }
+            if let Err(v) = check_entry(db, &name_text, &key, &value, &mut report) {
+                report
+                    .violations
+                    .push(format!("tree {name_text}, key {}: {v}", hex::encode(&key)));
+            }
+        }
+        if !is_default || stats.count > 0 {
+            report.trees.insert(name_text, stats);
+        }
+    }
+    check_payloads(db, store.payload_dir(), &needles, &mut report);
+    report
+}
+
+/// Byte strings whose presence would mean the key leaked: each 32-byte part of the key
+/// file (seed halves, private key) and the whole file.
+fn key_needles(key: &[u8]) -> Vec<Vec<u8>> {
+    let mut needles: Vec<Vec<u8>> = key
+        .chunks(32)
+        .filter(|c| c.len() >= 16)
+        .map(<[u8]>::to_vec)
+        .collect();
+    needles.push(key.to_vec());
+    needles
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Looks for the key in raw bytes and inside every base64 string of a JSON value (binary
+/// fields are stored as base64, where the raw bytes would not show).
+fn contains_key(bytes: &[u8], needles: &[Vec<u8>]) -> bool {
+    if needles.iter().any(|n| find(bytes, n)) {
+        return true;
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return false;
+    };
+    let mut strings = Vec::new();
+    collect_strings(&json, &mut strings);
+    strings.iter().any(|s| {
+        STANDARD
+            .decode(s)
+            .is_ok_and(|decoded| needles.iter().any(|n| find(&decoded, n)))
+    })
+}
+
+fn collect_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(value: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(value).map_err(|e| format!("does not fit the schema: {e}"))
+}
+
+fn id_key(key: &[u8]) -> Result<Id, String> {
+    Id::from_slice(key).ok_or_else(|| "key is not an id".to_owned())
+}
+
+fn pair_key(key: &[u8]) -> Result<(Id, Id), String> {
+    match (
+        key.get(..ID_BYTES).and_then(Id::from_slice),
+        key.get(ID_BYTES..).and_then(Id::from_slice),
+    ) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err("key is not a pair of ids".into()),
+    }
+}
+
+fn exists(db: &Db, tree: &str, key: &[u8]) -> bool {
+    db.open_tree(tree)
+        .ok()
+        .and_then(|t| t.contains_key(key).ok())
+        .unwrap_or(false)
+}
+
+fn check_envelope(bytes: &[u8], report: &mut AuditReport) -> Result<(), String> {
+    report.envelopes_checked += 1;
+    coffre_core::Envelope::parse(bytes)
+        .map(|_| ())
+        .map_err(|e| format!("envelope: {e}"))
+}
+
+fn check_entry(
+    db: &Db,
+    tree: &str,
+    key: &[u8],
+    value: &[u8],
+    report: &mut AuditReport,
+) -> Result<(), String> {
+    match tree {
+        "accounts" => {
+            let a: Account = json(value)?;
+            if id_key(key)? != a.id {
+                return Err("key and id differ".into());
+            }
+            a.public_key
+                .parse::<coffre_core::Recipient>()
+                .map_err(|_| "public_key is not an age recipient")?;
+            coffre_core::opaque::PasswordFile::from_bytes(&a.password_file)
+                .map_err(|e| format!("password_file: {e}"))?;
+            coffre_core::bundle::KeyBundle::from_bytes(&a.bundle)
+                .map_err(|e| format!("bundle: {e}"))?;
+            if let Some(b) = &a.recovery_bundle {
+                coffre_core::bundle::KeyBundle::from_bytes(b)
+                    .map_err(|e| format!("recovery_bundle: {e}"))?;
+            }
+        }
+        "handles" => {
+            let id = id_key(value)?;
+            std::str::from_utf8(key).map_err(|_| "handle is not UTF-8")?;
+            if !exists(db, "accounts", &id.0) {
+                return Err("handle of a missing account".into());
+            }
+        }
+        "sessions" => {
+            if key.len() != 32 {
+                return Err("session key is not a SHA-256".into());
+            }
+            json::<Session>(value)?;
+        }
+        "orgs" => {
+            let o: Org = json(value)?;
+            if id_key(key)? != o.id {
+                return Err("key and id differ".into());
+            }
+        }
+        "invites" => {
+            if key.len() != 32 {
+                return Err("invite key is not a SHA-256".into());
+            }
+            json::<Invite>(value)?;
+        }
+        "documents" => {
+            let d: Document = json(value)?;
+            if id_key(key)? != d.id {
+                return Err("key and id differ".into());
+            }
+            if d.stored > d.size || (d.committed && d.stored != d.size) {
+                return Err("stored length does not fit the declared size".into());
+            }
+            if d.committed {
+                if !is_stream_length(d.size) {
+                    return Err(format!("{} bytes cannot be an age STREAM payload", d.size));
+                }
+                report.committed_documents += 1;
+                report.committed_payload_bytes += d.size;
+            } else {
+                report.uploads_in_progress += 1;
+            }
+        }
+        "account_sessions" => {
+            if key.len() != ID_BYTES + 32 || !value.is_empty() {
+                return Err("malformed session index entry".into());
+            }
+            if !exists(db, "sessions", &key[ID_BYTES..]) {
+                return Err("index of a missing session".into());
+            }
+        }
+        "owned" | "inbox" | "doc_links" => {
+            let (_, _) = pair_key(key)?;
+            if !value.is_empty() {
+                return Err("index value is not empty".into());
+            }
+        }
+        "envelopes" => {
+            let (doc, _) = pair_key(key)?;
+            let e: EnvelopeRecord = json(value)?;
+            check_envelope(&e.envelope, report)?;
+            if !exists(db, "documents", &doc.0) {
+                return Err("envelope of a missing document".into());
+            }
+        }
+        "links" => {
+            let l: Link = json(value)?;
+            if id_key(key)? != l.id {
+                return Err("key and id differ".into());
+            }
+            check_envelope(&l.envelope, report)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Every payload file belongs to a document and holds exactly its recorded bytes;
+/// every document with recorded bytes has its file.
+fn check_payloads(db: &Db, dir: &Path, needles: &[Vec<u8>], report: &mut AuditReport) {
+    let Ok(documents) = db.open_tree("documents") else {
+        return;
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            report
+                .violations
+                .push(format!("payload folder {}: {e}", dir.display()));
+            return;
+        }
+    };
+    let mut seen = Vec::new();
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.parse::<Id>().ok() else {
+            report
+                .violations
+                .push(format!("unexpected file {name:?} among the payloads"));
+            continue;
+        };
+        let path = entry.path();
+        let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        report.payload_files.count += 1;
+        report.payload_files.value_bytes += len;
+        if !needles.is_empty() && file_contains(&path, needles) {
+            report.violations.push(format!(
+                "payload {id}: OPAQUE server key material found in the store"
+            ));
+        }
+        seen.push(id);
+        match documents
+            .get(id.0)
+            .ok()
+            .flatten()
+            .map(|v| json::<Document>(&v))
+        {
+            Some(Ok(d)) if d.stored == len => {}
+            // An upload cut by a crash after its bytes were written but before its
+            // record moved: never acknowledged, cut off by the next append.
+            Some(Ok(d)) if !d.committed && len > d.stored => report.warnings.push(format!(
+                "upload {id}: {} unacknowledged bytes past the stored length",
+                len - d.stored
+            )),
+            Some(Ok(d)) => report.violations.push(format!(
+                "document {id}: payload file holds {len} bytes, record says {}",
+                d.stored
+            )),
+            Some(Err(_)) => {} // the record itself is already reported
+            None => report
+                .warnings
+                .push(format!("{len} bytes of payload of deleted document {id}")),
+        }
+    }
+    for entry in documents.iter() {
+        let Ok((_, value)) = entry else { continue };
+        let Ok(d) = json::<Document>(&value) else {
+            continue;
+        };
+        if d.stored > 0 && !seen.contains(&d.id) {
+            report.violations.push(format!(
+                "document {}: {} bytes recorded, no payload file",
+                d.id, d.stored
+            ));
+        }
+    }
+}
+
+/// Whether a file contains any needle, read in bounded pieces that overlap by the
+/// longest needle, so a match across two pieces is found too.
+fn file_contains(path: &Path, needles: &[Vec<u8>]) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let overlap = needles.iter().map(Vec::len).max().unwrap_or(0);
+    let mut window: Vec<u8> = Vec::with_capacity(PIECE_BYTES + overlap);
+    let mut piece = vec![0u8; PIECE_BYTES];
+    loop {
+        let n = match file.read(&mut piece) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        window.extend_from_slice(&piece[..n]);
+        if needles.iter().any(|needle| find(&window, needle)) {
+            return true;
+        }
+        let keep = window.len().min(overlap.saturating_sub(1));
+        window.drain(..window.len() - keep);
+    }
+}
+
+/// The report as text for people.
+pub fn render_text(report: &AuditReport) -> String {
+    let mut out = String::new();
+    out.push_str("coffre-server audit\n\ntrees (entries, key bytes, value bytes):\n");
+    for (name, s) in &report.trees {
+        out.push_str(&format!(
+            "  {name:<12} {:>8} {:>12} {:>14}\n",
+            s.count, s.key_bytes, s.value_bytes
+        ));
+    }
+    out.push_str(&format!(
+        "  {:<12} {:>8} {:>12} {:>14}\n",
+        "payload files", report.payload_files.count, "", report.payload_files.value_bytes
+    ));
+    out.push_str(&format!(
+        "\ncommitted documents: {} ({} payload bytes), uploads in progress: {}, envelopes checked: {}\n",
+        report.committed_documents, report.committed_payload_bytes, report.uploads_in_progress, report.envelopes_checked
+    ));
+    out.push_str("\nstored in clear:\n");
+    for (kind, fields) in &report.in_clear {
+        out.push_str(&format!("  {kind}: {}\n", fields.join(", ")));
+    }
+    out.push_str("\nstored sealed or hashed:\n");
+    for (kind, fields) in &report.sealed {
+        out.push_str(&format!("  {kind}: {}\n", fields.join("; ")));
+    }
+    out.push_str(&format!(
+        "\nOPAQUE server key searched in the store: {}\n",
+        if report.server_key_searched {
+            "yes, not found unless listed below"
+        } else {
+            "no (pass --server-key)"
+        }
+    ));
+    for w in &report.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    for v in &report.violations {
+        out.push_str(&format!("VIOLATION: {v}\n"));
+    }
+    out.push_str(if report.passed() {
+        "\nresult: PASS\n"
+    } else {
+        "\nresult: FAIL\n"
+    });
+    out
+}

@@ -1,0 +1,281 @@
+//! One error type for every handler, rendered as `application/problem+json` (RFC 9457).
+//!
+//! Each variant has a stable `type` URI (`/problems/<slug>`, relative to the server) that
+//! clients match on; `title` is fixed per type; `detail` only ever says what was wrong with
+//! the *request*. Server-side causes (storage, I/O) are logged with `tracing` and replaced
+//! by a generic 500 so that nothing internal, let alone a secret, reaches the client.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// Media type of every error body (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed (bad JSON syntax, bad base64, bad id, bad query).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No valid session: missing, unknown, malformed or expired bearer token.
+    #[error("authentication required")]
+    Unauthorized,
+    /// Authenticated, but not allowed to do this to a resource it may see.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such resource, or one the caller may not know exists.
+    #[error("not found")]
+    NotFound,
+    /// No route for this path.
+    #[error("no such route")]
+    NoRoute,
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request conflicts with the current state (wrong offset, already committed…).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The resource existed but is no longer available (expired link or share).
+    #[error("gone")]
+    Gone,
+    /// The request body is larger than this route accepts.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The body is not JSON (or not the expected media type).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The JSON is well-formed but does not fit the expected shape.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// An envelope is not a single-X25519-stanza age header.
+    #[error("invalid envelope: {0}")]
+    InvalidEnvelope(String),
+    /// A payload does not have the structure of an age STREAM.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+    /// The requested byte range lies outside the document.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable {
+        /// The document's size, for the `Content-Range: bytes */size` header.
+        size: u64,
+    },
+    /// Storing this would exceed the account's quota.
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    /// The account is locked after too many failed logins.
+    #[error("account locked")]
+    AccountLocked,
+    /// Too many attempts from this client; retry later.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// The login failed (wrong passphrase or unknown handle; deliberately not told which).
+    #[error("invalid login")]
+    InvalidLogin,
+    /// Something failed on the server; the cause is logged, never returned.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// RFC 9457 problem details, as sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `/problems/payload-too-large`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short, fixed summary of the kind.
+    pub title: String,
+    /// HTTP status code, repeated for convenience.
+    pub status: u16,
+    /// What was wrong with this request (never a server-side cause or a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AppError {
+    /// The stable slug of the problem type (the last segment of `type`).
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::NoRoute => "no-route",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict(_) => "conflict",
+            Self::Gone => "gone",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::Unprocessable(_) => "unprocessable",
+            Self::InvalidEnvelope(_) => "invalid-envelope",
+            Self::InvalidPayload(_) => "invalid-payload",
+            Self::RangeNotSatisfiable { .. } => "range-not-satisfiable",
+            Self::QuotaExceeded => "quota-exceeded",
+            Self::AccountLocked => "account-locked",
+            Self::TooManyRequests => "too-many-requests",
+            Self::InvalidLogin => "invalid-login",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidLogin => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone => StatusCode::GONE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(_) | Self::InvalidEnvelope(_) | Self::InvalidPayload(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            // 507 would blame the server; the account's own quota is a client-side limit.
+            Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::AccountLocked => StatusCode::LOCKED,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "Malformed request",
+            Self::Unauthorized => "Authentication required",
+            Self::Forbidden => "Not allowed",
+            Self::NotFound => "Not found",
+            Self::NoRoute => "No such route",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict(_) => "Conflict with the current state",
+            Self::Gone => "No longer available",
+            Self::PayloadTooLarge => "Request body too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::Unprocessable(_) => "Request body has the wrong shape",
+            Self::InvalidEnvelope(_) => "Not a single-recipient X25519 age header",
+            Self::InvalidPayload(_) => "Not an age STREAM payload",
+            Self::RangeNotSatisfiable { .. } => "Range not satisfiable",
+            Self::QuotaExceeded => "Storage quota exceeded",
+            Self::AccountLocked => "Account locked",
+            Self::TooManyRequests => "Too many requests",
+            Self::InvalidLogin => "Invalid login",
+            Self::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            Self::BadRequest(d)
+            | Self::Conflict(d)
+            | Self::Unprocessable(d)
+            | Self::InvalidEnvelope(d)
+            | Self::InvalidPayload(d) => Some(d.clone()),
+            Self::AccountLocked => {
+                Some("too many failed logins; a worker of the organisation can unlock it".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// The problem document of this error.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", self.slug()),
+            title: self.title().to_owned(),
+            status: self.status().as_u16(),
+            detail: self.detail(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            // The cause stays in the log; the client learns only that it failed.
+            tracing::error!(%cause, "request failed");
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Self::RangeNotSatisfiable { size } = self {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict(d) => Self::Conflict(d),
+            StoreError::Backend(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        // axum's own rejections are plain text; keep their status, give them our shape.
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(rejection.body_text()),
+            StatusCode::BAD_REQUEST => Self::BadRequest(rejection.body_text()),
+            _ => Self::BadRequest("unreadable request body".into()),
+        }
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+/// Shorthand for handler results.
+pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn internal_cause_is_not_in_the_problem() {
+        let problem = AppError::Internal("sled: secret path /x".into()).problem();
+        let json = serde_json::to_string(&problem).unwrap();
+        assert!(!json.contains("sled"));
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.kind, "/problems/internal");
+    }
+
+    #[test]
+    fn quota_and_size_are_distinct_types_with_the_same_status() {
+        assert_eq!(
+            AppError::QuotaExceeded.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_ne!(
+            AppError::QuotaExceeded.slug(),
+            AppError::PayloadTooLarge.slug()
+        );
+    }
+}

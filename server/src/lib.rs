@@ -1,0 +1,225 @@
+//! `coffre-server`: the thin axum + sled server of Coffre, which stores only what it
+//! cannot read (DESIGN.md, "Server rules" and "Threat model").
+//!
+//! The library exposes [`app`], which builds the whole [`Router`] from an [`AppState`];
+//! the binary only reads configuration, opens the store, binds and serves. Tests start
+//! the same router on `127.0.0.1:0`.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use coffre_server::{app, AppState, Limits, store::SledStore};
+//! let dir = tempfile::tempdir()?;
+//! let store = SledStore::open(dir.path(), 16 << 20)?;
+//! let setup = coffre_core::opaque::ServerSetup::generate();
+//! let state = AppState::new(Arc::new(store), setup, Limits::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app(state)).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod keyfile;
+pub mod openapi;
+pub mod statics;
+pub mod store;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use coffre_core::opaque::ServerSetup;
+
+pub use error::{AppError, AppResult, Problem};
+use store::Store;
+
+/// Size limits and policy numbers. Every limit gives a distinct 4xx problem when hit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest JSON request body (envelopes are at most 128 KiB, base64 adds a third).
+    pub json_body_bytes: usize,
+    /// Largest sealed metadata blob of a document.
+    pub metadata_bytes: usize,
+    /// Largest sealed key bundle.
+    pub bundle_bytes: usize,
+    /// Largest single document payload.
+    pub max_document_bytes: u64,
+    /// Total payload bytes one account may own (committed or uploading).
+    pub quota_bytes: u64,
+    /// Lifetime of a session.
+    pub session_seconds: u64,
+    /// Failed logins after which an account locks.
+    pub max_failed_logins: u32,
+    /// Login attempts per client IP per minute, on top of the per-account lock.
+    pub login_attempts_per_ip_per_minute: u32,
+    /// Uploads not committed after this long are deleted by the sweeper.
+    pub stale_upload_seconds: u64,
+    /// How often the sweeper runs (expired sessions, shares, links; stale uploads).
+    pub sweep_every_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: 256 * 1024,
+            metadata_bytes: 64 * 1024,
+            bundle_bytes: 4 * 1024,
+            max_document_bytes: 4 << 30,
+            quota_bytes: 8 << 30,
+            session_seconds: 12 * 3600,
+            max_failed_logins: 10,
+            login_attempts_per_ip_per_minute: 60,
+            stale_upload_seconds: 7 * 24 * 3600,
+            sweep_every_seconds: 600,
+        }
+    }
+}
+
+/// Where "now" comes from. Tests move a manual clock to expire sessions, shares, links.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A clock that only moves when told to (unix seconds).
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    /// Unix seconds.
+    pub fn now(&self) -> u64 {
+        match self {
+            Self::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            Self::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage.
+    pub store: Arc<dyn Store>,
+    /// The OPAQUE server setup (OPRF seed and key pair) from the key file.
+    pub opaque: Arc<ServerSetup>,
+    /// Limits in force.
+    pub limits: Arc<Limits>,
+    /// Source of time.
+    pub clock: Clock,
+    /// Logins between their two messages (in memory only: they hold secrets).
+    pub logins: Arc<api::accounts::PendingLogins>,
+    /// Static file directories, if served.
+    pub statics: statics::StaticDirs,
+    /// One upload request at a time per document (see [`api::documents::UploadLocks`]).
+    pub uploads: Arc<api::documents::UploadLocks>,
+}
+
+impl AppState {
+    /// State with the system clock and no static files.
+    pub fn new(store: Arc<dyn Store>, opaque: ServerSetup, limits: Limits) -> Self {
+        Self {
+            store,
+            opaque: Arc::new(opaque),
+            limits: Arc::new(limits),
+            clock: Clock::System,
+            logins: Arc::default(),
+            statics: statics::StaticDirs::default(),
+            uploads: Arc::default(),
+        }
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// Runs a storage call off the async workers (sled may block on disk).
+    pub async fn blocking<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, store::StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(AppError::from)
+    }
+
+    /// Makes every write so far durable; called before acknowledging a write.
+    pub async fn flush(&self) -> AppResult<()> {
+        self.blocking(|s| s.flush()).await
+    }
+}
+
+/// The whole HTTP application: `/healthz`, the `/v1` API, its OpenAPI document, and the
+/// static web app and package when configured.
+pub fn app(state: AppState) -> Router {
+    let statics = state.statics.clone();
+    let router = Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .merge(api::router(state.clone()))
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+    statics::attach(router, &statics)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Runs one maintenance pass: purges what expired and what was abandoned, and makes it
+/// durable. Expired envelopes are also refused and purged on access; this catches the
+/// ones nobody asks for.
+pub async fn sweep_once(state: &AppState) -> AppResult<store::Sweep> {
+    let now = state.now();
+    let stale_before = now.saturating_sub(state.limits.stale_upload_seconds);
+    let sweep = state.blocking(move |s| s.sweep(now, stale_before)).await?;
+    state.flush().await?;
+    if sweep != store::Sweep::default() {
+        tracing::info!(?sweep, "sweep");
+    }
+    Ok(sweep)
+}
+
+/// Serves `state`'s app on `listener` until `shutdown` completes, with client addresses
+/// available to handlers (per-IP login throttling). In-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = Arc::clone(&state.store);
+    let sweeper_state = state.clone();
+    let sweeper = tokio::spawn(async move {
+        let period =
+            std::time::Duration::from_secs(sweeper_state.limits.sweep_every_seconds.max(1));
+        loop {
+            if let Err(e) = sweep_once(&sweeper_state).await {
+                tracing::error!(error = %e, "sweep failed");
+            }
+            tokio::time::sleep(period).await;
+        }
+    });
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    // Whatever was written, durable before the process exits.
+    match tokio::task::spawn_blocking(move || store.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
+        Err(e) => tracing::error!(error = %e, "final flush failed"),
+    }
+    result
+}

@@ -1,0 +1,242 @@
+//! `coffre-server`: Coffre's HTTP server and its administration commands.
+//!
+//! Run `coffre-server serve` (defaults: `--listen 127.0.0.1:8080 --data ./data
+//! --server-key ./coffre-server.key`), `coffre-server audit --data DIR [--json]`,
+//! `coffre-server org create NAME`, `coffre-server invite create --org ID`.
+//! Every flag can also come from its `COFFRE_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use coffre_server::store::SledStore;
+use coffre_server::{admin, audit, keyfile, statics::StaticDirs, AppState, Clock, Limits};
+
+#[derive(Parser)]
+#[command(
+    name = "coffre-server",
+    version,
+    about = "Coffre: zero-knowledge document vault server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// The sled data directory (created on first run).
+    #[arg(long, env = "COFFRE_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// sled page cache size, in MiB.
+    #[arg(long, env = "COFFRE_CACHE_MIB", default_value_t = 32)]
+    cache_mib: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the API, the web app and the package.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "COFFRE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        data: DataDir,
+        /// The OPAQUE server key file, outside the data directory (created on first run).
+        #[arg(long, env = "COFFRE_SERVER_KEY", default_value = "./coffre-server.key")]
+        server_key: PathBuf,
+        /// The web app directory, served at `/`.
+        #[arg(long, env = "COFFRE_WEB")]
+        web: Option<PathBuf>,
+        /// The npm package directory, served at `/pkg/`.
+        #[arg(long, env = "COFFRE_PKG")]
+        pkg: Option<PathBuf>,
+    },
+    /// Checks that the store holds only what it should; non-zero exit on any violation.
+    Audit {
+        #[command(flatten)]
+        data: DataDir,
+        /// The server key file, to check that none of it is inside the store.
+        #[arg(long, env = "COFFRE_SERVER_KEY")]
+        server_key: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Worker invites.
+    Invite {
+        #[command(subcommand)]
+        command: InviteCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Creates an organisation and prints its id.
+    Create {
+        /// Display name.
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCommand {
+    /// Creates a one-time worker invite code and prints it.
+    Create {
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn open_store(data: &DataDir) -> anyhow::Result<SledStore> {
+    std::fs::create_dir_all(&data.data)
+        .with_context(|| format!("creating {}", data.data.display()))?;
+    SledStore::open(&data.data, data.cache_mib << 20).with_context(|| {
+        format!(
+            "opening the store in {} (is a server already running on it?)",
+            data.data.display()
+        )
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("coffre-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            data,
+            server_key,
+            web,
+            pkg,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            data,
+            server_key,
+            json,
+        } => {
+            if !data.data.is_dir() {
+                anyhow::bail!("no data directory at {}", data.data.display());
+            }
+            let store = open_store(&data)?;
+            let key = server_key.as_deref().map(keyfile::read_raw).transpose()?;
+            let report = audit::audit(&store, key.as_deref());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", audit::render_text(&report));
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Org {
+            command: OrgCommand::Create { name, data },
+        } => {
+            let store = open_store(&data)?;
+            let org = admin::create_org(&store, &name, Clock::System.now())?;
+            println!("{}", org.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invite {
+            command: InviteCommand::Create { org, data },
+        } => {
+            let store = open_store(&data)?;
+            let org = org.parse().context("--org is not an organisation id")?;
+            let code = admin::create_invite(&store, org, Clock::System.now())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{code}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(
+    listen: SocketAddr,
+    data: DataDir,
+    key: &Path,
+    statics: StaticDirs,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&data.data)
+        .with_context(|| format!("creating {}", data.data.display()))?;
+    let (setup, created) = keyfile::load_or_create(key, &data.data)?;
+    if created {
+        tracing::warn!(path = %key.display(), "created a new OPAQUE server key file; keep it apart from backups of the data directory");
+    }
+    let store = open_store(&data)?;
+    let mut state = AppState::new(Arc::new(store), setup, Limits::default());
+    state.statics = statics;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, data = %data.data.display(), "serving");
+    coffre_server::serve(listener, state, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Installs the SIGTERM and SIGINT handlers now (before the URL is announced, so that a
+/// signal sent right after start is not lost) and returns the future that completes on
+/// the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            tracing::info!("shutting down");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+    }
+}

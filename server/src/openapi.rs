@@ -1,0 +1,68 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and
+//! served at `/v1/openapi.json`. A test walks every operation in it against the router.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{accounts, documents, shares};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Coffre server API", description = "Zero-knowledge document vault: the server stores only ciphertext, envelopes it cannot open, and public metadata. Errors are application/problem+json (RFC 9457)."),
+    paths(
+        accounts::registration_start,
+        accounts::register_worker,
+        accounts::register_beneficiary,
+        accounts::login_start,
+        accounts::login_finish,
+        accounts::logout,
+        accounts::me,
+        accounts::passphrase_start,
+        accounts::passphrase_finish,
+        accounts::recovery_lookup,
+        accounts::recovery_start,
+        accounts::recovery_finish,
+        accounts::public_key,
+        accounts::unlock,
+        documents::create,
+        documents::list_own,
+        documents::get_one,
+        documents::delete_one,
+        documents::upload_status,
+        documents::upload,
+        documents::commit,
+        documents::download,
+        shares::put_envelope,
+        shares::list_envelopes,
+        shares::revoke,
+        shares::shared_with_me,
+        shares::create_link,
+        shares::list_links,
+        shares::delete_link,
+        shares::open_link,
+        shares::link_payload,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// `GET /v1/openapi.json`.
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,272 @@
+//! Canary: documents whose content, name and type carry a canary string go through
+//! coffre-core and the real server; afterwards no byte of the data directory shows the
+//! canary and `audit` passes. Plus: audit catches what it must catch.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use coffre_core::bundle::KeyBundle;
+use coffre_core::metadata::{seal_metadata, Category, Metadata};
+use coffre_core::opaque::{ClientRegistration, KSF_V1};
+use coffre_core::{Encryptor, Identity};
+use coffre_server::admin;
+use coffre_server::audit::audit;
+use coffre_server::store::{Id, Role};
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const CANARY: &str = "CANARY-b1e5c0ffee-do-not-store";
+
+async fn register_worker(s: &TestServer, handle: &str) -> (String, Identity) {
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (client, request) = ClientRegistration::start(CANARY.as_bytes()).unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/registrations/start", None)
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account_id = started["account_id"].as_str().unwrap().to_owned();
+    let (upload, export_key) = client
+        .finish(
+            CANARY.as_bytes(),
+            &unb64(started["registration_response"].as_str().unwrap()),
+            KSF_V1,
+        )
+        .unwrap();
+    let identity = Identity::generate().unwrap();
+    let bundle = KeyBundle::seal_with_export_key(&identity, &export_key, &account_id).unwrap();
+    let r = s
+        .req(Method::POST, "/v1/workers", None)
+        .json(&json!({"invite": invite, "account": {
+            "account_id": account_id, "handle": handle, "registration_upload": b64(&upload),
+            "public_key": identity.to_recipient().to_string(), "bundle": b64(&bundle.to_bytes()),
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    (account_id, identity)
+}
+
+fn all_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_files(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_canary_reaches_the_disk_and_audit_passes() {
+    let s = TestServer::start().await;
+    let (_, identity) = register_worker(&s, "worker").await;
+    // A session for the registered account (login is covered in login.rs).
+    let account = s.store.account_by_handle("worker").unwrap().unwrap();
+    let token = s.session_for(account.id, 3600);
+    let friend = s.user("friend", Role::Worker, None);
+    let content = format!("{CANARY} ").repeat(40_000).into_bytes(); // ~1.2 MiB, two pieces
+    for (i, category) in [Category::Identity, Category::Housing, Category::Other]
+        .into_iter()
+        .enumerate()
+    {
+        let (envelopes, mut encryptor) =
+            Encryptor::detached(&[identity.to_recipient(), friend.identity.to_recipient()])
+                .unwrap();
+        let metadata = seal_metadata(
+            &Metadata {
+                name: format!("{CANARY}-passport-{i}.pdf"),
+                mime_type: "application/x-canary-b1e5c0ffee-do-not-store".into(),
+                category,
+                created: Some("2026-11-22".into()),
+                document_date: None,
+            },
+            encryptor.file_key(),
+        )
+        .unwrap();
+        let mut payload = Vec::new();
+        encryptor.push(&content, &mut payload).unwrap();
+        encryptor.finish(&mut payload).unwrap();
+        let created: Value = s.req(Method::POST, "/v1/documents", Some(&token)).json(&json!({
+            "metadata": b64(&metadata), "size": payload.len(), "envelope": b64(envelopes[0].as_bytes()),
+        })).send().await.unwrap().json().await.unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let r = s
+            .req(
+                Method::PATCH,
+                &format!("/v1/documents/{id}/payload?offset=0"),
+                Some(&token),
+            )
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            s.req(
+                Method::POST,
+                &format!("/v1/documents/{id}/commit"),
+                Some(&token)
+            )
+            .send()
+            .await
+            .unwrap()
+            .status(),
+            StatusCode::OK
+        );
+        let r = s
+            .req(
+                Method::PUT,
+                &format!("/v1/documents/{id}/envelopes/{}", friend.id()),
+                Some(&token),
+            )
+            .json(&json!({"envelope": b64(envelopes[1].as_bytes())}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let link_env = envelopes[0]
+            .rewrap(
+                std::slice::from_ref(&identity),
+                &Identity::generate().unwrap().to_recipient(),
+            )
+            .unwrap();
+        let r = s
+            .req(
+                Method::POST,
+                &format!("/v1/documents/{id}/links"),
+                Some(&token),
+            )
+            .json(&json!({"envelope": b64(link_env.as_bytes()), "max_downloads": 3}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let server_key = s.server_key.clone();
+    let sled = s.sled.clone();
+    let dir = s.stop().await;
+    sled.db().flush().unwrap();
+    let data = dir.path().join("data");
+
+    let needles: Vec<Vec<u8>> = vec![
+        CANARY.as_bytes().to_vec(),
+        CANARY.to_lowercase().into_bytes(),
+        b64(CANARY.as_bytes()).into_bytes()[..20].to_vec(),
+        b"passport".to_vec(),
+        b"x-canary".to_vec(),
+    ];
+    let mut scanned = 0;
+    // Positive control: what is in clear by design (a handle) is found by the same scan.
+    let mut control = false;
+    for file in all_files(&data) {
+        let bytes = std::fs::read(&file).unwrap();
+        scanned += bytes.len();
+        control |= bytes.windows(6).any(|w| w == b"friend");
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == &n[..]),
+                "{:?} found in {file:?}",
+                String::from_utf8_lossy(n)
+            );
+        }
+    }
+    assert!(control, "the scan does not see stored values");
+    assert!(
+        scanned > 3 * 1_000_000,
+        "the data directory holds only {scanned} bytes: was anything stored?"
+    );
+
+    let report = audit(&sled, Some(&server_key));
+    let friend_violations: Vec<&String> = report
+        .violations
+        .iter()
+        .filter(|v| !is_stand_in(v))
+        .collect();
+    assert!(friend_violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.committed_documents, 3);
+    assert_eq!(report.envelopes_checked, 3 * 3);
+    assert!(report.server_key_searched);
+    assert!(report.in_clear["documents"].contains(&"size"));
+}
+
+/// The test-only stand-in account `friend` has placeholder OPAQUE record and bundle.
+fn is_stand_in(v: &str) -> bool {
+    v.contains("tree accounts") && (v.contains("password_file") || v.contains("bundle"))
+}
+
+#[tokio::test]
+async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let (id, _, _) = s.upload(&amina, &plaintext(1000)).await;
+    let doc: Id = id.parse().unwrap();
+    let clean = audit(&s.sled, Some(&s.server_key));
+    assert!(
+        clean.violations.iter().all(|v| is_stand_in(v)),
+        "{:?}",
+        clean.violations
+    );
+
+    // The OPAQUE key hidden inside a stored value (base64 in JSON, as a bug would put it).
+    let mut d = s.store.document(doc).unwrap().unwrap();
+    d.metadata = s.server_key[32..64].to_vec();
+    s.sled
+        .db()
+        .open_tree("documents")
+        .unwrap()
+        .insert(doc.0, serde_json::to_vec(&d).unwrap())
+        .unwrap();
+    let report = audit(&s.sled, Some(&s.server_key));
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("server key material")),
+        "{:?}",
+        report.violations
+    );
+
+    // A broken envelope and a truncated payload.
+    let envelopes = s.sled.db().open_tree("envelopes").unwrap();
+    let (k, _) = envelopes.iter().next().unwrap().unwrap();
+    envelopes.insert(k, serde_json::to_vec(&json!({"envelope": b64(b"junk"), "granted_by": amina.id().to_string(), "created_at": 1, "expires_at": null})).unwrap()).unwrap();
+    let payload = std::fs::read_dir(s.sled.payload_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let len = std::fs::metadata(&payload).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&payload)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let report = audit(&s.sled, None);
+    assert!(
+        report.violations.iter().any(|v| v.contains("envelope")),
+        "{:?}",
+        report.violations
+    );
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("payload file holds")),
+        "{:?}",
+        report.violations
+    );
+    assert!(!report.passed());
+}

@@ -1,0 +1,268 @@
+//! Shared test harness: a real server on 127.0.0.1:0 over a fresh temp data dir, a real
+//! HTTP client, and helpers that build real age documents with coffre-core.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use coffre_core::opaque::ServerSetup;
+use coffre_core::{Envelope, Identity};
+use coffre_server::store::{Account, Id, Role, Session, SledStore, Store};
+use coffre_server::{AppState, Clock, Limits};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// A running server.
+pub struct TestServer {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    pub sled: Arc<SledStore>,
+    pub clock: Arc<AtomicU64>,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    /// The OPAQUE server setup's bytes (what the key file would hold).
+    pub server_key: Vec<u8>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// An account with its identity and a session token.
+pub struct User {
+    pub account: Account,
+    pub identity: Identity,
+    pub token: String,
+}
+
+impl User {
+    pub fn id(&self) -> Id {
+        self.account.id
+    }
+}
+
+pub const START_TIME: u64 = 1_900_000_000;
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Limits::default()).await
+    }
+
+    pub async fn start_with(limits: Limits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = Arc::new(SledStore::open(&dir.path().join("data"), 8 << 20).unwrap());
+        let store: Arc<dyn Store> = sled.clone();
+        let clock = Arc::new(AtomicU64::new(START_TIME));
+        let setup = ServerSetup::generate();
+        let server_key = setup.to_bytes().to_vec();
+        let mut state = AppState::new(store.clone(), setup, limits);
+        state.clock = Clock::Manual(clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            coffre_server::serve(listener, state, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            url,
+            store,
+            sled,
+            clock,
+            dir,
+            client: reqwest::Client::new(),
+            server_key,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server gracefully; returns the temp dir so the data outlives it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        self.dir
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.clock.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let r = self.client.request(method, format!("{}{}", self.url, path));
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    /// Inserts an account and a session directly in the store (bypassing OPAQUE, which
+    /// tests/login.rs covers) and returns it with a real identity.
+    pub fn user(&self, handle: &str, role: Role, org: Option<Id>) -> User {
+        let identity = Identity::generate().unwrap();
+        let account = Account {
+            id: Id::generate().unwrap(),
+            handle: handle.to_owned(),
+            role,
+            org,
+            public_key: identity.to_recipient().to_string(),
+            password_file: vec![0; 192],
+            ksf_version: 1,
+            bundle: vec![0; 62],
+            recovery_bundle: None,
+            recovery_verifier: None,
+            created_by: None,
+            consent_at: None,
+            created_at: self.now(),
+            failed_logins: 0,
+            locked: false,
+        };
+        self.store.create_account(&account, None).unwrap();
+        let token = self.session_for(account.id, 3600);
+        User {
+            account,
+            identity,
+            token,
+        }
+    }
+
+    /// A session for `account` valid `seconds` from now.
+    pub fn session_for(&self, account: Id, seconds: u64) -> String {
+        let (token, hash) = coffre_server::auth::generate_token().unwrap();
+        self.store
+            .put_session(
+                &hash,
+                &Session {
+                    account,
+                    created_at: self.now(),
+                    expires_at: self.now() + seconds,
+                },
+            )
+            .unwrap();
+        token
+    }
+
+    /// Creates, uploads and commits a document of `plaintext` owned by `owner`.
+    pub async fn upload(&self, owner: &User, plaintext: &[u8]) -> (String, Vec<u8>, Envelope) {
+        let (envelope, payload) = encrypt_for(&owner.identity, plaintext);
+        let id = self.create(owner, &envelope, payload.len()).await;
+        let r = self
+            .req(
+                Method::PATCH,
+                &format!("/v1/documents/{id}/payload?offset=0"),
+                Some(&owner.token),
+            )
+            .body(payload.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let r = self
+            .req(
+                Method::POST,
+                &format!("/v1/documents/{id}/commit"),
+                Some(&owner.token),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        (id, payload, envelope)
+    }
+
+    /// Creates an uncommitted document; returns its id.
+    pub async fn create(&self, owner: &User, envelope: &Envelope, size: usize) -> String {
+        let r = self
+            .req(Method::POST, "/v1/documents", Some(&owner.token))
+            .json(&json!({
+                "metadata": b64(b"sealed metadata stand-in"),
+                "size": size,
+                "envelope": b64(envelope.as_bytes()),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Shares `doc` of `owner` with `recipient`.
+    pub async fn share(
+        &self,
+        owner: &User,
+        doc: &str,
+        own: &Envelope,
+        recipient: &User,
+        expires_at: Option<u64>,
+    ) {
+        let env = own
+            .rewrap(
+                std::slice::from_ref(&owner.identity),
+                &recipient.identity.to_recipient(),
+            )
+            .unwrap();
+        let r = self
+            .req(
+                Method::PUT,
+                &format!("/v1/documents/{doc}/envelopes/{}", recipient.id()),
+                Some(&owner.token),
+            )
+            .json(&json!({ "envelope": b64(env.as_bytes()), "expires_at": expires_at }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::NO_CONTENT,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+pub fn unb64(text: &str) -> Vec<u8> {
+    STANDARD.decode(text).unwrap()
+}
+
+/// A real age file for `identity`, split into envelope and payload.
+pub fn encrypt_for(identity: &Identity, plaintext: &[u8]) -> (Envelope, Vec<u8>) {
+    let file = coffre_core::encrypt(plaintext, &[identity.to_recipient()]).unwrap();
+    let (envelope, payload) = Envelope::split(&file).unwrap();
+    (envelope, payload.to_vec())
+}
+
+/// Asserts a problem response: status, content type and stable type slug.
+pub async fn assert_problem(r: Response, status: StatusCode, slug: &str) -> Value {
+    assert_eq!(r.status(), status, "expected {status} {slug}");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(ct, "application/problem+json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], format!("/problems/{slug}"), "{v}");
+    assert_eq!(v["status"], status.as_u16());
+    assert!(v["title"].is_string());
+    v
+}
+
+/// Deterministic filler plaintext.
+pub fn plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}

@@ -1,0 +1,231 @@
+//! Health, problem documents for every kind of bad request, and the OpenAPI document
+//! matching the router.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use coffre_server::store::Role;
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn healthz_and_unknown_routes() {
+    let s = TestServer::start().await;
+    let r = s.req(Method::GET, "/healthz", None).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let r = s.req(Method::GET, "/v1/nope", None).send().await.unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "no-route").await;
+    let r = s.req(Method::GET, "/elsewhere", None).send().await.unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "no-route").await;
+    let r = s
+        .req(Method::PUT, "/v1/documents", None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
+}
+
+#[tokio::test]
+async fn hostile_json_bodies_get_problems_and_write_nothing() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let (envelope, _) = encrypt_for(&amina.identity, b"x");
+    let post = || s.req(Method::POST, "/v1/documents", Some(&amina.token));
+
+    // Not JSON at all / wrong media type.
+    let r = post().body("{}").send().await.unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+    let r = post()
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
+    // Broken syntax.
+    for body in ["{", "[1,", "\u{0}", "{\"metadata\": \"\\ud800\"}"] {
+        let r = post()
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {status}"
+        );
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    // Well-formed JSON of the wrong shape: missing field, wrong type, unknown field, negative size.
+    for body in [
+        json!({}),
+        json!({"metadata": "", "size": "32", "envelope": ""}),
+        json!({"metadata": "", "size": 32, "envelope": "", "extra": 1}),
+        json!({"metadata": "", "size": -1, "envelope": ""}),
+        json!([1, 2, 3]),
+    ] {
+        let r = post().json(&body).send().await.unwrap();
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    }
+    // Bad base64, bad envelope.
+    let r = post()
+        .json(&json!({"metadata": "%%%", "size": 32, "envelope": b64(envelope.as_bytes())}))
+        .send()
+        .await
+        .unwrap();
+    let v = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    assert!(v["detail"].as_str().unwrap().contains("metadata"));
+    let mut bad = envelope.as_bytes().to_vec();
+    bad.extend_from_slice(b"trailing");
+    for env in [b"not an age header".to_vec(), bad, Vec::new()] {
+        let r = post()
+            .json(&json!({"metadata": "", "size": 32, "envelope": b64(&env)}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-envelope").await;
+    }
+    // A body over the JSON limit (256 KiB) is 413 before it is parsed.
+    let huge = format!("{{\"metadata\": \"{}\"}}", "A".repeat(300 * 1024));
+    let r = post()
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
+
+    // Hostile path and query values.
+    let r = s
+        .req(
+            Method::GET,
+            "/v1/documents/..%2F..%2Fetc",
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
+    let r = s
+        .req(
+            Method::GET,
+            "/v1/documents/ABCDEF00ABCDEF00ABCDEF00ABCDEF00",
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
+    let id = s.create(&amina, &envelope, 32).await;
+    for q in [
+        "",
+        "?offset=-1",
+        "?offset=abc",
+        "?offset=99999999999999999999999",
+    ] {
+        let r = s
+            .req(
+                Method::PATCH,
+                &format!("/v1/documents/{id}/payload{q}"),
+                Some(&amina.token),
+            )
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
+    }
+    // Nothing half-written: exactly the one good document, nothing stored in it.
+    let list: Value = s
+        .req(Method::GET, "/v1/documents", Some(&amina.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["stored"], 0);
+}
+
+#[tokio::test]
+async fn hostile_authorization_headers_are_401() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    for value in [
+        "".to_owned(),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        format!("Basic {}", amina.token),
+        format!("Bearer {}x", amina.token),
+        format!("Bearer {}", &amina.token[1..]),
+        "Bearer ÿÿÿ".to_owned(),
+        format!("Bearer {}", "A".repeat(10_000)),
+    ] {
+        let r = s
+            .client
+            .get(format!("{}/v1/documents", s.url))
+            .header("authorization", value.as_bytes())
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let r = s
+        .req(Method::GET, "/v1/documents", Some(&amina.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_openapi_operation_is_routed() {
+    let s = TestServer::start().await;
+    let doc: Value = s
+        .req(Method::GET, "/v1/openapi.json", None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 15, "{}", paths.len());
+    let mut operations = 0;
+    for (path, item) in paths {
+        // Fill path parameters with a well-formed id.
+        let concrete = path
+            .replace("{id}", "00000000000000000000000000000000")
+            .replace("{recipient}", "00000000000000000000000000000000")
+            .replace("{handle}", "someone");
+        for method in item.as_object().unwrap().keys() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = s.req(m.clone(), &concrete, None).send().await.unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            assert_ne!(body["type"], "/problems/no-route", "{m} {path} not routed");
+            assert_ne!(
+                body["type"], "/problems/method-not-allowed",
+                "{m} {path} not routed"
+            );
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{m} {path}");
+            operations += 1;
+        }
+    }
+    assert!(operations >= 25, "{operations}");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

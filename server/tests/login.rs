@@ -1,0 +1,579 @@
+//! Organisations, invites, OPAQUE registration and login, lockout and unlock, and the
+//! offline-guessing property of a stolen store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use coffre_core::bundle::KeyBundle;
+use coffre_core::opaque::{self, ClientLogin, ClientRegistration, ServerSetup, KSF_V1};
+use coffre_core::recovery::{recovery_verifier, RecoveryCode};
+use coffre_core::Identity;
+use coffre_server::{admin, Limits};
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Runs a client registration; `auth` is either an invite (worker) or a worker token
+/// (beneficiary). Returns the account id and identity.
+async fn register(
+    s: &TestServer,
+    handle: &str,
+    pass: &str,
+    invite: Option<&str>,
+    worker_token: Option<&str>,
+) -> (String, Identity) {
+    let (id, identity, _) = register_with_code(s, handle, pass, invite, worker_token).await;
+    (id, identity)
+}
+
+/// [`register`], also returning the printed recovery code.
+async fn register_with_code(
+    s: &TestServer,
+    handle: &str,
+    pass: &str,
+    invite: Option<&str>,
+    worker_token: Option<&str>,
+) -> (String, Identity, RecoveryCode) {
+    let (client, request) = ClientRegistration::start(pass.as_bytes()).unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/registrations/start", None)
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account_id = started["account_id"].as_str().unwrap().to_owned();
+    let response = unb64(started["registration_response"].as_str().unwrap());
+    let (upload, export_key) = client.finish(pass.as_bytes(), &response, KSF_V1).unwrap();
+    let identity = Identity::generate().unwrap();
+    let bundle = KeyBundle::seal_with_export_key(&identity, &export_key, &account_id).unwrap();
+    let code = RecoveryCode::generate().unwrap();
+    let recovery = KeyBundle::seal_with_recovery_code(&identity, &code, &account_id).unwrap();
+    let verifier = recovery_verifier(&code.derive_auth_token(&account_id));
+    let account = json!({
+        "account_id": account_id,
+        "handle": handle,
+        "registration_upload": b64(&upload),
+        "public_key": identity.to_recipient().to_string(),
+        "bundle": b64(&bundle.to_bytes()),
+        "recovery_bundle": b64(&recovery.to_bytes()),
+        "recovery_verifier": b64(&verifier),
+    });
+    let r = match (invite, worker_token) {
+        (Some(code), _) => s
+            .req(Method::POST, "/v1/workers", None)
+            .json(&json!({"invite": code, "account": account})),
+        (None, Some(t)) => s
+            .req(Method::POST, "/v1/beneficiaries", Some(t))
+            .json(&json!({"consent": true, "account": account})),
+        _ => panic!("need an invite or a worker"),
+    }
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    (account_id, identity, code)
+}
+
+/// Full login; returns the response (status, body) and, on success, the opened identity.
+async fn login(s: &TestServer, handle: &str, pass: &str) -> (StatusCode, Value, Option<Identity>) {
+    let (client, request) = ClientLogin::start(pass.as_bytes()).unwrap();
+    let r = s
+        .req(Method::POST, "/v1/login/start", None)
+        .json(&json!({"handle": handle, "login_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap();
+    if r.status() != StatusCode::OK {
+        let status = r.status();
+        return (status, r.json().await.unwrap(), None);
+    }
+    let started: Value = r.json().await.unwrap();
+    let response = unb64(started["login_response"].as_str().unwrap());
+    let ksf =
+        opaque::KsfParams::from_version(started["ksf_version"].as_u64().unwrap() as u16).unwrap();
+    let finalization = match client.finish(pass.as_bytes(), &response, ksf) {
+        Ok((fin, _, export_key)) => Some((fin, export_key)),
+        Err(_) => None,
+    };
+    // A client that failed locally still tells the server nothing useful: send junk.
+    let fin_bytes = finalization
+        .as_ref()
+        .map(|(f, _)| f.clone())
+        .unwrap_or_else(|| vec![7u8; 64]);
+    let r = s
+        .req(Method::POST, "/v1/login/finish", None)
+        .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&fin_bytes)}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    let identity = match (status, finalization) {
+        (StatusCode::OK, Some((_, export_key))) => {
+            let bundle = KeyBundle::from_bytes(&unb64(body["bundle"].as_str().unwrap())).unwrap();
+            Some(
+                bundle
+                    .open_with_export_key(&export_key, body["account"]["id"].as_str().unwrap())
+                    .unwrap(),
+            )
+        }
+        _ => None,
+    };
+    (status, body, identity)
+}
+
+/// A login start with no finish: what an attacker testing one guess offline does.
+async fn attempt(s: &TestServer, handle: &str) -> reqwest::Response {
+    let (_client, request) = ClientLogin::start(b"guess").unwrap();
+    s.req(Method::POST, "/v1/login/start", None)
+        .json(&json!({"handle": handle, "login_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn register_login_lockout_and_unlock_by_same_organisation_only() {
+    let s = TestServer::start().await;
+    let now = s.now();
+    let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", now).unwrap();
+    let org_b = admin::create_org(s.store.as_ref(), "Accueil Sud", now).unwrap();
+    let invite_a = admin::create_invite(s.store.as_ref(), org_a.id, now).unwrap();
+    let invite_b = admin::create_invite(s.store.as_ref(), org_b.id, now).unwrap();
+
+    let (w1_id, _) = register(&s, "worker.a", "w1 pass", Some(&invite_a), None).await;
+    let (w1_status, w1_login, _) = login(&s, "worker.a", "w1 pass").await;
+    assert_eq!(w1_status, StatusCode::OK, "{w1_login}");
+    assert_eq!(w1_login["account"]["id"], w1_id);
+    assert_eq!(w1_login["account"]["org"], org_a.id.to_string());
+    let w1_token = w1_login["token"].as_str().unwrap().to_owned();
+
+    let (b_id, b_identity) = register(&s, "amina", "1234 5678", None, Some(&w1_token)).await;
+    let me: Value = s
+        .req(Method::GET, "/v1/keys/amina", Some(&w1_token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["public_key"], b_identity.to_recipient().to_string());
+    let stored = s.store.account(b_id.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(
+        stored.created_by.map(|i| i.to_string()),
+        Some(w1_id.clone())
+    );
+    assert_eq!(stored.org, Some(org_a.id));
+    assert_eq!(stored.consent_at, Some(now));
+
+    let (w2_id, _) = register(&s, "worker.b", "w2 pass", Some(&invite_b), None).await;
+    let (_, w2_login, _) = login(&s, "worker.b", "w2 pass").await;
+    let w2_token = w2_login["token"].as_str().unwrap().to_owned();
+    assert_ne!(w1_id, w2_id);
+
+    // Wrong passphrase: 401 invalid-login, the same problem as for an unknown handle.
+    let (status, body, _) = login(&s, "amina", "wrong").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["type"], "/problems/invalid-login");
+    let (status, body, _) = login(&s, "nobody.here", "whatever").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["type"], "/problems/invalid-login");
+
+    // A correct login clears the counter, then 10 attempts (the wrong one above was 1).
+    let (status, _, identity) = login(&s, "amina", "1234 5678").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(identity.unwrap().to_recipient(), b_identity.to_recipient());
+    for i in 0..10 {
+        assert_eq!(
+            attempt(&s, "amina").await.status(),
+            StatusCode::OK,
+            "attempt {i}"
+        );
+    }
+    assert_problem(
+        attempt(&s, "amina").await,
+        StatusCode::LOCKED,
+        "account-locked",
+    )
+    .await;
+    let (status, body, _) = login(&s, "amina", "1234 5678").await;
+    assert_eq!(
+        status,
+        StatusCode::LOCKED,
+        "the right passphrase must not get in while locked: {body}"
+    );
+
+    // Another organisation's worker cannot unlock; the beneficiary's own organisation can.
+    let unlock = format!("/v1/accounts/{b_id}/unlock");
+    let r = s
+        .req(Method::POST, &unlock, Some(&w2_token))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = s
+        .req(Method::POST, &unlock, Some(&w1_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, body, _) = login(&s, "amina", "1234 5678").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Logout revokes the session.
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(
+        s.req(Method::POST, "/v1/logout", Some(token))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let r = s
+        .req(Method::GET, "/v1/me", Some(token))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    register(&s, "worker.one", "pass", Some(&invite), None).await;
+
+    let (client, request) = ClientRegistration::start(b"pass").unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/registrations/start", None)
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account_id = started["account_id"].as_str().unwrap();
+    let (upload, export_key) = client
+        .finish(
+            b"pass",
+            &unb64(started["registration_response"].as_str().unwrap()),
+            KSF_V1,
+        )
+        .unwrap();
+    let identity = Identity::generate().unwrap();
+    let bundle = KeyBundle::seal_with_export_key(&identity, &export_key, account_id).unwrap();
+    let account = json!({
+        "account_id": account_id, "handle": "worker.two", "registration_upload": b64(&upload),
+        "public_key": identity.to_recipient().to_string(), "bundle": b64(&bundle.to_bytes()),
+    });
+    let r = s
+        .req(Method::POST, "/v1/workers", None)
+        .json(&json!({"invite": invite, "account": account}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = s
+        .req(Method::POST, "/v1/workers", None)
+        .json(&json!({"invite": "made-up", "account": account}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    // A beneficiary cannot create beneficiaries; consent is required.
+    let beneficiary = s.user(
+        "someone",
+        coffre_server::store::Role::Beneficiary,
+        Some(org.id),
+    );
+    let r = s
+        .req(Method::POST, "/v1/beneficiaries", Some(&beneficiary.token))
+        .json(&json!({"consent": true, "account": account}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let worker = s.user("w", coffre_server::store::Role::Worker, Some(org.id));
+    let r = s
+        .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
+        .json(&json!({"consent": false, "account": account}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    // Hostile field values.
+    for (field, value) in [
+        ("handle", json!("A")),
+        ("handle", json!("amina\u{0}")),
+        ("public_key", json!("age1notakey")),
+        ("registration_upload", json!(b64(&[0u8; 10]))),
+        ("bundle", json!(b64(&[0u8; 62]))),
+        ("bundle", json!(b64(&[1u8; 61]))),
+        ("account_id", json!("zz")),
+    ] {
+        let mut bad = account.clone();
+        bad[field] = value;
+        let r = s
+            .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
+            .json(&json!({"consent": true, "account": bad}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    }
+    assert!(s.store.account_by_handle("worker.two").unwrap().is_none());
+    // Taken handle.
+    let mut taken = account.clone();
+    taken["handle"] = json!("worker.one");
+    let r = s
+        .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
+        .json(&json!({"consent": true, "account": taken}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+}
+
+#[tokio::test]
+async fn unknown_handles_get_a_well_formed_answer() {
+    let s = TestServer::start().await;
+    let (_client, request) = ClientLogin::start(b"x").unwrap();
+    let r = s
+        .req(Method::POST, "/v1/login/start", None)
+        .json(&json!({"handle": "nobody", "login_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        unb64(v["login_response"].as_str().unwrap()).len(),
+        opaque::LOGIN_RESPONSE_BYTES
+    );
+    assert_eq!(v["ksf_version"], KSF_V1.version());
+    // Malformed KE1.
+    let r = s
+        .req(Method::POST, "/v1/login/start", None)
+        .json(&json!({"handle": "nobody", "login_request": b64(&[1, 2, 3])}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    // Unknown or replayed login ids.
+    let r = s
+        .req(Method::POST, "/v1/login/finish", None)
+        .json(&json!({"login_id": "00".repeat(16), "login_finalization": b64(&[0u8; 64])}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-login").await;
+}
+
+#[tokio::test]
+async fn login_attempts_are_throttled_per_ip() {
+    let s = TestServer::start_with(Limits {
+        login_attempts_per_ip_per_minute: 3,
+        ..Limits::default()
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(attempt(&s, "nobody").await.status(), StatusCode::OK);
+    }
+    assert_problem(
+        attempt(&s, "nobody").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-requests",
+    )
+    .await;
+    s.advance(60);
+    assert_eq!(attempt(&s, "nobody").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stolen_store_without_the_key_file_cannot_verify_a_guess() {
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (id, _) = register(&s, "amina", "the right pin", Some(&invite), None).await;
+    // What a thief of the sled directory has: the stored record and the account id.
+    let stolen = s.store.account(id.parse().unwrap()).unwrap().unwrap();
+    let record = opaque::PasswordFile::from_bytes(&stolen.password_file).unwrap();
+    // Without the server's OPRF seed they must guess a setup: even the right passphrase
+    // does not verify against the record.
+    let guessed_setup = ServerSetup::generate();
+    let (client, ke1) = ClientLogin::start(b"the right pin").unwrap();
+    let (_, ke2) =
+        opaque::server_login_start(&guessed_setup, Some(&record), &ke1, &stolen.id.0).unwrap();
+    assert!(client.finish(b"the right pin", &ke2, KSF_V1).is_err());
+    // With the real server (which has the key file) it does: the difference is the key.
+    let (status, _, identity) = login(&s, "amina", "the right pin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(identity.is_some());
+}
+
+/// Client side of a re-registration: returns (upload, bundle) for `pass`.
+fn re_register(
+    response: &[u8],
+    client: ClientRegistration,
+    pass: &str,
+    identity: &Identity,
+    account_id: &str,
+) -> (Vec<u8>, Vec<u8>) {
+    let (upload, export_key) = client.finish(pass.as_bytes(), response, KSF_V1).unwrap();
+    let bundle = KeyBundle::seal_with_export_key(identity, &export_key, account_id).unwrap();
+    (upload, bundle.to_bytes())
+}
+
+#[tokio::test]
+async fn change_passphrase_then_recover_with_the_printed_code() {
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (id, identity, code) =
+        register_with_code(&s, "amina", "old pin", Some(&invite), None).await;
+    let (_, body, _) = login(&s, "amina", "old pin").await;
+    let token = body["token"].as_str().unwrap().to_owned();
+
+    let other_session = s.session_for(id.parse().unwrap(), 3600);
+    // Change: new OPAQUE record and re-sealed bundle.
+    let (client, request) = ClientRegistration::start(b"new pin").unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/me/passphrase/start", Some(&token))
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (upload, bundle) = re_register(
+        &unb64(started["registration_response"].as_str().unwrap()),
+        client,
+        "new pin",
+        &identity,
+        &id,
+    );
+    let r = s
+        .req(Method::POST, "/v1/me/passphrase", Some(&token))
+        .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Other sessions are signed out; the one that changed the passphrase stays.
+    let r = s
+        .req(Method::GET, "/v1/me", Some(&other_session))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = s
+        .req(Method::GET, "/v1/me", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        login(&s, "amina", "old pin").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _, opened) = login(&s, "amina", "new pin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(opened.unwrap().to_recipient(), identity.to_recipient());
+
+    // Forgot it, and locked out on top: the recovery code resets both.
+    for _ in 0..11 {
+        attempt(&s, "amina").await;
+    }
+    assert_eq!(login(&s, "amina", "new pin").await.0, StatusCode::LOCKED);
+    let lookup: Value = s
+        .req(Method::POST, "/v1/recovery/lookup", None)
+        .json(&json!({"handle": "amina"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lookup["account_id"], id);
+    let recovery_token = code.derive_auth_token(&id);
+    let (client, request) = ClientRegistration::start(b"third pin").unwrap();
+    // A wrong code gets nothing.
+    let wrong = RecoveryCode::generate().unwrap().derive_auth_token(&id);
+    let r = s.req(Method::POST, "/v1/recovery/start", None)
+        .json(&json!({"handle": "amina", "recovery_token": b64(wrong.expose()), "registration_request": b64(&request)})).send().await.unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-login").await;
+    let started: Value = s.req(Method::POST, "/v1/recovery/start", None)
+        .json(&json!({"handle": "amina", "recovery_token": b64(recovery_token.expose()), "registration_request": b64(&request)}))
+        .send().await.unwrap().json().await.unwrap();
+    let recovery_bundle =
+        KeyBundle::from_bytes(&unb64(started["recovery_bundle"].as_str().unwrap())).unwrap();
+    let recovered = recovery_bundle.open_with_recovery_code(&code, &id).unwrap();
+    assert_eq!(recovered.to_recipient(), identity.to_recipient());
+    let (upload, bundle) = re_register(
+        &unb64(started["registration_response"].as_str().unwrap()),
+        client,
+        "third pin",
+        &recovered,
+        &id,
+    );
+    let finish = json!({"handle": "amina", "recovery_token": b64(recovery_token.expose()), "registration_upload": b64(&upload), "bundle": b64(&bundle)});
+    let mut wrong_finish = finish.clone();
+    wrong_finish["recovery_token"] = json!(b64(wrong.expose()));
+    let r = s
+        .req(Method::POST, "/v1/recovery/finish", None)
+        .json(&wrong_finish)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-login").await;
+    let r = s
+        .req(Method::POST, "/v1/recovery/finish", None)
+        .json(&finish)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .req(Method::GET, "/v1/me", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let (status, _, opened) = login(&s, "amina", "third pin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(opened.unwrap().to_recipient(), identity.to_recipient());
+
+    // Unknown handles get a stable stand-in id, not an error.
+    let a: Value = s
+        .req(Method::POST, "/v1/recovery/lookup", None)
+        .json(&json!({"handle": "ghost"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: Value = s
+        .req(Method::POST, "/v1/recovery/lookup", None)
+        .json(&json!({"handle": "ghost"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["account_id"].as_str().unwrap().len(), 32);
+}

@@ -1,0 +1,133 @@
+//! The server's logs never contain tokens, invite codes, envelopes or other secrets.
+//! One test per binary: it installs the process-wide tracing subscriber.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use coffre_core::bundle::KeyBundle;
+use coffre_core::opaque::{ClientLogin, ClientRegistration, KSF_V1};
+use coffre_core::Identity;
+use coffre_server::admin;
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_hold_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let pass = "secret pin 4711";
+    let (client, request) = ClientRegistration::start(pass.as_bytes()).unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/registrations/start", None)
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account_id = started["account_id"].as_str().unwrap().to_owned();
+    let (upload, export_key) = client
+        .finish(
+            pass.as_bytes(),
+            &unb64(started["registration_response"].as_str().unwrap()),
+            KSF_V1,
+        )
+        .unwrap();
+    let identity = Identity::generate().unwrap();
+    let bundle = KeyBundle::seal_with_export_key(&identity, &export_key, &account_id).unwrap();
+    let r = s
+        .req(Method::POST, "/v1/workers", None)
+        .json(&json!({"invite": invite, "account": {
+            "account_id": account_id, "handle": "worker", "registration_upload": b64(&upload),
+            "public_key": identity.to_recipient().to_string(), "bundle": b64(&bundle.to_bytes()),
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // A failed login, then a good one.
+    for p in ["wrong", pass] {
+        let (client, ke1) = ClientLogin::start(p.as_bytes()).unwrap();
+        let started: Value = s
+            .req(Method::POST, "/v1/login/start", None)
+            .json(&json!({"handle": "worker", "login_request": b64(&ke1)}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ke3 = client
+            .finish(
+                p.as_bytes(),
+                &unb64(started["login_response"].as_str().unwrap()),
+                KSF_V1,
+            )
+            .map(|(ke3, _, _)| ke3)
+            .unwrap_or_else(|_| vec![1; 64]);
+        let r = s
+            .req(Method::POST, "/v1/login/finish", None)
+            .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&ke3)}))
+            .send()
+            .await
+            .unwrap();
+        if p == pass {
+            let body: Value = r.json().await.unwrap();
+            let token = body["token"].as_str().unwrap().to_owned();
+            let worker = common::User {
+                account: s.store.account_by_handle("worker").unwrap().unwrap(),
+                identity: Identity::generate().unwrap(),
+                token: token.clone(),
+            };
+            let (id, _, own) = s.upload(&worker, b"doc").await;
+            let _ = id;
+            let secrets: Vec<String> = vec![
+                token,
+                invite.clone(),
+                pass.to_owned(),
+                b64(own.as_bytes()),
+                b64(&bundle.to_bytes()),
+                b64(&upload),
+                b64(&s.server_key),
+                started["login_id"].as_str().unwrap().to_owned(),
+            ];
+            let _ = s.stop().await;
+            let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            assert!(logs.contains("login"), "the capture works: {logs}");
+            assert!(logs.contains("failed login"));
+            for secret in secrets {
+                assert!(!logs.contains(&secret), "a secret is in the logs: {secret}");
+            }
+            return;
+        }
+    }
+    panic!("never logged in");
+}

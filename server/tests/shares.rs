@@ -1,0 +1,524 @@
+//! Shares (envelopes per recipient, revoke, expiry) and links (expiry, download limit).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use coffre_core::Identity;
+use coffre_server::store::Role;
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn recipient_decrypts_then_loses_access_on_revoke() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let worker = s.user("worker", Role::Worker, None);
+    let plain = b"attestation d'hebergement".to_vec();
+    let (id, _, own) = s.upload(&amina, &plain).await;
+    s.share(&amina, &id, &own, &worker, None).await;
+
+    let shared: Value = s
+        .req(Method::GET, "/v1/shared", Some(&worker.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shared.as_array().unwrap().len(), 1);
+    assert_eq!(shared[0]["id"], id);
+    let env = unb64(shared[0]["envelope"].as_str().unwrap());
+    let payload = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}/payload"),
+            Some(&worker.token),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut file = env.clone();
+    file.extend_from_slice(&payload);
+    assert_eq!(
+        coffre_core::decrypt(&file, std::slice::from_ref(&worker.identity)).unwrap(),
+        plain
+    );
+
+    let shares: Value = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}/envelopes"),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recipients: Vec<&str> = shares
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["handle"].as_str().unwrap())
+        .collect();
+    assert!(
+        recipients.contains(&"worker") && recipients.contains(&"amina"),
+        "{shares}"
+    );
+
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/documents/{id}/envelopes/{}", worker.id()),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}/payload"),
+            Some(&worker.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    let shared: Value = s
+        .req(Method::GET, "/v1/shared", Some(&worker.token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shared, json!([]));
+    // Revoking twice: nothing left to revoke.
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/documents/{id}/envelopes/{}", worker.id()),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    // The owner's own envelope cannot be revoked.
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/documents/{id}/envelopes/{}", amina.id()),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+}
+
+#[tokio::test]
+async fn a_recipient_can_drop_their_own_share_only() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let w1 = s.user("w1", Role::Worker, None);
+    let w2 = s.user("w2", Role::Worker, None);
+    let (id, _, own) = s.upload(&amina, b"doc").await;
+    s.share(&amina, &id, &own, &w1, None).await;
+    s.share(&amina, &id, &own, &w2, None).await;
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/documents/{id}/envelopes/{}", w2.id()),
+            Some(&w1.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/documents/{id}/envelopes/{}", w1.id()),
+            Some(&w1.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(s
+        .store
+        .envelope(id.parse().unwrap(), w2.id())
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn shares_expire_and_are_purged() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let worker = s.user("worker", Role::Worker, None);
+    let (id, _, own) = s.upload(&amina, b"doc").await;
+    s.share(&amina, &id, &own, &worker, Some(s.now() + 100))
+        .await;
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}"),
+            Some(&worker.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["expires_at"], s.now() + 100);
+    s.advance(100);
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}/payload"),
+            Some(&worker.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    assert!(
+        s.store
+            .envelope(id.parse().unwrap(), worker.id())
+            .unwrap()
+            .is_none(),
+        "expired envelope not purged"
+    );
+    // An expiry in the past is refused.
+    let env = own
+        .rewrap(
+            std::slice::from_ref(&amina.identity),
+            &worker.identity.to_recipient(),
+        )
+        .unwrap();
+    let r = s
+        .req(
+            Method::PUT,
+            &format!("/v1/documents/{id}/envelopes/{}", worker.id()),
+            Some(&amina.token),
+        )
+        .json(&json!({"envelope": b64(env.as_bytes()), "expires_at": s.now()}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+}
+
+#[tokio::test]
+async fn sharing_checks_envelope_recipient_and_commit() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let worker = s.user("worker", Role::Worker, None);
+    let (id, _, own) = s.upload(&amina, b"doc").await;
+    let path = format!("/v1/documents/{id}/envelopes/{}", worker.id());
+    // Two stanzas: a valid age header, but not an envelope.
+    let two = coffre_core::encrypt(
+        b"x",
+        &[
+            amina.identity.to_recipient(),
+            worker.identity.to_recipient(),
+        ],
+    )
+    .unwrap();
+    let header_len = two.windows(4).position(|w| w == b"--- ").unwrap();
+    let header_end = header_len + two[header_len..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    for env in [
+        two[..header_end].to_vec(),
+        b"age-encryption.org/v1\n".to_vec(),
+        vec![0xff; 100],
+    ] {
+        let r = s
+            .req(Method::PUT, &path, Some(&amina.token))
+            .json(&json!({"envelope": b64(&env)}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-envelope").await;
+    }
+    assert!(s
+        .store
+        .envelope(id.parse().unwrap(), worker.id())
+        .unwrap()
+        .is_none());
+    // Unknown recipient account.
+    let env = own
+        .rewrap(
+            std::slice::from_ref(&amina.identity),
+            &worker.identity.to_recipient(),
+        )
+        .unwrap();
+    let r = s
+        .req(
+            Method::PUT,
+            &format!("/v1/documents/{id}/envelopes/{}", "11".repeat(16)),
+            Some(&amina.token),
+        )
+        .json(&json!({"envelope": b64(env.as_bytes())}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    // Not committed yet.
+    let (e2, p2) = encrypt_for(&amina.identity, b"later");
+    let pending = s.create(&amina, &e2, p2.len()).await;
+    let r = s
+        .req(
+            Method::PUT,
+            &format!("/v1/documents/{pending}/envelopes/{}", worker.id()),
+            Some(&amina.token),
+        )
+        .json(&json!({"envelope": b64(env.as_bytes())}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+}
+
+#[tokio::test]
+async fn links_open_anonymously_until_expiry_or_limit() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let plain = plaintext(70_000);
+    let (id, payload, own) = s.upload(&amina, &plain).await;
+    let link_key = Identity::generate().unwrap();
+    let env = own
+        .rewrap(
+            std::slice::from_ref(&amina.identity),
+            &link_key.to_recipient(),
+        )
+        .unwrap();
+    let create = |body: Value| {
+        s.req(
+            Method::POST,
+            &format!("/v1/documents/{id}/links"),
+            Some(&amina.token),
+        )
+        .json(&body)
+    };
+
+    // Limit of 2 openings.
+    let link: Value = create(json!({"envelope": b64(env.as_bytes()), "max_downloads": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lid = link["id"].as_str().unwrap().to_owned();
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+    for left in [1, 0] {
+        let opened: Value = s
+            .req(Method::GET, &format!("/v1/links/{lid}"), None)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(opened["downloads_left"], left);
+        let got = s
+            .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let mut file = unb64(opened["envelope"].as_str().unwrap());
+        file.extend_from_slice(&got);
+        assert_eq!(
+            coffre_core::decrypt(&file, std::slice::from_ref(&link_key)).unwrap(),
+            plain
+        );
+    }
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{lid}"), None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::GONE, "gone").await;
+    // Range on a link payload.
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(r.bytes().await.unwrap()[..] == payload[10..20]);
+
+    // Expiry.
+    let link: Value = create(json!({"envelope": b64(env.as_bytes()), "expires_at": s.now() + 50}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lid = link["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.req(Method::GET, &format!("/v1/links/{lid}"), None)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    s.advance(50);
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{lid}"), None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::GONE, "gone").await;
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::GONE, "gone").await;
+
+    // Bad inputs.
+    let r = create(json!({"envelope": b64(env.as_bytes()), "max_downloads": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    let r = create(json!({"envelope": b64(b"nope")}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-envelope").await;
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{}", "22".repeat(16)), None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+
+    // Deleting the document takes its links with it.
+    let r = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/documents/{id}"),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .req(Method::GET, &format!("/v1/links/{lid}"), None)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+#[tokio::test]
+async fn sweep_purges_expired_and_abandoned_records() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let worker = s.user("worker", Role::Worker, None);
+    let short_session = s.session_for(worker.id(), 10);
+    let (id, _, own) = s.upload(&amina, b"doc").await;
+    s.share(&amina, &id, &own, &worker, Some(s.now() + 10))
+        .await;
+    let env = own
+        .rewrap(
+            std::slice::from_ref(&amina.identity),
+            &Identity::generate().unwrap().to_recipient(),
+        )
+        .unwrap();
+    let r = s
+        .req(
+            Method::POST,
+            &format!("/v1/documents/{id}/links"),
+            Some(&amina.token),
+        )
+        .json(&json!({"envelope": b64(env.as_bytes()), "expires_at": s.now() + 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // An upload abandoned half-way, and a payload left by a crash in the middle of a delete.
+    let (e2, p2) = encrypt_for(&amina.identity, &plaintext(5000));
+    let abandoned = s.create(&amina, &e2, p2.len()).await;
+    let r = s
+        .req(
+            Method::PATCH,
+            &format!("/v1/documents/{abandoned}/payload?offset=0"),
+            Some(&amina.token),
+        )
+        .body(p2[..100].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let orphan = s
+        .sled
+        .payload_path("42424242424242424242424242424242".parse().unwrap());
+    std::fs::write(&orphan, b"left over").unwrap();
+
+    // Nothing is due yet: a sweep removes only the orphan payload.
+    let first = s.store.sweep(s.now(), s.now() - 3600).unwrap();
+    assert_eq!(first.orphan_payloads, 1);
+    assert!(!orphan.exists());
+    assert_eq!(
+        (
+            first.sessions,
+            first.envelopes,
+            first.links,
+            first.stale_uploads
+        ),
+        (0, 0, 0, 0)
+    );
+
+    s.advance(3600 + 10);
+    let swept = s.store.sweep(s.now(), s.now() - 3600).unwrap();
+    // The short session and the two one-hour sessions of the users.
+    assert_eq!(swept.sessions, 3);
+    assert_eq!(swept.envelopes, 1);
+    assert_eq!(swept.links, 1);
+    assert_eq!(swept.stale_uploads, 1);
+    let doc: coffre_server::store::Id = id.parse().unwrap();
+    assert!(s.store.envelope(doc, worker.id()).unwrap().is_none());
+    assert!(s.store.links_of(doc).unwrap().is_empty());
+    assert!(s
+        .store
+        .document(abandoned.parse().unwrap())
+        .unwrap()
+        .is_none());
+    assert!(s
+        .store
+        .piece_at(abandoned.parse().unwrap(), 0)
+        .unwrap()
+        .is_none());
+    assert!(s
+        .store
+        .session(&coffre_server::auth::hash_token(&short_session).unwrap())
+        .unwrap()
+        .is_none());
+    // The committed document and the owner's own envelope stay.
+    assert!(s.store.document(doc).unwrap().is_some());
+    assert!(s.store.envelope(doc, amina.id()).unwrap().is_some());
+}
