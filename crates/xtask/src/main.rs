@@ -3,8 +3,9 @@
 //!
 //! Standard library only, so the driver builds in seconds on a fresh machine. Each task is
 //! a list of [`Step`]s, run in order with a banner; the first failing step stops the task
-//! and the process exits non-zero. Later parts (wasm package, npm, browser, server) add
-//! steps to these lists.
+//! and the process exits non-zero. The npm package steps live in `wasm.rs`.
+
+mod wasm;
 
 use std::env;
 use std::ffi::OsStr;
@@ -29,12 +30,16 @@ usage: cargo xtask <task> [options]
 
 tasks:
   test [--skip-lint]   the one test command (what CI runs): prerequisites, cargo fmt --check,
-                       clippy -D warnings, coffre-core for wasm32, cargo test --workspace
+                       clippy -D warnings, coffre-core for wasm32, cargo test --workspace,
+                       then the npm package: build pkg/, tsc, Node tests, Chromium tests
   lint                 prerequisites, cargo fmt --check, clippy -D warnings, wasm32 build
-  run                  build the release `coffre` command line and say how to use it
-  bench [--size-mib N] [--skip-criterion]
-                       criterion benches of coffre-core, then peak memory (max RSS) and
-                       throughput of `coffre decrypt` on an N MiB file (default 1024)
+  run [--listen ADDR] [--data DIR]
+                       build pkg/, the coffre CLI and coffre-server (release), then serve
+                       Coffre on ADDR (default 127.0.0.1:8080) and print its URL
+  bench [--size-mib N] [--skip-criterion] [--skip-js]
+                       criterion benches of coffre-core, peak memory (max RSS) and
+                       throughput of `coffre decrypt` on an N MiB file (default 1024),
+                       then the package benchmark in Node and Chromium (pkg/bench)
 ";
 
 /// Why a task stopped.
@@ -130,6 +135,7 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 steps.extend(lint_steps());
             }
             steps.push(Step::new("cargo test --workspace", cargo_test));
+            steps.extend(js_test_steps());
             steps
         }
         "lint" => {
@@ -137,11 +143,32 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
             steps.extend(lint_steps());
             steps
         }
-        "run" => vec![
-            Step::new("build the release coffre CLI", build_release_cli),
-            Step::new("how to use it", explain_cli),
-            Step::new("server", launch_server),
-        ],
+        "run" => {
+            let listen = flags
+                .value("--listen")?
+                .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+            let data = flags.value("--data")?.unwrap_or_else(|| "data".to_owned());
+            vec![
+                Step::new("prerequisites", |_| {
+                    ensure_rustup_parts()?;
+                    ensure_js_tools(false)
+                }),
+                Step::new("build the npm package (pkg/)", |ctx| {
+                    wasm::build_pkg(&ctx.root, true).map_err(Failure)
+                }),
+                Step::new("build the release coffre CLI", build_release_cli),
+                Step::new("how to use it", explain_cli),
+                Step::new("build the release coffre-server", |ctx| {
+                    cargo_step(
+                        ctx,
+                        &["build", "--release", "-p", "coffre-server", "--locked"],
+                    )
+                }),
+                Step::new("coffre-server serve", move |ctx| {
+                    launch_server(ctx, &listen, &data)
+                }),
+            ]
+        }
         "bench" => {
             let skip_criterion = flags.switch("--skip-criterion");
             let size_mib =
@@ -151,6 +178,7 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                     })?,
                     None => BENCH_DEFAULT_MIB,
                 };
+            let skip_js = flags.switch("--skip-js");
             let mut steps = Vec::new();
             if !skip_criterion {
                 steps.push(Step::new("cargo bench -p coffre-core", |ctx| {
@@ -165,6 +193,15 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 "coffre decrypt: memory and throughput",
                 move |ctx| bench_decrypt_memory(ctx, size_mib),
             ));
+            if !skip_js {
+                steps.push(Step::new("prerequisites of the package bench", |_| {
+                    ensure_rustup_parts()?;
+                    ensure_js_tools(true)
+                }));
+                steps.push(Step::new("package bench (Node, Chromium)", |ctx| {
+                    wasm::bench_js(&ctx.root).map_err(Failure)
+                }));
+            }
             steps
         }
         "help" | "--help" | "-h" => {
@@ -302,16 +339,63 @@ fn on_path(program: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 // Prerequisites
 
-/// Rustup components and target always; the Debian `age` package when tests will run.
+/// Rustup components and target always; when tests will run, the Debian `age` package
+/// and everything the package tests need (see [`ensure_js_tools`]).
 fn prerequisites_step(with_test_tools: bool) -> Step {
     Step::new("prerequisites", move |_| {
         ensure_rustup_parts()?;
         if with_test_tools {
             // The interop tests run the reference implementation (age, age-keygen).
             ensure_debian_package("age", "age")?;
+            ensure_js_tools(true)?;
         }
         Ok(())
     })
+}
+
+/// Node.js and npm (Debian packages when missing), wasm-bindgen-cli at the version in
+/// Cargo.lock, and, for tests and benches, Debian's Chromium.
+fn ensure_js_tools(with_browser: bool) -> Result {
+    ensure_debian_package("node", "nodejs")?;
+    ensure_debian_package("npm", "npm")?;
+    if with_browser {
+        let chromium = env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        if chromium == "/usr/bin/chromium" {
+            ensure_debian_package("/usr/bin/chromium", "chromium")?;
+        } else if !Path::new(&chromium).is_file() {
+            return fail(format!("$CHROMIUM is {chromium}, which does not exist"));
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap_or(Path::new("."));
+    let version = wasm::locked_wasm_bindgen_version(root).map_err(Failure)?;
+    wasm::ensure_wasm_bindgen(&version).map_err(Failure)?;
+    println!("wasm-bindgen {version}: present");
+    Ok(())
+}
+
+/// The npm package: built from scratch, type-checked, tested in Node and in Chromium.
+fn js_test_steps() -> Vec<Step> {
+    vec![
+        Step::new(
+            "build pkg/ from scratch (wasm, wasm-bindgen, wasm-opt)",
+            |ctx| wasm::build_pkg(&ctx.root, true).map_err(Failure),
+        ),
+        Step::new("build the release coffre CLI (interop tests)", |ctx| {
+            wasm::build_cli(&ctx.root).map_err(Failure)
+        }),
+        Step::new("tsc --noEmit (package types)", |ctx| {
+            wasm::typecheck(&ctx.root).map_err(Failure)
+        }),
+        Step::new("package tests in Node (node --test)", |ctx| {
+            wasm::test_node(&ctx.root).map_err(Failure)
+        }),
+        Step::new("package tests in headless Chromium", |ctx| {
+            wasm::test_browser(&ctx.root).map_err(Failure)
+        }),
+    ]
 }
 
 fn ensure_rustup_parts() -> Result {
@@ -567,13 +651,24 @@ fn explain_cli(ctx: &Ctx) -> Result {
     Ok(())
 }
 
-/// The slot for `coffre-server` and the web app.
-fn launch_server(_ctx: &Ctx) -> Result {
+/// Runs `coffre-server serve` in the foreground with the package served at `/pkg/`
+/// (and the web app at `/` once `web/` exists), until Ctrl-C.
+fn launch_server(ctx: &Ctx, listen: &str, data: &str) -> Result {
+    let server = ctx.target_dir().join("release").join("coffre-server");
+    let mut cmd = Command::new(&server);
+    cmd.current_dir(&ctx.root)
+        .args(["serve", "--listen", listen, "--data", data])
+        .args(["--server-key", "coffre-server.key", "--pkg", "pkg"]);
+    if ctx.root.join("web").is_dir() {
+        cmd.args(["--web", "web"]);
+    }
+    println!("Coffre: http://{listen}/  (API under /v1, package under /pkg/; Ctrl-C stops)");
     println!(
-        "Coffre has no server yet: coffre-server and the web app arrive with the server \
-         issue, and `cargo xtask run` will then start them here."
+        "data in {}/{data}, OPAQUE server key in {}/coffre-server.key",
+        ctx.root.display(),
+        ctx.root.display()
     );
-    Ok(())
+    status(&mut cmd)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,7 +846,7 @@ mod tests {
         assert!(flags.finish().is_err());
         assert!(plan(&args(&["test", "--nope"])).is_err());
         assert!(plan(&args(&["nope"])).is_err());
-        assert_eq!(plan(&args(&["test"])).unwrap().len(), 5);
-        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 2);
+        assert_eq!(plan(&args(&["test"])).unwrap().len(), 10);
+        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 7);
     }
 }

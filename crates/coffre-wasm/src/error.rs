@@ -1,0 +1,362 @@
+//! Errors as JS sees them: a real `Error` whose `name` is `"CoffreError"` and whose `code`
+//! is one of a fixed set of strings (STYLE.md, "Errors").
+//!
+//! Codes are mapped from coffre-core's error enums by `match` on the variants, never by
+//! looking at messages, so a message can be reworded without breaking partner code. The
+//! core enums are `#[non_exhaustive]`: a variant added there without a mapping here falls
+//! into [`ErrorCode::Internal`] until someone maps it (the list below names every variant
+//! that exists today, so the fallback arm is only reached by new ones).
+
+use coffre_core::bundle::BundleError;
+use coffre_core::format::header::HeaderError;
+use coffre_core::metadata::MetadataError;
+use coffre_core::opaque::{LoginError, MessageError, RegistrationError, UnknownKsfVersion};
+use coffre_core::recovery::RecoveryCodeError;
+use coffre_core::{DecryptError, EncryptError, EnvelopeError, KeyError, RandomError};
+use wasm_bindgen::prelude::*;
+
+/// Declares the error codes once: the enum, its string form and the list of all codes.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal,)*) => {
+        /// A stable, machine-readable error class. Partner code switches on the string.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order (mirrored by `CoffreErrorCode` in
+            /// `pkg/index.d.ts`; a JS test checks that both lists agree).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The string JS sees in `error.code`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A key string is not valid Bech32 (typo, bad character, mixed case, bad checksum).
+    KeyInvalid = "KEY_INVALID",
+    /// A key string has the wrong prefix (a recipient where an identity was expected…).
+    KeyWrongType = "KEY_WRONG_TYPE",
+    /// A key decodes to the wrong number of bytes.
+    KeyWrongLength = "KEY_WRONG_LENGTH",
+    /// A key file holds no key.
+    KeyFileEmpty = "KEY_FILE_EMPTY",
+    /// A key file line is not a key (the message says which line).
+    KeyFileInvalidLine = "KEY_FILE_INVALID_LINE",
+    /// The browser's or system's secure random source failed.
+    RandomUnavailable = "RANDOM_UNAVAILABLE",
+    /// Encryption needs at least one recipient.
+    NoRecipients = "NO_RECIPIENTS",
+    /// The document is too large for the age STREAM counter.
+    TooLarge = "TOO_LARGE",
+    /// The bytes are not an age file at all.
+    NotAgeFile = "NOT_AGE_FILE",
+    /// An age file of a version Coffre does not read.
+    UnsupportedVersion = "UNSUPPORTED_VERSION",
+    /// The age header breaks the grammar (the message says which rule).
+    MalformedHeader = "MALFORMED_HEADER",
+    /// None of the given identities opens the file.
+    NoIdentityMatched = "NO_IDENTITY_MATCHED",
+    /// The header was altered after it was written.
+    HeaderMacMismatch = "HEADER_MAC_MISMATCH",
+    /// The payload was altered, reordered, or belongs to another header.
+    PayloadAuthenticationFailed = "PAYLOAD_AUTHENTICATION_FAILED",
+    /// The file ends too early.
+    Truncated = "TRUNCATED",
+    /// Bytes follow the end of the file or envelope.
+    TrailingData = "TRAILING_DATA",
+    /// The payload's last chunk is empty although the payload is not.
+    EmptyFinalChunk = "EMPTY_FINAL_CHUNK",
+    /// The object already failed or finished and cannot be used again.
+    InvalidState = "INVALID_STATE",
+    /// An envelope must hold exactly one X25519 stanza.
+    EnvelopeNotSingleX25519 = "ENVELOPE_NOT_SINGLE_X25519",
+    /// An argument has the wrong type or shape (raised by the JS layer).
+    InvalidArgument = "INVALID_ARGUMENT",
+    /// An OPAQUE message from the server (or a stored value) is malformed.
+    MalformedMessage = "MALFORMED_MESSAGE",
+    /// The server's OPAQUE registration response is well-formed but unacceptable.
+    InvalidServerResponse = "INVALID_SERVER_RESPONSE",
+    /// Wrong passphrase, unknown account, or a tampered login message (not told apart).
+    InvalidLogin = "INVALID_LOGIN",
+    /// Argon2id failed, usually for lack of memory.
+    KeyStretchingFailed = "KEY_STRETCHING_FAILED",
+    /// The server named Argon2id parameters this version does not know.
+    UnknownKsfVersion = "UNKNOWN_KSF_VERSION",
+    /// A key bundle is malformed.
+    MalformedBundle = "MALFORMED_BUNDLE",
+    /// A passphrase bundle offered to a recovery code, or the reverse.
+    BundleWrongKind = "BUNDLE_WRONG_KIND",
+    /// The key bundle does not open: wrong key or account, or tampered.
+    BundleAuthenticationFailed = "BUNDLE_AUTHENTICATION_FAILED",
+    /// A recovery code has a typo (its checksum does not match).
+    RecoveryCodeTypo = "RECOVERY_CODE_TYPO",
+    /// A recovery code holds a character codes never use (the message suggests one).
+    RecoveryCodeInvalidCharacter = "RECOVERY_CODE_INVALID_CHARACTER",
+    /// A recovery code has too many or too few characters.
+    RecoveryCodeWrongLength = "RECOVERY_CODE_WRONG_LENGTH",
+    /// A file name is too long or has control characters.
+    MetadataInvalidName = "METADATA_INVALID_NAME",
+    /// A MIME type is too long or not printable ASCII.
+    MetadataInvalidMimeType = "METADATA_INVALID_MIME_TYPE",
+    /// A date is not a real `YYYY-MM-DD` date.
+    MetadataInvalidDate = "METADATA_INVALID_DATE",
+    /// A category is not one of the known tags.
+    MetadataInvalidCategory = "METADATA_INVALID_CATEGORY",
+    /// Sealed metadata is malformed.
+    MetadataMalformed = "METADATA_MALFORMED",
+    /// Sealed metadata does not open: wrong document, or tampered.
+    MetadataAuthenticationFailed = "METADATA_AUTHENTICATION_FAILED",
+    /// A core error this version of the bindings does not know yet.
+    Internal = "INTERNAL",
+}
+
+/// An error on its way to JS. Converted into a JS `Error` when it crosses the boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoffreError {
+    code: ErrorCode,
+    message: String,
+}
+
+impl CoffreError {
+    /// An error with the given code and human-readable message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human-readable message (English; never contains key material).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The object is finished or failed.
+    pub(crate) fn invalid_state(what: &str) -> Self {
+        Self::new(ErrorCode::InvalidState, what)
+    }
+}
+
+impl From<CoffreError> for JsValue {
+    fn from(e: CoffreError) -> JsValue {
+        let error = js_sys::Error::new(&e.message);
+        error.set_name("CoffreError");
+        // Setting a property on a fresh plain Error cannot fail; if it somehow did, the
+        // error would still reach JS with its name and message.
+        let _ = js_sys::Reflect::set(&error, &JsValue::from_str("code"), &e.code.as_str().into());
+        error.into()
+    }
+}
+
+fn header_code(e: &HeaderError) -> ErrorCode {
+    match e {
+        HeaderError::NotAge => ErrorCode::NotAgeFile,
+        HeaderError::UnsupportedVersion => ErrorCode::UnsupportedVersion,
+        HeaderError::Incomplete => ErrorCode::Truncated,
+        HeaderError::InvalidCharacter(_)
+        | HeaderError::EmptyArgument(_)
+        | HeaderError::InvalidBodyLine(_)
+        | HeaderError::NonCanonicalBase64(_)
+        | HeaderError::UnexpectedLine(_)
+        | HeaderError::NoStanza
+        | HeaderError::MalformedMac(_)
+        | HeaderError::MalformedX25519Stanza
+        | HeaderError::ScryptNotAlone
+        | HeaderError::TooLarge => ErrorCode::MalformedHeader,
+        _ => ErrorCode::MalformedHeader,
+    }
+}
+
+fn key_code(e: &KeyError) -> ErrorCode {
+    match e {
+        KeyError::Bech32(_) => ErrorCode::KeyInvalid,
+        KeyError::WrongPrefix { .. } => ErrorCode::KeyWrongType,
+        KeyError::WrongLength(_) => ErrorCode::KeyWrongLength,
+        KeyError::InvalidLine { .. } => ErrorCode::KeyFileInvalidLine,
+        KeyError::Empty => ErrorCode::KeyFileEmpty,
+        KeyError::Random(_) => ErrorCode::RandomUnavailable,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn encrypt_code(e: &EncryptError) -> ErrorCode {
+    match e {
+        EncryptError::NoRecipients => ErrorCode::NoRecipients,
+        EncryptError::Random(_) => ErrorCode::RandomUnavailable,
+        EncryptError::TooLarge => ErrorCode::TooLarge,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn decrypt_code(e: &DecryptError) -> ErrorCode {
+    match e {
+        DecryptError::MalformedHeader(h) => header_code(h),
+        DecryptError::NoIdentityMatched => ErrorCode::NoIdentityMatched,
+        DecryptError::HeaderMacMismatch => ErrorCode::HeaderMacMismatch,
+        DecryptError::PayloadAuthenticationFailed => ErrorCode::PayloadAuthenticationFailed,
+        DecryptError::Truncated => ErrorCode::Truncated,
+        DecryptError::TrailingData => ErrorCode::TrailingData,
+        DecryptError::EmptyFinalChunk => ErrorCode::EmptyFinalChunk,
+        DecryptError::Poisoned => ErrorCode::InvalidState,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn envelope_code(e: &EnvelopeError) -> ErrorCode {
+    match e {
+        EnvelopeError::MalformedHeader(h) => header_code(h),
+        EnvelopeError::NotSingleX25519 => ErrorCode::EnvelopeNotSingleX25519,
+        EnvelopeError::TrailingData => ErrorCode::TrailingData,
+        EnvelopeError::Open(d) => decrypt_code(d),
+        EnvelopeError::Random(_) => ErrorCode::RandomUnavailable,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn registration_code(e: &RegistrationError) -> ErrorCode {
+    match e {
+        RegistrationError::Malformed(_) => ErrorCode::MalformedMessage,
+        RegistrationError::InvalidResponse => ErrorCode::InvalidServerResponse,
+        RegistrationError::KeyStretching => ErrorCode::KeyStretchingFailed,
+        RegistrationError::Internal => ErrorCode::Internal,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn login_code(e: &LoginError) -> ErrorCode {
+    match e {
+        LoginError::Malformed(_) => ErrorCode::MalformedMessage,
+        LoginError::InvalidLogin => ErrorCode::InvalidLogin,
+        LoginError::KeyStretching => ErrorCode::KeyStretchingFailed,
+        LoginError::Internal => ErrorCode::Internal,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn bundle_code(e: &BundleError) -> ErrorCode {
+    match e {
+        BundleError::WrongLength { .. } | BundleError::UnknownKind(_) => ErrorCode::MalformedBundle,
+        BundleError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        BundleError::WrongKind { .. } => ErrorCode::BundleWrongKind,
+        BundleError::Authentication => ErrorCode::BundleAuthenticationFailed,
+        BundleError::Random(_) => ErrorCode::RandomUnavailable,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn recovery_code(e: &RecoveryCodeError) -> ErrorCode {
+    match e {
+        RecoveryCodeError::Typo => ErrorCode::RecoveryCodeTypo,
+        RecoveryCodeError::InvalidCharacter { .. } => ErrorCode::RecoveryCodeInvalidCharacter,
+        RecoveryCodeError::WrongLength { .. } => ErrorCode::RecoveryCodeWrongLength,
+        _ => ErrorCode::Internal,
+    }
+}
+
+fn metadata_code(e: &MetadataError) -> ErrorCode {
+    match e {
+        MetadataError::NameTooLong { .. } | MetadataError::InvalidName => {
+            ErrorCode::MetadataInvalidName
+        }
+        MetadataError::MimeTypeTooLong { .. } | MetadataError::InvalidMimeType => {
+            ErrorCode::MetadataInvalidMimeType
+        }
+        MetadataError::InvalidDate { .. } => ErrorCode::MetadataInvalidDate,
+        MetadataError::WrongLength { .. } | MetadataError::Malformed(_) => {
+            ErrorCode::MetadataMalformed
+        }
+        MetadataError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        MetadataError::Authentication => ErrorCode::MetadataAuthenticationFailed,
+        MetadataError::Random(_) => ErrorCode::RandomUnavailable,
+        _ => ErrorCode::Internal,
+    }
+}
+
+/// Implements `From<core error>` with the given code function and the core's message.
+macro_rules! from_core {
+    ($($error:ty => $code:expr,)*) => {$(
+        impl From<$error> for CoffreError {
+            fn from(e: $error) -> Self {
+                Self::new($code(&e), e.to_string())
+            }
+        }
+    )*};
+}
+
+from_core! {
+    HeaderError => header_code,
+    KeyError => key_code,
+    EncryptError => encrypt_code,
+    DecryptError => decrypt_code,
+    EnvelopeError => envelope_code,
+    RandomError => |_: &RandomError| ErrorCode::RandomUnavailable,
+    MessageError => |_: &MessageError| ErrorCode::MalformedMessage,
+    RegistrationError => registration_code,
+    LoginError => login_code,
+    UnknownKsfVersion => |_: &UnknownKsfVersion| ErrorCode::UnknownKsfVersion,
+    BundleError => bundle_code,
+    RecoveryCodeError => recovery_code,
+    MetadataError => metadata_code,
+}
+
+/// Every error code, for the JS layer's type check (`errorCodes()` in JS).
+#[wasm_bindgen(js_name = errorCodes)]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_screaming_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn core_errors_map_to_their_codes() {
+        let cases: Vec<(CoffreError, ErrorCode)> = vec![
+            (DecryptError::Truncated.into(), ErrorCode::Truncated),
+            (DecryptError::Poisoned.into(), ErrorCode::InvalidState),
+            (
+                DecryptError::MalformedHeader(HeaderError::NotAge).into(),
+                ErrorCode::NotAgeFile,
+            ),
+            (
+                EnvelopeError::Open(DecryptError::NoIdentityMatched).into(),
+                ErrorCode::NoIdentityMatched,
+            ),
+            (KeyError::Empty.into(), ErrorCode::KeyFileEmpty),
+            (EncryptError::NoRecipients.into(), ErrorCode::NoRecipients),
+            (RandomError.into(), ErrorCode::RandomUnavailable),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error:?}");
+            assert!(!error.message().is_empty());
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The npm package in `pkg/`: build it from scratch, test it in Node and in headless
+//! Chromium, and benchmark it. Called by the `cargo xtask` tasks in `main.rs`.
+//!
+//! Standard library only. Tools, and why each:
+//! - `cargo build --target wasm32-unknown-unknown --profile wasm-release` (root
+//!   `Cargo.toml`: fat LTO, one codegen unit, panic = abort).
+//! - `wasm-bindgen` (wasm-bindgen-cli) at exactly the version of the `wasm-bindgen` crate
+//!   in `Cargo.lock`; installed with `cargo install` when missing (built from source, no
+//!   binary download; wasm-pack is not used because it downloads binaries at run time).
+//!   `--target web` gives one ES module that works without a bundler; `pkg/node.js`
+//!   hands it the `.wasm` bytes read from disk, `pkg/index.js` lets it `fetch` them.
+//! - `wasm-opt` from the npm `binaryen` package pinned in `pkg/package-lock.json`
+//!   (Debian's binaryen 108 writes modules that fail to load with wasm-bindgen's
+//!   externref table).
+//! - `npm ci` in `pkg/` for typescript, binaryen and playwright-core.
+//! - Chromium from Debian (`/usr/bin/chromium`, or `$CHROMIUM`) for the browser tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Rust crate compiled to WebAssembly.
+pub const WASM_CRATE: &str = "coffre-wasm";
+/// The target of every browser build.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// Cargo profile of the shipped build (defined in the root `Cargo.toml`).
+pub const WASM_PROFILE: &str = "wasm-release";
+/// Base name of the generated files in `pkg/gen/`.
+pub const OUT_NAME: &str = "coffre_wasm";
+/// File name of the SIMD build in `pkg/gen/`, chosen at load time where the engine
+/// validates SIMD (see `simdSupported` in `pkg/api.js`).
+pub const SIMD_WASM: &str = "coffre_wasm_bg.simd.wasm";
+/// Features wasm-opt may rely on: those rustc enables by default for wasm32 and that
+/// every browser Coffre supports has (no SIMD here: that is a separate build).
+const WASM_OPT_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// Runs a command, failing with its description if it cannot start or exits non-zero.
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    eprintln!("+ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed: {status}"))
+    }
+}
+
+/// Runs a command and returns its standard output.
+fn output(cmd: &mut Command) -> Result<String, String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The cargo target directory (`$CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// The `pkg/` directory.
+pub fn pkg_dir(root: &Path) -> PathBuf {
+    root.join("pkg")
+}
+
+/// The version of the `wasm-bindgen` crate recorded in `Cargo.lock`.
+pub fn locked_wasm_bindgen_version(root: &Path) -> Result<String, String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = \""))
+                .and_then(|v| v.strip_suffix('"'))
+            {
+                return Ok(version.to_owned());
+            }
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen package".to_owned())
+}
+
+/// Makes sure `wasm-bindgen` on PATH is exactly `version`, installing it from its
+/// published sources (`cargo install`) otherwise.
+pub fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
+    let installed = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if installed.split_whitespace().nth(1) == Some(version) {
+        return Ok(());
+    }
+    eprintln!("wasm-bindgen-cli {version} not found (have: {installed:?}); installing it");
+    let install = |locked: bool| {
+        let mut cmd = Command::new("cargo");
+        cmd.args(["install", "wasm-bindgen-cli", "--version", version]);
+        if locked {
+            cmd.arg("--locked");
+        }
+        run(&mut cmd)
+    };
+    // `--locked` first; its lockfile has pinned a dependency version that some registry
+    // mirrors lack, so fall back to resolving the CLI's dependencies afresh.
+    install(true).or_else(|_| install(false))
+}
+
+/// Installs the package's dev dependencies with `npm ci` when `node_modules` is missing
+/// or older than `package-lock.json`.
+pub fn ensure_npm_deps(root: &Path) -> Result<(), String> {
+    let pkg = pkg_dir(root);
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = modified(pkg.join("package-lock.json"));
+    let installed = modified(pkg.join("node_modules/.package-lock.json"));
+    match (lock, installed) {
+        (Some(lock), Some(installed)) if installed >= lock => Ok(()),
+        _ => run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&pkg)),
+    }
+}
+
+/// Compiles the wasm crate; returns the path of the module. `simd` builds with
+/// `+simd128` into its own target directory, so the two builds do not evict each other
+/// from cargo's cache.
+fn cargo_build_wasm(root: &Path, release: bool, simd: bool) -> Result<PathBuf, String> {
+    let profile = if release { WASM_PROFILE } else { "dev" };
+    let mut target = target_dir(root);
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            WASM_CRATE,
+            "--target",
+            WASM_TARGET,
+        ])
+        .args(["--profile", profile]);
+    if simd {
+        target = target.join("wasm-simd");
+        cmd.arg("--target-dir").arg(&target);
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" -C target-feature=+simd128");
+        cmd.env("RUSTFLAGS", flags.trim());
+    }
+    run(&mut cmd)?;
+    let profile_dir = if release { WASM_PROFILE } else { "debug" };
+    Ok(target
+        .join(WASM_TARGET)
+        .join(profile_dir)
+        .join(format!("{}.wasm", WASM_CRATE.replace('-', "_"))))
+}
+
+/// Runs wasm-bindgen on `module`, writing the ES module glue and `.wasm` into `out`.
+fn bindgen(module: &Path, out: &Path, release: bool) -> Result<(), String> {
+    let mut cmd = Command::new("wasm-bindgen");
+    cmd.arg(module)
+        .args(["--target", "web", "--out-name", OUT_NAME, "--out-dir"])
+        .arg(out);
+    if !release {
+        cmd.arg("--debug");
+    }
+    run(&mut cmd)
+}
+
+/// Optimises `wasm` in place with binaryen's wasm-opt (from npm).
+fn wasm_opt(root: &Path, wasm: &Path, extra: &[&str]) -> Result<(), String> {
+    let wasm_opt = pkg_dir(root).join("node_modules/.bin/wasm-opt");
+    run(Command::new(wasm_opt)
+        .arg("-O3")
+        .args(WASM_OPT_FEATURES)
+        .args(extra)
+        .arg(wasm)
+        .arg("-o")
+        .arg(wasm))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {path:?}: {e}"))
+}
+
+/// Builds `pkg/gen/` from scratch: the wasm crate, wasm-bindgen's ES module glue and,
+/// for `release`, the shipped profile plus wasm-opt. The hand-written files of `pkg/`
+/// import `pkg/gen/coffre_wasm.js`.
+///
+/// Two modules ship: the baseline one and a `+simd128` one ([`SIMD_WASM`]) that the
+/// loader picks where the engine supports SIMD. Both are built from the same code with
+/// the same imports and exports, so one glue file serves both; the build checks that
+/// wasm-bindgen generated the same glue for each. A dev build copies the baseline
+/// module under the SIMD name.
+pub fn build_pkg(root: &Path, release: bool) -> Result<(), String> {
+    let version = locked_wasm_bindgen_version(root)?;
+    ensure_wasm_bindgen(&version)?;
+    let gen = pkg_dir(root).join("gen");
+    if gen.exists() {
+        std::fs::remove_dir_all(&gen).map_err(|e| format!("cannot clear {gen:?}: {e}"))?;
+    }
+    let module = cargo_build_wasm(root, release, false)?;
+    bindgen(&module, &gen, release)?;
+    let wasm = gen.join(format!("{OUT_NAME}_bg.wasm"));
+    let simd_wasm = gen.join(SIMD_WASM);
+    if !release {
+        return std::fs::copy(&wasm, &simd_wasm)
+            .map(|_| ())
+            .map_err(|e| format!("cannot copy {wasm:?}: {e}"));
+    }
+
+    let simd_module = cargo_build_wasm(root, release, true)?;
+    let simd_gen = target_dir(root).join("wasm-simd").join("gen");
+    bindgen(&simd_module, &simd_gen, release)?;
+    let glue = format!("{OUT_NAME}.js");
+    if read(&gen.join(&glue))? != read(&simd_gen.join(&glue))? {
+        return Err("wasm-bindgen generated different glue for the SIMD build".to_owned());
+    }
+    std::fs::rename(simd_gen.join(format!("{OUT_NAME}_bg.wasm")), &simd_wasm)
+        .map_err(|e| format!("cannot move the SIMD module: {e}"))?;
+
+    ensure_npm_deps(root)?;
+    wasm_opt(root, &wasm, &[])?;
+    wasm_opt(root, &simd_wasm, &["--enable-simd"])?;
+    for file in [&wasm, &simd_wasm] {
+        let size = read(file)?.len();
+        eprintln!("{}: {size} bytes", file.display());
+    }
+    Ok(())
+}
+
+/// Type-checks the package declarations and the typed examples (`tsc --noEmit`).
+pub fn typecheck(root: &Path) -> Result<(), String> {
+    ensure_npm_deps(root)?;
+    run(Command::new("node_modules/.bin/tsc")
+        .args(["--noEmit", "-p", "tsconfig.json"])
+        .current_dir(pkg_dir(root)))
+}
+
+/// The Node tests (`node --test pkg/test/node/`). Needs a built `pkg/gen/`; the interop
+/// tests use the `age` tool and `target/release/coffre` when present.
+pub fn test_node(root: &Path) -> Result<(), String> {
+    run(Command::new("node")
+        .args(["--test", "--test-reporter=spec", "test/node/"])
+        .current_dir(pkg_dir(root)))
+}
+
+/// The browser tests in headless Chromium (Playwright via playwright-core).
+pub fn test_browser(root: &Path) -> Result<(), String> {
+    ensure_npm_deps(root)?;
+    run(Command::new("node")
+        .args(["--test", "--test-reporter=spec", "test/browser/"])
+        .current_dir(pkg_dir(root)))
+}
+
+/// Builds `target/release/coffre`, which the interop tests decrypt with.
+pub fn build_cli(root: &Path) -> Result<(), String> {
+    run(Command::new("cargo").current_dir(root).args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "coffre-cli",
+    ]))
+}
+
+/// The JS benchmark (`pkg/bench/run.js`): Node and Chromium, numbers on stdout.
+pub fn bench_js(root: &Path) -> Result<(), String> {
+    ensure_npm_deps(root)?;
+    build_pkg(root, true)?;
+    run(Command::new("node")
+        .arg("bench/run.js")
+        .current_dir(pkg_dir(root)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn reads_the_locked_wasm_bindgen_version() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let version = locked_wasm_bindgen_version(&root).unwrap();
+        assert_eq!(version.split('.').count(), 3, "{version}");
+    }
+}

@@ -1,0 +1,42 @@
+// Compile-only check (tsc --noEmit) that the README examples type-check against the
+// declarations. Never run.
+import init, {
+  CoffreError,
+  type CoffreErrorCode,
+  decrypt,
+  decryptStream,
+  encrypt,
+  encryptStream,
+  fingerprint,
+  generateIdentity,
+  splitEnvelope,
+  rewrapEnvelope,
+  joinEnvelope,
+  Encryptor,
+} from 'coffre';
+
+export async function example(file: ReadableStream<Uint8Array>): Promise<CoffreErrorCode | null> {
+  await init();
+  const me = generateIdentity();
+  const secret: string = me.toString();
+  const words: string[] = me.fingerprint().words;
+  const number: string = fingerprint(me.recipient()).number;
+  const age: Uint8Array = encrypt(new TextEncoder().encode('hello'), [me.recipient()]);
+  const plain: Uint8Array = decrypt(age, [secret]);
+  const both: Uint8Array = decrypt(age, [me]);
+  const out: ReadableStream<Uint8Array> = decryptStream(encryptStream(file, [me]), [me]);
+  const { envelope, payload } = splitEnvelope(age);
+  const other = generateIdentity();
+  const shared = joinEnvelope(rewrapEnvelope(envelope, me, other.recipient()), payload);
+  const enc = new Encryptor([other.recipient()]);
+  const piece: Uint8Array = enc.push(plain);
+  enc.finish();
+  enc.free();
+  void [words, number, both, out, shared, piece];
+  try {
+    decrypt(age, [other]);
+  } catch (e) {
+    if (e instanceof CoffreError) return e.code;
+  }
+  return null;
+}
