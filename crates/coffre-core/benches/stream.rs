@@ -1,5 +1,6 @@
 //! Throughput of the age STREAM next to raw ChaCha20-Poly1305 on the same data, in the
-//! same run: `cargo bench -p coffre-core --bench stream` (or `cargo xtask bench`).
+//! same run, and the time of one Argon2id derivation at the login parameters:
+//! `cargo bench -p coffre-core --bench stream` (or `cargo xtask bench`).
 //!
 //! The goal (issue: coffre-core) is a format overhead of at most 10 %: header, nonce,
 //! chunking and push-style buffering cost little next to the cipher itself.
@@ -7,6 +8,7 @@
 
 use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use coffre_core::format::stream::{CHUNK_SIZE, TAG_BYTES};
+use coffre_core::opaque::KSF_V1;
 use coffre_core::{Decryptor, Encryptor, Identity};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -101,5 +103,22 @@ fn stream(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stream);
+/// One Argon2id derivation at the parameters every account registers with (KSF v1:
+/// m = 64 MiB, t = 3, p = 1): the cost of each login and of each offline guess.
+fn argon2id(c: &mut Criterion) {
+    let argon2 = KSF_V1.argon2().unwrap();
+    let mut out = [0u8; 64];
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(10);
+    group.bench_function("KSF v1 (m=64MiB t=3 p=1)", |b| {
+        b.iter(|| {
+            argon2
+                .hash_password_into(&[7u8; 64], &[0u8; 16], &mut out)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stream, argon2id);
 criterion_main!(benches);

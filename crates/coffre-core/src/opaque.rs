@@ -955,20 +955,6 @@ mod tests {
         );
     }
 
-    /// Times one Argon2id derivation at the default parameters:
-    /// `cargo test -p coffre-core --release --lib -- --ignored --nocapture time_default_ksf`.
-    #[test]
-    #[ignore = "timing only; run in release"]
-    fn time_default_ksf() {
-        let argon2 = KSF_V1.argon2().unwrap();
-        let mut out = [0u8; 64];
-        let start = std::time::Instant::now();
-        argon2
-            .hash_password_into(&[7u8; 64], &[0u8; 16], &mut out)
-            .unwrap();
-        println!("Argon2id m=64MiB t=3 p=1: {:?}", start.elapsed());
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(8))]
         #[test]
