@@ -252,11 +252,14 @@ pub fn typecheck(root: &Path) -> Result<(), String> {
         .current_dir(pkg_dir(root)))
 }
 
-/// The Node tests (`node --test pkg/test/node/`). Needs a built `pkg/gen/`; the interop
-/// tests use the `age` tool and `target/release/coffre` when present.
+/// The Node tests (`node --test pkg/test/node/`). Needs a built `pkg/gen/`, the `age`
+/// tool and the release `coffre` CLI (the interop tests require both).
 pub fn test_node(root: &Path) -> Result<(), String> {
     run(Command::new("node")
         .args(["--test", "--test-reporter=spec", "test/node/"])
+        .env("COFFRE_BIN", target_dir(root).join("release").join("coffre"))
+        // Interop tests fail instead of skipping when `age` or `coffre` is missing.
+        .env("COFFRE_REQUIRE_TOOLS", "1")
         .current_dir(pkg_dir(root)))
 }
 
