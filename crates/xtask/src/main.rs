@@ -664,9 +664,9 @@ fn launch_server(ctx: &Ctx, listen: &str, data: &str) -> Result {
     }
     println!("Coffre: http://{listen}/  (API under /v1, package under /pkg/; Ctrl-C stops)");
     println!(
-        "data in {}/{data}, OPAQUE server key in {}/coffre-server.key",
-        ctx.root.display(),
-        ctx.root.display()
+        "data in {}, OPAQUE server key in {}",
+        ctx.root.join(data).display(),
+        ctx.root.join("coffre-server.key").display()
     );
     status(&mut cmd)
 }

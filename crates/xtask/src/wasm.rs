@@ -257,7 +257,10 @@ pub fn typecheck(root: &Path) -> Result<(), String> {
 pub fn test_node(root: &Path) -> Result<(), String> {
     run(Command::new("node")
         .args(["--test", "--test-reporter=spec", "test/node/"])
-        .env("COFFRE_BIN", target_dir(root).join("release").join("coffre"))
+        .env(
+            "COFFRE_BIN",
+            target_dir(root).join("release").join("coffre"),
+        )
         // Interop tests fail instead of skipping when `age` or `coffre` is missing.
         .env("COFFRE_REQUIRE_TOOLS", "1")
         .current_dir(pkg_dir(root)))
