@@ -386,3 +386,73 @@ async fn concurrent_creates_cannot_overrun_the_quota() {
     assert_eq!(created, 2, "{statuses:?}");
     assert_eq!(s.store.documents_of(amina.id()).unwrap().len(), 2);
 }
+
+/// A crash after pieces reached the file but before their checkpoint: the record still
+/// says 0, the file holds garbage past it. The resumed upload cuts that tail off, and
+/// the document is exactly what was uploaded.
+#[tokio::test]
+async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None);
+    let (envelope, payload) = encrypt_for(&amina.identity, &plaintext(PIECE_BYTES / 2));
+    let id = s.create(&amina, &envelope, payload.len()).await;
+    let doc: coffre_server::store::Id = id.parse().unwrap();
+    // What a killed server leaves: written, never counted.
+    s.store
+        .write_payload(doc, 0, &vec![0xee; payload.len() - 1])
+        .unwrap();
+    assert_eq!(s.store.document(doc).unwrap().unwrap().stored, 0);
+    let path = s.sled.payload_path(doc);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len() as usize,
+        payload.len() - 1
+    );
+
+    let r = s
+        .req(
+            Method::PATCH,
+            &format!("/v1/documents/{id}/payload?offset=0"),
+            Some(&amina.token),
+        )
+        .body(payload[..100].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The stale tail is gone, not merely overwritten in part.
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 100);
+    let r = s
+        .req(
+            Method::PATCH,
+            &format!("/v1/documents/{id}/payload?offset=100"),
+            Some(&amina.token),
+        )
+        .body(payload[100..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .req(
+            Method::POST,
+            &format!("/v1/documents/{id}/commit"),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}/payload"),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got[..] == payload[..]);
+}

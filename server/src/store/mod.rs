@@ -380,9 +380,14 @@ pub trait Store: Send + Sync + 'static {
     fn create_document(&self, doc: &Document, owner_envelope: &EnvelopeRecord) -> StoreResult<()>;
     /// A document by id, committed or not.
     fn document(&self, id: Id) -> StoreResult<Option<Document>>;
-    /// Appends one piece (≤ [`PIECE_BYTES`]) at `offset`, which must equal the stored
-    /// length; returns the new stored length. Piece and length change atomically.
-    fn append_piece(&self, id: Id, offset: u64, bytes: &[u8]) -> StoreResult<u64>;
+    /// Writes one piece (≤ [`PIECE_BYTES`]) of an upload at `offset`, which must be the
+    /// stored length or the end of the pieces written since (uploads are sequential). The
+    /// bytes are neither durable nor part of the document until
+    /// [`Store::advance_payload`] counts them; a crash before that loses only them.
+    fn write_payload(&self, id: Id, offset: u64, bytes: &[u8]) -> StoreResult<()>;
+    /// Makes the pieces written up to `to` durable, then moves the stored length from
+    /// `from` (which must be the current one) to `to`, atomically; returns `to`.
+    fn advance_payload(&self, id: Id, from: u64, to: u64) -> StoreResult<u64>;
     /// Makes a fully uploaded document visible, atomically.
     fn commit_document(&self, id: Id, now: u64) -> StoreResult<Document>;
     /// Up to [`PIECE_BYTES`] acknowledged payload bytes from `offset`: (start, bytes), with
