@@ -39,7 +39,8 @@ tasks:
   bench [--size-mib N] [--skip-criterion] [--skip-js]
                        criterion benches of coffre-core, peak memory (max RSS) and
                        throughput of `coffre decrypt` on an N MiB file (default 1024),
-                       then the package benchmark in Node and Chromium (pkg/bench)
+                       the server load bench (wrk on loopback), then the package
+                       benchmark in Node and Chromium (pkg/bench)
 ";
 
 /// Why a task stopped.
@@ -193,6 +194,23 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 "coffre decrypt: memory and throughput",
                 move |ctx| bench_decrypt_memory(ctx, size_mib),
             ));
+            steps.push(Step::new("wrk (load generator)", |_| {
+                // `wrk --version` exits with 1, so look for the file.
+                ensure_debian_package("/usr/bin/wrk", "wrk")
+            }));
+            steps.push(Step::new("coffre-server load and streaming bench", |ctx| {
+                cargo_step(
+                    ctx,
+                    &[
+                        "bench",
+                        "-p",
+                        "coffre-server",
+                        "--bench",
+                        "load",
+                        "--locked",
+                    ],
+                )
+            }));
             if !skip_js {
                 steps.push(Step::new("prerequisites of the package bench", |_| {
                     ensure_rustup_parts()?;
