@@ -292,6 +292,17 @@ fn plain_file(path: &Path, size: u64, piece: &Bytes) -> (f64, f64) {
     (write, started.elapsed().as_secs_f64())
 }
 
+/// The current UTC time as `date` prints it (the bench has no date crate).
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| format!("unix time {}", now()))
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -387,11 +398,11 @@ async fn main() {
     let _ = writeln!(report, "# coffre-server benchmark\n");
     let _ = writeln!(
         report,
-        "Latest run: unix time {}, {} (shared virtual machine: numbers vary ±10 % between runs), \
+        "Latest run: {}, {} (shared virtual machine: numbers vary ±10 % between runs), \
          server in the bench profile (release, thin LTO), wrk on the same 2 cores over \
          loopback. Regenerate with `cargo xtask bench` or `cargo bench -p coffre-server \
          --bench load`.\n",
-        now(),
+        utc_now(),
         machine()
     );
     let _ = writeln!(
