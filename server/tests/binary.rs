@@ -22,6 +22,14 @@ struct Running {
     url: String,
 }
 
+impl Drop for Running {
+    /// A failed assertion must not leave the server running after the test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn spawn(cwd: &Path, args: &[&str]) -> Running {
     let mut child = Command::new(BIN)
         .args(args)
