@@ -398,6 +398,7 @@ pub async fn upload(
     let mut received: u64 = 0;
     let mut failure = None;
     let mut last_checkpoint = tokio::time::Instant::now();
+    let mut in_flight: Option<tokio::task::JoinHandle<AppResult<u64>>> = None;
     let idle = Duration::from_secs(UPLOAD_IDLE_SECONDS);
     loop {
         let next = match tokio::time::timeout(idle, stream.next()).await {
@@ -428,14 +429,25 @@ pub async fn upload(
             buffer.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if buffer.len() == PIECE_BYTES {
-                offset = write(&state, id, offset, std::mem::take(&mut buffer)).await?;
+                // The disk write of this piece runs while the next one arrives (receiving
+                // and writing in turn held uploads to half the disk's speed); at most one
+                // piece is in flight, so memory stays at two pieces.
+                settle(&mut in_flight).await?;
+                let piece = std::mem::replace(&mut buffer, Vec::with_capacity(PIECE_BYTES));
+                let (start, write_state) = (offset, state.clone());
+                offset += piece.len() as u64;
+                in_flight = Some(tokio::spawn(async move {
+                    write(&write_state, id, start, piece).await
+                }));
                 if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+                    settle(&mut in_flight).await?;
                     recorded = checkpoint(&state, id, recorded, offset).await?;
                     last_checkpoint = tokio::time::Instant::now();
                 }
             }
         }
     }
+    settle(&mut in_flight).await?;
     // What arrived before an interruption is a valid prefix: keep it so the client
     // resumes after it. Bytes past the declared size are not.
     if !buffer.is_empty() && !matches!(failure, Some(AppError::PayloadTooLarge)) {
@@ -450,6 +462,16 @@ pub async fn upload(
         size: doc.size,
         committed: false,
     }))
+}
+
+/// Waits for the piece write in flight, if any, and reports its failure.
+async fn settle(in_flight: &mut Option<tokio::task::JoinHandle<AppResult<u64>>>) -> AppResult<()> {
+    if let Some(write) = in_flight.take() {
+        write
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??;
+    }
+    Ok(())
 }
 
 /// Writes one piece at `offset`; returns the end of the written bytes.
