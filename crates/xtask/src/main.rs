@@ -31,7 +31,8 @@ usage: cargo xtask <task> [options]
 tasks:
   test [--skip-lint]   the one test command (what CI runs): prerequisites, cargo fmt --check,
                        clippy -D warnings, coffre-core for wasm32, cargo test --workspace,
-                       then the npm package: build pkg/, tsc, Node tests, Chromium tests
+                       then the npm package: build pkg/, tsc, Node tests, Chromium tests,
+                       then the web app end to end against the release server
   lint                 prerequisites, cargo fmt --check, clippy -D warnings, wasm32 build
   run [--listen ADDR] [--data DIR]
                        build pkg/, the coffre CLI and coffre-server (release), then serve
@@ -413,6 +414,16 @@ fn js_test_steps() -> Vec<Step> {
         Step::new("package tests in headless Chromium", |ctx| {
             wasm::test_browser(&ctx.root).map_err(Failure)
         }),
+        Step::new("build the release coffre-server (web tests)", |ctx| {
+            cargo_step(
+                ctx,
+                &["build", "--release", "-p", "coffre-server", "--locked"],
+            )
+        }),
+        Step::new(
+            "web app end to end in headless Chromium (tests/web)",
+            |ctx| wasm::test_web(&ctx.root).map_err(Failure),
+        ),
     ]
 }
 
@@ -673,6 +684,7 @@ fn explain_cli(ctx: &Ctx) -> Result {
 /// (and the web app at `/` once `web/` exists), until Ctrl-C.
 fn launch_server(ctx: &Ctx, listen: &str, data: &str) -> Result {
     let server = ctx.target_dir().join("release").join("coffre-server");
+    let invite = local_invite(ctx, &server, data)?;
     let mut cmd = Command::new(&server);
     cmd.current_dir(&ctx.root)
         .args(["serve", "--listen", listen, "--data", data])
@@ -681,12 +693,51 @@ fn launch_server(ctx: &Ctx, listen: &str, data: &str) -> Result {
         cmd.args(["--web", "web"]);
     }
     println!("Coffre: http://{listen}/  (API under /v1, package under /pkg/; Ctrl-C stops)");
+    println!("worker invite code for this run (one use): {invite}");
     println!(
         "data in {}, OPAQUE server key in {}",
         ctx.root.join(data).display(),
         ctx.root.join("coffre-server.key").display()
     );
     status(&mut cmd)
+}
+
+/// A fresh one-time worker invite, so that the first story (a worker registers) works
+/// by hand. The local organisation is created on the first run and its id kept in
+/// `<data>/../coffre-local-org` (outside the store). Runs before `serve`: sled locks the
+/// store while the server runs.
+fn local_invite(ctx: &Ctx, server: &Path, data: &str) -> Result<String> {
+    let admin = |args: &[&str]| -> Result<String> {
+        let out = Command::new(server)
+            .current_dir(&ctx.root)
+            .args(args)
+            .args(["--data", data])
+            .output()
+            .map_err(|e| Failure(format!("cannot run {}: {e}", server.display())))?;
+        if !out.status.success() {
+            return fail(format!(
+                "coffre-server {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let data_dir = ctx.root.join(data);
+    let org_file = data_dir
+        .parent()
+        .unwrap_or(&ctx.root)
+        .join("coffre-local-org");
+    let org = match fs::read_to_string(&org_file) {
+        Ok(id) if data_dir.is_dir() => id.trim().to_owned(),
+        _ => {
+            let id = admin(&["org", "create", "Coffre (local)"])?;
+            fs::write(&org_file, &id)
+                .map_err(|e| Failure(format!("writing {}: {e}", org_file.display())))?;
+            id
+        }
+    };
+    admin(&["invite", "create", "--org", &org])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -864,7 +915,7 @@ mod tests {
         assert!(flags.finish().is_err());
         assert!(plan(&args(&["test", "--nope"])).is_err());
         assert!(plan(&args(&["nope"])).is_err());
-        assert_eq!(plan(&args(&["test"])).unwrap().len(), 10);
-        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 7);
+        assert_eq!(plan(&args(&["test"])).unwrap().len(), 12);
+        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 9);
     }
 }

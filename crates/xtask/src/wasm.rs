@@ -123,18 +123,22 @@ pub fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
     install(true).or_else(|_| install(false))
 }
 
-/// Installs the package's dev dependencies with `npm ci` when `node_modules` is missing
-/// or older than `package-lock.json`.
+/// Installs the package's dev dependencies (see [`npm_ci_if_needed`]).
 pub fn ensure_npm_deps(root: &Path) -> Result<(), String> {
-    let pkg = pkg_dir(root);
+    npm_ci_if_needed(&pkg_dir(root))
+}
+
+/// Runs `npm ci` in `dir` when its `node_modules` is missing or older than its
+/// `package-lock.json`.
+pub fn npm_ci_if_needed(dir: &Path) -> Result<(), String> {
     let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let lock = modified(pkg.join("package-lock.json"));
-    let installed = modified(pkg.join("node_modules/.package-lock.json"));
+    let lock = modified(dir.join("package-lock.json"));
+    let installed = modified(dir.join("node_modules/.package-lock.json"));
     match (lock, installed) {
         (Some(lock), Some(installed)) if installed >= lock => Ok(()),
         _ => run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&pkg)),
+            .current_dir(dir)),
     }
 }
 
@@ -283,6 +287,20 @@ pub fn build_cli(root: &Path) -> Result<(), String> {
         "-p",
         "coffre-cli",
     ]))
+}
+
+/// The web app's end-to-end tests (`tests/web/`): Playwright in Chromium against the
+/// release `coffre-server` on 127.0.0.1, serving `web/` and the built `pkg/`.
+pub fn test_web(root: &Path) -> Result<(), String> {
+    let dir = root.join("tests").join("web");
+    npm_ci_if_needed(&dir)?;
+    run(Command::new("node")
+        .args(["--test", "--test-reporter=spec", "web.test.js"])
+        .env(
+            "COFFRE_SERVER_BIN",
+            target_dir(root).join("release").join("coffre-server"),
+        )
+        .current_dir(&dir))
 }
 
 /// The JS benchmark (`pkg/bench/run.js`): Node and Chromium, numbers on stdout.

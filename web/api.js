@@ -1,0 +1,96 @@
+// The Coffre HTTP API as the web app uses it. Every failure becomes an ApiError whose
+// `key` names a plain-words message in i18n/*.js; the server's text never reaches the
+// screen (it is English and technical).
+
+/** A failed request, with the i18n key of the message to show. */
+export class ApiError extends Error {
+  constructor(key, status = 0, type = '') {
+    super(key);
+    this.name = 'ApiError';
+    this.key = key;
+    this.status = status;
+    this.type = type;
+  }
+}
+
+// Problem `type` slugs (RFC 9457 bodies) → messages. Anything else falls back by status.
+const PROBLEMS = {
+  'invalid-login': 'errWrongLogin',
+  'account-locked': 'errLocked',
+  'too-many-requests': 'errTooManyRequests',
+  'unauthorized': 'errSession',
+  'forbidden': 'errNotAllowed',
+  'conflict': 'errHandleTaken',
+  'payload-too-large': 'errTooLarge',
+  'quota-exceeded': 'errQuota',
+};
+
+let token = null;
+
+/** Remembers the session token, in memory only (a reload or a closed tab logs out). */
+export function setToken(value) {
+  token = value;
+}
+
+export function hasToken() {
+  return token !== null;
+}
+
+/** Standard base64 of bytes (the API's encoding of binary JSON fields). */
+export function b64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/** Bytes of a standard base64 string. */
+export function unb64(text) {
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/**
+ * One request. `body`: a plain object (sent as JSON), or a Blob/stream (sent raw).
+ * Returns the parsed JSON, the Response itself when `raw`, or null for 204.
+ */
+export async function request(method, path, { body, raw = false, problems = {} } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  let payload;
+  if (body instanceof Blob) {
+    payload = body;
+    headers['content-type'] = 'application/octet-stream';
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers['content-type'] = 'application/json';
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: payload, cache: 'no-store' });
+  } catch {
+    throw new ApiError('errNetwork');
+  }
+  if (!response.ok) {
+    let type = '';
+    try {
+      const problem = await response.json();
+      type = String(problem.type ?? '').split('/').pop();
+    } catch {
+      // not a problem document (a proxy's error page): decide by status below
+    }
+    const key =
+      problems[type] ??
+      PROBLEMS[type] ??
+      (response.status >= 500 ? 'errServer' : response.status === 0 ? 'errNetwork' : 'errUnknown');
+    throw new ApiError(key, response.status, type);
+  }
+  if (raw) return response;
+  if (response.status === 204) return null;
+  try {
+    return await response.json();
+  } catch {
+    throw new ApiError('errNetwork', response.status);
+  }
+}
