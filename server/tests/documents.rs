@@ -309,6 +309,8 @@ async fn uncommitted_documents_are_invisible_to_recipients_and_delete_removes_by
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The bytes themselves are gone, not only the record pointing at them.
+    assert!(!s.sled.payload_path(doc).exists());
     assert!(s.store.piece_at(doc, 0).unwrap().is_none());
     assert!(s.store.piece_at(doc, PIECE_BYTES as u64).unwrap().is_none());
     assert!(s.store.envelope(doc, worker.id()).unwrap().is_none());

@@ -335,6 +335,9 @@ pub async fn delete_one(
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<StatusCode> {
     owned(&state, caller.account.id, id).await?;
+    // An upload in flight could write its next piece after the delete and leave bytes on
+    // disk until the sweep: wait for it, as commit does.
+    let _guard = state.uploads.lock(id).await?;
     state.blocking(move |s| s.delete_document(id)).await?;
     state.flush().await?;
     tracing::info!(doc = %id, "document deleted");
