@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use bytes::Bytes;
 use coffre_core::{Envelope, Identity};
-use coffre_server::store::{Account, Id, Role, Session, SledStore, Store};
+use coffre_server::store::{Id, SledStore, Store};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_coffre-server");
@@ -71,36 +71,13 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+#[path = "../tests/common/seed.rs"]
+mod seed;
+
 /// An account and a live session written into the (stopped) store; returns (id, token).
 fn seed_account(store: &SledStore, handle: &str) -> (Id, String) {
-    let identity = Identity::generate().unwrap();
-    let account = Account {
-        id: Id::generate().unwrap(),
-        handle: handle.into(),
-        role: Role::Beneficiary,
-        org: None,
-        public_key: identity.to_recipient().to_string(),
-        // Stand-ins: the bench never logs in, it uses the seeded session.
-        password_file: vec![0; 192],
-        ksf_version: 1,
-        bundle: vec![0; 62],
-        recovery_bundle: None,
-        recovery_verifier: None,
-        created_by: None,
-        consent_at: None,
-        created_at: now(),
-        failed_logins: 0,
-        locked: false,
-    };
-    store.create_account(&account, None).unwrap();
-    let (token, hash) = coffre_server::auth::generate_token().unwrap();
-    let session = Session {
-        account: account.id,
-        created_at: now(),
-        expires_at: now() + 24 * 3600,
-    };
-    store.put_session(&hash, &session).unwrap();
-    (account.id, token)
+    let (_, id, token) = seed::seed_account(store, handle, 24 * 3600);
+    (id, token)
 }
 
 /// Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, 100 on Linux).

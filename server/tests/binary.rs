@@ -8,9 +8,9 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use coffre_server::store::{Account, Id, Role, Session, SledStore, Store};
+use coffre_server::store::{SledStore, Store};
 use common::{b64, encrypt_for, plaintext};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -73,46 +73,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     panic!("server did not stop on SIGTERM");
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// Prepares an account and a session in a (stopped) store; returns (identity, token).
 fn seed_user(data: &Path, handle: &str) -> (coffre_core::Identity, String) {
     let store = SledStore::open(data, 8 << 20).unwrap();
-    let identity = coffre_core::Identity::generate().unwrap();
-    let account = Account {
-        id: Id::generate().unwrap(),
-        handle: handle.into(),
-        role: Role::Beneficiary,
-        org: None,
-        public_key: identity.to_recipient().to_string(),
-        password_file: vec![0; 192],
-        ksf_version: 1,
-        bundle: vec![0; 62],
-        recovery_bundle: None,
-        recovery_verifier: None,
-        created_by: None,
-        consent_at: None,
-        created_at: now(),
-        failed_logins: 0,
-        locked: false,
-    };
-    store.create_account(&account, None).unwrap();
-    let (token, hash) = coffre_server::auth::generate_token().unwrap();
-    store
-        .put_session(
-            &hash,
-            &Session {
-                account: account.id,
-                created_at: now(),
-                expires_at: now() + 3600,
-            },
-        )
-        .unwrap();
+    let (identity, _, token) = common::seed::seed_account(&store, handle, 3600);
     store.flush().unwrap();
     (identity, token)
 }

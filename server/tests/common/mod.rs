@@ -13,6 +13,8 @@ use coffre_server::{AppState, Clock, Limits};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+pub mod seed;
+
 /// A running server.
 pub struct TestServer {
     pub url: String,
