@@ -7,12 +7,14 @@ import init, {
   Login,
   RecoveryCode,
   Identity,
+  Recipient,
   Encryptor,
   Envelope,
   Metadata,
   CoffreError,
   decryptStream,
 } from '/pkg/index.js';
+import { CoffreWorker } from '/pkg/worker-client.js';
 import { ApiError, request, setToken, b64, unb64 } from './api.js';
 
 /** The categories of a document, in display order (tags stored in sealed metadata). */
@@ -36,8 +38,11 @@ export function currentAccount() {
 function plain(e, fallback = 'errCrypto') {
   if (e instanceof ApiError) return e;
   if (e instanceof CoffreError && e.code === 'INVALID_LOGIN') return new ApiError('errWrongLogin');
+  if (e instanceof CoffreError && e.code.startsWith('RECOVERY_CODE')) return new ApiError('errRecoveryCode');
   return new ApiError(fallback);
 }
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Lets the browser paint a "please wait" before Argon2id holds the thread. */
 const paint = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
@@ -148,6 +153,9 @@ export async function logout() {
   identity?.free();
   identity = null;
   account = null;
+  pending = null;
+  worker?.terminate();
+  worker = null;
   if (had) {
     try {
       await request('POST', '/v1/logout');
@@ -158,27 +166,25 @@ export async function logout() {
   setToken(null);
 }
 
-/** The caller's committed documents, metadata opened in the page. */
-export async function listDocuments() {
-  const docs = await request('GET', '/v1/documents');
+/** Opens the sealed metadata of documents as the server lists them (own or shared). */
+function openAll(docs) {
   const out = [];
   for (const doc of docs) {
     if (!doc.committed || !doc.envelope) continue;
     let env = null;
     let meta = null;
+    const base = { id: doc.id, owner: doc.owner, size: doc.size, envelope: doc.envelope, createdAt: doc.committed_at ?? doc.created_at, expiresAt: doc.expires_at ?? null };
     try {
       env = Envelope.parse(unb64(doc.envelope));
       meta = env.openMetadata(identity, unb64(doc.metadata));
       out.push({
-        id: doc.id,
-        envelope: doc.envelope,
+        ...base,
         name: meta.name,
         mimeType: meta.mimeType,
         category: CATEGORIES.includes(meta.category) ? meta.category : 'other',
-        createdAt: doc.created_at,
       });
     } catch {
-      out.push({ id: doc.id, broken: true, name: '?', category: 'other' });
+      out.push({ ...base, broken: true, name: '?', mimeType: 'application/octet-stream', category: 'other' });
     } finally {
       meta?.free();
       env?.free();
@@ -187,8 +193,18 @@ export async function listDocuments() {
   return out;
 }
 
-/** Bytes of a Blob through an Encryptor (push-based, 1 MiB at a time). */
-async function encryptBlob(enc, blob, onProgress) {
+/** The caller's committed documents, metadata opened in the page. */
+export async function listDocuments() {
+  return openAll(await request('GET', '/v1/documents'));
+}
+
+/** Documents others shared with the caller (story 6), metadata opened in the page. */
+export async function listShared() {
+  return openAll(await request('GET', '/v1/shared')).map((d) => ({ ...d, shared: true }));
+}
+
+/** Bytes of a Blob through an in-page Encryptor (when module workers are missing). */
+async function encryptHere(enc, blob, onProgress) {
   const parts = [];
   const reader = blob.stream().getReader();
   let done = 0;
@@ -201,66 +217,354 @@ async function encryptBlob(enc, blob, onProgress) {
     }
     done += value.length;
     onProgress?.(done / Math.max(blob.size, 1));
-    await new Promise((r) => setTimeout(r, 0)); // keep the page responsive
+    await sleep(0); // keep the page responsive
   }
   parts.push(enc.finish());
   return new Blob(parts);
 }
 
+let worker = null; // one CoffreWorker for the session's uploads
+
 /**
- * Story 4: encrypts `file` in the page for the logged-in account and uploads it with its
- * sealed metadata. `onStep(step, fraction)`: 'encrypting' then 'uploading'.
+ * Encrypts `file` to the account's own key in a Web Worker, so the page stays responsive
+ * on a large file; returns { envelope, sealed, payload } with the metadata sealed under
+ * the same file key. Falls back to the page if module workers are unavailable.
+ */
+async function encryptFile(file, meta, onProgress) {
+  const recipient = identity.recipient();
+  let encrypted = null;
+  try {
+    worker ??= new CoffreWorker('/pkg/worker.js');
+    let done = 0;
+    const counted = file.stream().pipeThrough(
+      new TransformStream({
+        transform(chunk, controller) {
+          done += chunk.length;
+          onProgress?.(done / Math.max(file.size, 1));
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    encrypted = await new Response(worker.encryptStream(counted, [recipient])).blob();
+  } catch (e) {
+    if (e instanceof CoffreError && e.code !== 'INTERNAL') throw plain(e);
+    worker?.terminate();
+    worker = null;
+  }
+  if (encrypted === null) {
+    let enc = null;
+    try {
+      enc = Encryptor.detached([recipient]);
+      const [envelope] = enc.envelopes();
+      const sealed = enc.sealMetadata(meta);
+      return { envelope, sealed, payload: await encryptHere(enc, file, onProgress) };
+    } finally {
+      enc?.free();
+    }
+  }
+  // A one-recipient header is a few hundred bytes: read it from the start of the file.
+  const env = Envelope.split(new Uint8Array(await encrypted.slice(0, 4096).arrayBuffer()));
+  try {
+    return { envelope: env.toBytes(), sealed: env.sealMetadata(identity, meta), payload: encrypted.slice(env.byteLength) };
+  } finally {
+    env.free();
+  }
+}
+
+/** Bytes sent per request: a dropped connection costs at most this much again. */
+export const UPLOAD_PIECE = 4 << 20;
+
+/** An upload cut off by the network, kept so that "Save" again resumes it. */
+let pending = null;
+
+const fileKey = (file, name, category) => [file.name, file.size, file.lastModified, name, category].join('\u0000');
+
+/**
+ * Story 4: encrypts `file` in a worker for the logged-in account and uploads it with its
+ * sealed metadata, piece by piece. `onStep(step, fraction)`: 'encrypting' then
+ * 'uploading'. A broken connection is retried from the server's stored offset; if it
+ * stays broken, calling again with the same file and choices resumes the same upload.
  */
 export async function uploadDocument(file, name, category, onStep) {
-  let enc = null;
-  let meta = null;
-  let envelope;
-  let sealed;
-  let payload;
+  const key = fileKey(file, name, category);
+  if (pending?.key !== key) {
+    pending = null;
+    let meta = null;
+    let encrypted;
+    try {
+      meta = new Metadata(name, file.type || 'application/octet-stream', category);
+      onStep?.('encrypting', 0);
+      encrypted = await encryptFile(file, meta, (f) => onStep?.('encrypting', f));
+    } catch (e) {
+      throw plain(e);
+    } finally {
+      meta?.free();
+    }
+    onStep?.('uploading', 0);
+    const doc = await request('POST', '/v1/documents', {
+      body: { metadata: b64(encrypted.sealed), size: encrypted.payload.size, envelope: b64(encrypted.envelope) },
+    });
+    pending = { key, id: doc.id, payload: encrypted.payload, stored: 0, account: account.id };
+  } else {
+    onStep?.('uploading', 0);
+    pending.stored = (await request('GET', `/v1/documents/${pending.id}/upload`)).stored;
+  }
+  const { id, payload } = pending;
+  let failures = 0;
+  while (pending.stored < payload.size) {
+    const from = pending.stored;
+    try {
+      const status = await request('PATCH', `/v1/documents/${id}/payload?offset=${from}`, {
+        body: payload.slice(from, Math.min(payload.size, from + UPLOAD_PIECE)),
+        problems: { conflict: 'errOffset' },
+      });
+      pending.stored = status.stored;
+      failures = 0;
+    } catch (e) {
+      if (e.key !== 'errNetwork' && e.key !== 'errOffset') throw e;
+      if (e.key === 'errNetwork' && ++failures > 4) throw e;
+      if (failures) await sleep(500 * 2 ** failures);
+      try {
+        pending.stored = (await request('GET', `/v1/documents/${id}/upload`)).stored;
+      } catch (again) {
+        if (again.key !== 'errNetwork') throw again;
+      }
+    }
+    onStep?.('uploading', pending.stored / payload.size);
+  }
+  await request('POST', `/v1/documents/${id}/commit`);
+  pending = null;
+  return id;
+}
+
+/** Problem types of a document that went away or is no longer shared. */
+const GONE = { 'not-found': 'errNoLongerThere', forbidden: 'errNoLongerThere' };
+
+/** Stories 5 and 6: downloads and decrypts a document (own or shared); a Blob. */
+export async function openDocument(doc) {
+  const response = await request('GET', `/v1/documents/${doc.id}/payload`, { raw: true, problems: GONE });
+  const file = new Blob([unb64(doc.envelope), await response.blob()]);
   try {
-    enc = Encryptor.detached([identity.recipient()]);
-    [envelope] = enc.envelopes();
-    meta = new Metadata(name, file.type || 'application/octet-stream', category);
-    sealed = enc.sealMetadata(meta);
-    onStep?.('encrypting', 0);
-    payload = await encryptBlob(enc, file, (f) => onStep?.('encrypting', f));
+    const clear = decryptStream(file.stream(), [identity]);
+    return new Blob([await new Response(clear).blob()], { type: doc.mimeType });
+  } catch (e) {
+    throw plain(e);
+  }
+}
+
+/** Story 5: deletes a document for good (the server removes its bytes). */
+export async function deleteDocument(doc) {
+  await request('DELETE', `/v1/documents/${doc.id}`, { problems: GONE });
+}
+
+/** Six words and a number anyone can read aloud to compare a public key face to face. */
+function fingerprintOf(holder) {
+  const fp = holder.fingerprint();
+  try {
+    return { words: fp.words, number: fp.number };
+  } finally {
+    fp.free();
+  }
+}
+
+/** The logged-in account's own fingerprint (shown by a worker to whoever shares). */
+export function myFingerprint() {
+  return fingerprintOf(identity);
+}
+
+/** Finds an account by its handle: { id, handle, publicKey, words, number }. */
+export async function findAccount(handle) {
+  const found = await request('GET', `/v1/keys/${encodeURIComponent(handle)}`, {
+    problems: { 'not-found': 'errNoSuchAccount' },
+  });
+  let r = null;
+  try {
+    r = Recipient.parse(found.public_key);
+    return { id: found.id, handle: found.handle, publicKey: found.public_key, ...fingerprintOf(r) };
   } catch (e) {
     throw plain(e);
   } finally {
-    meta?.free();
-    enc?.free();
+    r?.free();
   }
-  onStep?.('uploading', 0);
-  const doc = await request('POST', '/v1/documents', {
-    body: { metadata: b64(sealed), size: payload.size, envelope: b64(envelope) },
-  });
-  // Resumable: after a broken connection, ask where the server is and send the rest.
-  let stored = 0;
-  for (let tries = 0; stored < payload.size; tries++) {
-    try {
-      const status = await request('PATCH', `/v1/documents/${doc.id}/payload?offset=${stored}`, {
-        body: payload.slice(stored),
-      });
-      stored = status.stored;
-    } catch (e) {
-      if (tries >= 3 || e.key !== 'errNetwork') throw e;
-      await new Promise((r) => setTimeout(r, 1000 * (tries + 1)));
-      stored = (await request('GET', `/v1/documents/${doc.id}/upload`)).stored;
-    }
-    onStep?.('uploading', stored / payload.size);
-  }
-  await request('POST', `/v1/documents/${doc.id}/commit`);
-  return doc.id;
 }
 
-/** Story 5: downloads and decrypts a document; returns its original bytes as a Blob. */
-export async function openDocument(doc) {
-  const response = await request('GET', `/v1/documents/${doc.id}/payload`, { raw: true });
-  const file = new Blob([unb64(doc.envelope), await response.blob()]);
+/** Wraps the document's key for `recipient` (age1…) from the caller's own envelope. */
+function rewrap(doc, recipient) {
+  let env = null;
+  let out = null;
   try {
-    const plainText = decryptStream(file.stream(), [identity]);
-    return await new Response(plainText).blob().then((b) => new Blob([b], { type: doc.mimeType }));
+    env = Envelope.parse(unb64(doc.envelope));
+    out = env.rewrap(identity, recipient);
+    return out.toBytes();
   } catch (e) {
     throw plain(e);
+  } finally {
+    out?.free();
+    env?.free();
   }
+}
+
+/** Story 6: shares a document with an account whose fingerprint was checked. */
+export async function shareWith(doc, who, expiresAt) {
+  await request('PUT', `/v1/documents/${doc.id}/envelopes/${who.id}`, {
+    body: { envelope: b64(rewrap(doc, who.publicKey)), expires_at: expiresAt },
+  });
+}
+
+/** Who a document is shared with (not its owner) and its links. */
+export async function sharesOf(doc) {
+  const [shares, links] = await Promise.all([
+    request('GET', `/v1/documents/${doc.id}/envelopes`),
+    request('GET', `/v1/documents/${doc.id}/links`),
+  ]);
+  return { shares: shares.filter((s) => s.recipient !== account.id), links };
+}
+
+/** Story 6: stops sharing a document with `recipient` (its envelope is deleted). */
+export async function revokeShare(doc, recipient) {
+  await request('DELETE', `/v1/documents/${doc.id}/envelopes/${recipient}`, { problems: GONE });
+}
+
+/**
+ * Story 7: a link for someone without an account. A fresh key pair: the document's key
+ * is wrapped to its public half on the server, its secret half goes only in the URL's
+ * fragment (never sent to the server). Returns { id, url }.
+ */
+export async function createLink(doc, expiresAt, maxDownloads) {
+  const key = Identity.generate();
+  try {
+    const link = await request('POST', `/v1/documents/${doc.id}/links`, {
+      body: { envelope: b64(rewrap(doc, key.recipient())), expires_at: expiresAt, max_downloads: maxDownloads },
+    });
+    return { ...link, url: `${location.origin}/#/link/${link.id}/${key.toString()}` };
+  } finally {
+    key.free();
+  }
+}
+
+export async function deleteLink(id) {
+  await request('DELETE', `/v1/links/${id}`, { problems: GONE });
+}
+
+const LINK_PROBLEMS = { gone: 'errLinkGone', 'not-found': 'errLinkMissing' };
+
+/** Story 7, the visitor's side: opens a link (counts one opening). */
+export async function openLink(id, secret) {
+  const opened = await request('GET', `/v1/links/${id}`, { problems: LINK_PROBLEMS });
+  let env = null;
+  let meta = null;
+  try {
+    env = Envelope.parse(unb64(opened.envelope));
+    meta = env.openMetadataWithStrings([secret], unb64(opened.metadata));
+    return {
+      id,
+      envelope: opened.envelope,
+      size: opened.size,
+      name: meta.name,
+      mimeType: meta.mimeType,
+      category: CATEGORIES.includes(meta.category) ? meta.category : 'other',
+      expiresAt: opened.expires_at,
+      downloadsLeft: opened.downloads_left,
+    };
+  } catch (e) {
+    throw plain(e, 'errLinkKey');
+  } finally {
+    meta?.free();
+    env?.free();
+  }
+}
+
+/** The document behind an opened link, decrypted with the key from the URL. */
+export async function linkDocument(opened, secret) {
+  const response = await request('GET', `/v1/links/${opened.id}/payload`, { raw: true, problems: LINK_PROBLEMS });
+  const file = new Blob([unb64(opened.envelope), await response.blob()]);
+  try {
+    const clear = decryptStream(file.stream(), [secret]);
+    return new Blob([await new Response(clear).blob()], { type: opened.mimeType });
+  } catch (e) {
+    throw plain(e, 'errLinkKey');
+  }
+}
+
+/**
+ * Story 8: a new passphrase or PIN. OPAQUE registration again, the same identity sealed
+ * under the new export key; the server swaps both at once and signs out other devices.
+ */
+export async function changeSecret(secret) {
+  const reg = Registration.start(secret);
+  let result = null;
+  try {
+    const started = await request('POST', '/v1/me/passphrase/start', {
+      body: { registration_request: b64(reg.request) },
+    });
+    await paint();
+    let bundle;
+    try {
+      result = reg.finish(unb64(started.registration_response), started.ksf_version);
+      bundle = result.sealIdentity(identity, account.id);
+    } catch (e) {
+      throw plain(e);
+    }
+    await request('POST', '/v1/me/passphrase', {
+      body: { registration_upload: b64(result.upload), bundle: b64(bundle) },
+    });
+  } finally {
+    reg.free();
+    result?.free();
+  }
+}
+
+/**
+ * Story 8: the printed recovery code opens the vault when the secret is forgotten: it
+ * proves itself to the server, opens the recovery bundle here, and a new secret is
+ * registered. Then logs in with the new secret.
+ */
+export async function recover(handle, codeText, secret) {
+  await logout();
+  let code;
+  try {
+    code = RecoveryCode.parse(codeText);
+  } catch (e) {
+    throw plain(e, 'errRecoveryCode');
+  }
+  const reg = Registration.start(secret);
+  let result = null;
+  let me = null;
+  try {
+    const { account_id: id } = await request('POST', '/v1/recovery/lookup', { body: { handle } });
+    const token = b64(code.authToken(id));
+    const wrong = { 'invalid-login': 'errRecoveryWrong' };
+    const started = await request('POST', '/v1/recovery/start', {
+      body: { handle, recovery_token: token, registration_request: b64(reg.request) },
+      problems: wrong,
+    });
+    await paint();
+    let bundle;
+    try {
+      me = code.openBundle(unb64(started.recovery_bundle ?? ''), id);
+      result = reg.finish(unb64(started.registration_response), started.ksf_version);
+      bundle = result.sealIdentity(me, id);
+    } catch (e) {
+      throw plain(e, 'errRecoveryWrong');
+    }
+    await request('POST', '/v1/recovery/finish', {
+      body: { handle, recovery_token: token, registration_upload: b64(result.upload), bundle: b64(bundle) },
+      problems: wrong,
+    });
+  } finally {
+    code.free();
+    reg.free();
+    result?.free();
+    me?.free();
+  }
+  return login(handle, secret);
+}
+
+/** Story 8: a worker unlocks an account of their organisation locked by wrong tries. */
+export async function unlockAccount(handle) {
+  const found = await request('GET', `/v1/keys/${encodeURIComponent(handle)}`, {
+    problems: { 'not-found': 'errNoSuchAccount' },
+  });
+  await request('POST', `/v1/accounts/${found.id}/unlock`, { problems: { forbidden: 'errOtherOrg' } });
+  return found.handle;
 }

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -25,7 +27,33 @@ const VIEWPORTS = [
 const WAIT = { timeout: 60_000 };
 
 const WORKER = { handle: 'camille.relais', passphrase: 'le chat dort sur le toit' };
-const PERSON = { handle: 'amina.k', pin: '482915' };
+const PERSON = { handle: 'amina.k', pin: '482915', newPin: '730264', recoveredPin: '615039' };
+/** A real PNG (so the page can show it) carrying `text` in a tEXt chunk and `pad` bytes. */
+function png(text, pad) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const [w, h] = [64, 48];
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rows.set([x * 4, y * 5, 160], y * (w * 3 + 1) + 1 + x * 3);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('tEXt', Buffer.concat([Buffer.from(`Comment\0${text} `), Buffer.alloc(pad, 0x41)])),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 // Canaries: must never appear in clear in the server's data dir.
 const FILES = [
   {
@@ -33,16 +61,28 @@ const FILES = [
     category: 'identity',
     file: 'carte.png',
     mimeType: 'image/png',
-    buffer: Buffer.concat([Buffer.from('CANARY-IDENTITY-7f3a9c '), Buffer.alloc(150_000, 7)]),
+    input: '#camera',
+    buffer: png('CANARY-IDENTITY-7f3a9c', 150_000),
   },
   {
     name: 'Attestation hebergement',
     category: 'housing',
     file: 'attestation.pdf',
     mimeType: 'application/pdf',
+    input: '#file',
     buffer: Buffer.from('%PDF-1.4 CANARY-HOUSING-51d2e0 attestation'),
   },
+  {
+    // 20 MB: encrypted in a worker, sent in 4 MiB pieces, one of them cut off and resumed.
+    name: 'Dossier CAF scanne',
+    category: 'income',
+    file: 'dossier-caf.pdf',
+    mimeType: 'application/pdf',
+    input: '#file',
+    buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-INCOME-0c77e1 '), randomBytes(20_000_000)]),
+  },
 ];
+const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa') };
 
 function admin(...args) {
   const r = spawnSync(SERVER, args, { encoding: 'utf8' });
@@ -109,6 +149,27 @@ async function check(page, name) {
 
 const text = (page, selector) => page.locator(selector).innerText();
 
+/** Logs in on the login screen and waits for `ready`. */
+async function login(page, who, secret, ready) {
+  await page.fill('#handle', who.handle);
+  await page.fill('#passphrase', secret);
+  await page.click('#login-submit');
+  await page.waitForSelector(ready, WAIT);
+}
+
+/** Clicks `selector` and returns the bytes of the download it starts. */
+async function download(page, selector) {
+  const [d] = await Promise.all([page.waitForEvent('download', WAIT), page.click(selector)]);
+  return { name: d.suggestedFilename(), bytes: readFileSync(await d.path()) };
+}
+
+/** The bearer token of the page's last API request. */
+function tokenOf(page) {
+  const seen = [];
+  page.on('request', (r) => r.headers().authorization && seen.push(r.headers().authorization));
+  return () => seen.at(-1);
+}
+
 describe('web app', () => {
   let dir;
   let server;
@@ -117,6 +178,8 @@ describe('web app', () => {
   let browser;
   let worker;
   let person;
+  let recoveryCode;
+  let workerToken;
 
   before(async () => {
     assert.ok(existsSync(SERVER), `build it first: cargo build --release -p coffre-server --locked (${SERVER})`);
@@ -153,20 +216,40 @@ describe('web app', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('has every string in both languages and the vendored QR encoder unchanged', async () => {
-    const en = (await import(pathToFileURL(join(ROOT, 'web/i18n/en.js')))).default;
-    const fr = (await import(pathToFileURL(join(ROOT, 'web/i18n/fr.js')))).default;
-    assert.deepEqual(Object.keys(fr).sort(), Object.keys(en).sort());
-    for (const [k, v] of Object.entries(fr)) assert.ok(typeof v === 'string' && v.length > 0, `fr.${k}`);
+  it('has every string in every language, every key the code uses, and the vendored QR encoder unchanged', async () => {
+    const langs = {};
+    for (const l of ['en', 'fr', 'ar']) langs[l] = (await import(pathToFileURL(join(ROOT, `web/i18n/${l}.js`)))).default;
+    const keys = Object.keys(langs.en).sort();
+    for (const [l, strings] of Object.entries(langs)) {
+      assert.deepEqual(Object.keys(strings).sort(), keys, `keys of ${l}.js`);
+      for (const [k, v] of Object.entries(strings)) assert.ok(typeof v === 'string' && v.length > 0, `${l}.${k}`);
+      // Placeholders are the same in every language.
+      for (const k of keys) {
+        const holes = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+        assert.deepEqual(holes(strings[k]), holes(langs.en[k]), `placeholders of ${l}.${k}`);
+      }
+    }
+    assert.equal(langs.ar.dir, 'rtl');
+    // Every literal key the code passes to t(), showError(), notices and problem maps exists.
+    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
+    const used = new Set([
+      ...[...code.matchAll(/\bt\('([A-Za-z_]+)'/g)].map((m) => m[1]),
+      ...[...code.matchAll(/\b(?:showError|showNotice|ApiError)\('([A-Za-z_]+)'/g)].map((m) => m[1]),
+      ...[...code.matchAll(/\bnotice: '([A-Za-z_]+)'/g)].map((m) => m[1]),
+      ...[...code.matchAll(/'(err[A-Z][A-Za-z]+)'/g)].map((m) => m[1]),
+    ]);
+    assert.ok(used.size > 60, `found only ${used.size} keys in the code`);
+    for (const k of used) assert.ok(k in langs.en, `the code uses "${k}", missing from the strings`);
     assert.ok(
       readFileSync(join(ROOT, 'web/vendor/qr.js')).equals(readFileSync(join(HERE, 'node_modules/qr/index.js'))),
       'web/vendor/qr.js must be the file of the npm package qr@0.7.0',
     );
   });
 
-  it('story 1: a worker registers with an invite code and logs in (French first, then English)', async () => {
+  it('story 1: a worker registers with an invite code and logs in (French first, then English, Arabic right to left)', async () => {
     worker = await newContext(browser, url, 'fr-FR');
     const { page } = worker;
+    workerToken = tokenOf(page);
     const responses = [];
     page.on('response', (r) => responses.push(r));
     await page.goto(`${url}/`);
@@ -188,12 +271,30 @@ describe('web app', () => {
     assert.equal(await page.getAttribute('html', 'dir'), 'ltr');
     await check(page, '01-login-fr');
 
-    // Switching language keeps what was typed.
+    // Switching language keeps what was typed; Arabic turns the page right to left.
     await page.fill('#handle', 'typed.before');
+    await page.click('button[lang="ar"]');
+    await page.waitForSelector('h1:text("افتح خزنتي")');
+    assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await page.inputValue('#handle'), 'typed.before');
+    // Right to left for real: a label's text starts at the right edge of its input.
+    const edges = () => page.evaluate(() => {
+      const range = document.createRange();
+      range.selectNodeContents(document.querySelector('label[for="handle"]'));
+      const label = range.getBoundingClientRect();
+      const input = document.getElementById('handle').getBoundingClientRect();
+      return { left: label.left - input.left, right: input.right - label.right };
+    });
+    const rtl = await edges();
+    assert.ok(rtl.right < 2 && rtl.left > 20, `label text on the right in Arabic: ${JSON.stringify(rtl)}`);
+    await check(page, '02-login-ar');
     await page.click('button[lang="en"]');
     await page.waitForSelector('h1:text("Open my vault")');
     assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    assert.equal(await page.getAttribute('html', 'dir'), 'ltr');
     assert.equal(await page.inputValue('#handle'), 'typed.before');
+    const ltr = await edges();
+    assert.ok(ltr.left < 2 && ltr.right > 20, `label text on the left in English: ${JSON.stringify(ltr)}`);
     await check(page, '02-login-en');
 
     await page.click('#to-worker-register');
@@ -218,6 +319,9 @@ describe('web app', () => {
     await page.fill('#passphrase', WORKER.passphrase);
     await page.click('#login-submit');
     await page.waitForSelector(`h1:text("Hello ${WORKER.handle}")`, WAIT);
+    await page.waitForSelector('#shared-empty', WAIT);
+    await page.waitForSelector('#my-fingerprint svg[role="img"]', WAIT);
+    assert.equal(await page.locator('#my-fingerprint .words li').count(), 6);
     await check(page, '05-worker-home');
   });
 
@@ -246,8 +350,8 @@ describe('web app', () => {
     await page.check('#consent');
     await page.click('#create-submit');
     await page.waitForSelector('h1:text("Recovery kit")', WAIT);
-    const code = (await text(page, '#recovery-code')).trim();
-    assert.match(code, /^[A-Z0-9]{4}(-[A-Z0-9]{4}){7}$/);
+    recoveryCode = (await text(page, '#recovery-code')).trim();
+    assert.match(recoveryCode, /^[A-Z0-9]{4}(-[A-Z0-9]{4}){7}$/);
     await page.waitForSelector('#recovery-qr svg[role="img"]');
     await check(page, '08-recovery-kit');
     await page.evaluate(() => {
@@ -262,8 +366,7 @@ describe('web app', () => {
   it('story 3: the beneficiary logs in on another device, sees an empty vault, logs out', async () => {
     person = await newContext(browser, url, 'en-US');
     const { page, context } = person;
-    const auth = [];
-    page.on('request', (r) => r.headers().authorization && auth.push(r.headers().authorization));
+    const token = tokenOf(page);
     await page.goto(`${url}/`);
     await page.waitForSelector('h1:text("Open my vault")', WAIT);
 
@@ -293,58 +396,324 @@ describe('web app', () => {
     await check(page, '11-vault-empty');
 
     // Log out: the session is revoked on the server and the page forgets it.
-    const token = auth.at(-1);
-    assert.ok(token?.startsWith('Bearer '));
-    assert.equal((await fetch(`${url}/v1/me`, { headers: { authorization: token } })).status, 200);
+    const bearer = token();
+    assert.ok(bearer?.startsWith('Bearer '));
+    assert.equal((await fetch(`${url}/v1/me`, { headers: { authorization: bearer } })).status, 200);
     await page.click('#logout');
     await page.waitForSelector('#notice:text("You are logged out")');
     assert.equal(await page.locator('#logout').count(), 0);
-    assert.equal((await fetch(`${url}/v1/me`, { headers: { authorization: token } })).status, 401);
+    assert.equal((await fetch(`${url}/v1/me`, { headers: { authorization: bearer } })).status, 401);
   });
 
-  it('stories 4 and 5: upload encrypted in the page, list by category, download the original', async () => {
+  it('story 4: photo or file, encrypted in a worker with a progress bar, upload resumed after a cut', async () => {
     const { page } = person;
-    await page.fill('#handle', PERSON.handle);
-    await page.fill('#passphrase', PERSON.pin);
-    await page.click('#login-submit');
-    await page.waitForSelector('#vault-empty', WAIT);
+    await login(page, PERSON, PERSON.pin, '#vault-empty');
+    const workers = [];
+    page.on('worker', (w) => workers.push(w.url()));
+    const patches = [];
     for (const [i, f] of FILES.entries()) {
       await page.click('#add-document');
       await page.waitForSelector('h1:text("Add a paper")');
       if (i === 0) {
         // No file: plain words.
         await page.click('#upload-submit');
-        await page.waitForSelector('#form-error:text("Choose a photo or a file first")');
+        await page.waitForSelector('#form-error:text("Take a photo or choose a file first")');
+        assert.equal(await page.getAttribute('#camera', 'capture'), 'environment');
         await check(page, '12-upload');
       }
-      await page.setInputFiles('#file', { name: f.file, mimeType: f.mimeType, buffer: f.buffer });
+      await page.setInputFiles(f.input, { name: f.file, mimeType: f.mimeType, buffer: f.buffer });
+      await page.waitForSelector(`#file-chosen:text("${f.file}")`);
       await page.fill('#doc-name', f.name);
       await page.check(`#category-${f.category}`);
+      if (f.buffer.length > 1e6) {
+        // The third PATCH of the big file is cut off as if the connection dropped.
+        await page.route('**/v1/documents/*/payload?offset=*', (route) => {
+          if (route.request().method() !== 'PATCH') return route.continue();
+          patches.push(new URL(route.request().url()).searchParams.get('offset'));
+          return patches.length === 3 ? route.abort('connectionreset') : route.continue();
+        });
+        // Progress is shown, as a <progress> the screen reader names.
+        await page.evaluate(() => {
+          window.progressSeen = new Set();
+          const bar = document.getElementById('upload-progress');
+          new MutationObserver(() => window.progressSeen.add(`${document.getElementById('upload-status').textContent.split(' ')[0]}:${bar.value > 0 && bar.value < 1}`))
+            .observe(bar, { attributes: true, attributeFilter: ['value', 'hidden'] });
+          // Long tasks on the page's main thread while the 20 MB file is processed.
+          window.longTasks = [];
+          new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+        });
+      }
       await page.click('#upload-submit');
       await page.waitForSelector('#notice:text("Saved. Only you can open it.")', WAIT);
-      await page.waitForSelector(`button.doc:text("${f.name}")`, WAIT);
+      await page.waitForSelector(`button.doc:has-text("${f.name}")`, WAIT);
     }
+    const big = FILES[2].buffer.length;
+    // 20 MB + overhead in five 4 MiB pieces: offsets 0, 4 MiB, then 8 MiB twice (cut, resumed).
+    const piece = 4 << 20;
+    assert.deepEqual(patches.map(Number), [0, piece, 2 * piece, 2 * piece, 3 * piece, 4 * piece], `PATCH offsets ${patches}`);
+    assert.ok(workers.some((u) => u.endsWith('/pkg/worker.js')), `encryption ran in a Web Worker (${workers})`);
+    const long = await page.evaluate(() => window.longTasks);
+    console.log(`20 MB upload: ${long.length} long tasks on the main thread, longest ${Math.max(0, ...long).toFixed(0)} ms`);
+    assert.ok(await page.evaluate(() => window.progressSeen.has('Sending…:true') || window.progressSeen.has('Sending…:false')), 'a progress bar while sending');
+    assert.ok(big > 20e6);
+    await page.unroute('**/v1/documents/*/payload?offset=*');
+
     assert.equal(await text(page, '#cat-identity'), 'Identity');
     assert.equal(await text(page, '#cat-housing'), 'Housing');
-    assert.equal(await page.locator('section:has(#cat-identity) button.doc').innerText(), FILES[0].name);
-    assert.equal(await page.locator('section:has(#cat-housing) button.doc').innerText(), FILES[1].name);
+    assert.equal(await text(page, '#cat-income'), 'Income');
+    assert.equal(await page.locator('section:has(#cat-identity) button.doc .name').innerText(), FILES[0].name);
+    assert.equal(await page.locator('section:has(#cat-housing) button.doc .name').innerText(), FILES[1].name);
     await check(page, '13-vault-list');
+  });
+
+  it('story 5: search by name, see a photo and a PDF in the page, download the originals, delete', async () => {
+    const { page } = person;
+    // Search is done in the page, accents and case folded.
+    await page.fill('#search', 'ATTESTATION');
+    await page.waitForSelector('#search-count:text("1 found")');
+    assert.equal(await page.locator('button.doc').count(), 1);
+    await page.fill('#search', 'nothing like this');
+    await page.waitForSelector('#search-empty');
+    await check(page, '14-vault-search');
+    await page.fill('#search', '');
+    await page.waitForSelector(`button.doc:has-text("${FILES[2].name}")`);
 
     for (const f of FILES) {
-      const [download] = await Promise.all([
-        page.waitForEvent('download', WAIT),
-        page.click(`button.doc:text("${f.name}")`),
-      ]);
-      assert.equal(download.suggestedFilename(), f.name + f.file.slice(f.file.lastIndexOf('.')));
-      assert.ok(readFileSync(await download.path()).equals(f.buffer), `downloaded bytes of ${f.name}`);
+      await page.click(`button.doc:has-text("${f.name}")`);
+      await page.waitForSelector(`h1:text("${f.name}")`);
+      const got = await download(page, '#download');
+      assert.equal(got.name, f.name + f.file.slice(f.file.lastIndexOf('.')));
+      assert.ok(got.bytes.equals(f.buffer), `downloaded bytes of ${f.name}`);
+      if (f.mimeType.startsWith('image/')) {
+        await page.click('#view');
+        await page.waitForSelector('#preview-img');
+        await page.waitForFunction(() => document.getElementById('preview-img').naturalWidth === 64, null, WAIT);
+        assert.equal(await page.getAttribute('#preview-img', 'alt'), f.name);
+        await check(page, '15-document-photo');
+      } else if (f === FILES[1]) {
+        await page.click('#view');
+        await page.waitForSelector(`iframe#preview-pdf[title="${f.name}"]`);
+      }
+      await page.click('#back');
+      await page.waitForSelector('h1:text("My papers")');
     }
-    // Same vault after logging in again: the list comes from the server, decrypted here.
+
+    // Delete: asks first, then the paper is gone for good (the server forgets it too).
+    await page.click('#add-document');
+    await page.setInputFiles('#file', { name: SCRAP.file, mimeType: SCRAP.mimeType, buffer: SCRAP.buffer });
+    await page.fill('#doc-name', SCRAP.name);
+    await page.check('#category-other');
+    await page.click('#upload-submit');
+    await page.waitForSelector(`button.doc:has-text("${SCRAP.name}")`, WAIT);
+    const scrapId = await page.getAttribute(`button.doc:has-text("${SCRAP.name}")`, 'data-id');
+    await page.click(`button.doc:has-text("${SCRAP.name}")`);
+    await page.click('#delete');
+    await page.waitForSelector('#confirm-delete-text:text("for good")');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'delete-no');
+    await check(page, '16-document-delete');
+    await page.click('#delete-no');
+    assert.equal(await page.isHidden('#confirm-delete'), true);
+    await page.click('#delete');
+    await page.click('#delete-yes');
+    await page.waitForSelector(`#notice:text("“${SCRAP.name}” is deleted.")`, WAIT);
+    await page.waitForSelector(`button.doc:has-text("${FILES[0].name}")`, WAIT);
+    assert.equal(await page.locator(`button.doc:has-text("${SCRAP.name}")`).count(), 0);
+    assert.equal(await page.locator('button.doc').count(), FILES.length);
+    assert.ok(!existsSync(join(dir, 'data', 'payloads', scrapId)), 'the deleted payload file is gone');
+  });
+
+  it('story 6: share with the worker after comparing safety words; the worker opens it; revoke', async () => {
+    const { page } = person;
+    const w = worker.page;
+    const f = FILES[0];
+    await page.click(`button.doc:has-text("${f.name}")`);
+    await page.waitForSelector('#only-you', WAIT);
+    await page.click('#share');
+    await page.waitForSelector(`h1:text("Share “${f.name}”")`);
+    await page.fill('#handle', 'nobody.here');
+    await page.click('#find-worker');
+    await page.waitForSelector('#form-error:text("Nobody has this name in Coffre")', WAIT);
+    await page.fill('#handle', WORKER.handle);
+    await page.click('#find-worker');
+    await page.waitForSelector('#their-fingerprint .words li', WAIT);
+    // Face to face: the words on the person's phone are the worker's own words.
+    const theirs = await page.locator('#their-fingerprint .words li').allInnerTexts();
+    const mine = await w.locator('#my-fingerprint .words li').allInnerTexts();
+    assert.equal(theirs.length, 6);
+    assert.deepEqual(theirs, mine);
+    assert.equal(await text(page, '#their-fingerprint .number'), await text(w, '#my-fingerprint .number'));
+    await page.waitForSelector('#their-fingerprint svg[role="img"]');
+    await check(page, '17-share-check-words');
+    await page.selectOption('#share-expiry', { label: 'one week' });
+    await page.click('#share-confirm');
+    await page.waitForSelector(`#notice:text("Shared with ${WORKER.handle}")`, WAIT);
+    await page.waitForSelector(`#who li:has-text("${WORKER.handle}")`, WAIT);
+    await check(page, '18-document-shared');
+
+    // The worker sees it under "shared with me", and opens it.
+    await w.click('#to-unlock');
+    await w.click('text=Back');
+    await w.waitForSelector(`#shared button.doc:has-text("${f.name}")`, WAIT);
+    const docId = await w.getAttribute(`#shared button.doc:has-text("${f.name}")`, 'data-id');
+    await w.click(`#shared button.doc:has-text("${f.name}")`);
+    await w.waitForSelector(`h1:text("${f.name}")`);
+    const got = await download(w, '#download');
+    assert.ok(got.bytes.equals(f.buffer), 'the worker downloads the original bytes');
+    await check(w, '19-worker-shared-document');
+
+    // Revoke: the worker can no longer open it.
+    await page.click(`#who button[aria-label="Stop sharing with ${WORKER.handle}"]`);
+    await page.waitForSelector(`#notice:text("${WORKER.handle} can no longer open this paper.")`, WAIT);
+    await page.waitForSelector('#only-you', WAIT);
+    await w.click('#back');
+    await w.waitForSelector('#shared-empty', WAIT);
+    // And the server refuses the payload to the worker's session.
+    const shared = await fetch(`${url}/v1/shared`, { headers: { authorization: workerToken() } });
+    assert.deepEqual(await shared.json(), []);
+    const refused = await fetch(`${url}/v1/documents/${docId}/payload`, { headers: { authorization: workerToken() } });
+    assert.ok([403, 404].includes(refused.status), `payload after revoke: ${refused.status}`);
+    await page.click('#back');
+    await page.waitForSelector('h1:text("My papers")');
+  });
+
+  it('story 7: a link with an end date and an opening limit opens without an account', async () => {
+    const { page } = person;
+    const f = FILES[1];
+    await page.click(`button.doc:has-text("${f.name}")`);
+    await page.click('#make-link');
+    await page.waitForSelector(`h1:text("A link for “${f.name}”")`);
+    await check(page, '20-link-create');
+    await page.selectOption('#link-expiry', { label: 'one day' });
+    await page.selectOption('#link-max', { label: '3 times' });
+    await page.click('#link-submit');
+    await page.waitForSelector('h1:text("Your link is ready")', WAIT);
+    const link = await page.inputValue('#link-url');
+    assert.match(link, new RegExp(`^${url}/#/link/[0-9a-f]{32}/AGE-SECRET-KEY-1[0-9A-Z]+$`));
+    await page.waitForSelector('#link-qr svg[role="img"]');
+    await check(page, '21-link-made');
+
+    // A visitor with no account, in French.
+    const visitor = await newContext(browser, url, 'fr-FR');
+    const seen = [];
+    visitor.page.on('request', (r) => seen.push(r.url()));
+    await visitor.page.goto(link);
+    await visitor.page.waitForSelector(`h1:text("${f.name}")`, WAIT);
+    assert.match(await text(visitor.page, '#link-left'), /^Ce lien peut encore être ouvert 2 fois, jusqu’au /);
+    assert.equal(await visitor.page.locator('#logout').count(), 0);
+    const got = await download(visitor.page, '#download');
+    assert.equal(got.name, f.name + '.pdf');
+    assert.ok(got.bytes.equals(f.buffer), 'the visitor downloads the original bytes');
+    await check(visitor.page, '22-link-visitor');
+    // The key never left the browser: no request carries it.
+    const key = link.split('/').pop();
+    assert.ok(seen.every((u) => !u.includes(key) && !u.includes(key.toLowerCase())), 'the link key reached the network');
+
+    // A link with a wrong key opens nothing (and says so in plain words).
+    const otherKey = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZQCNE4E8';
+    await visitor.page.goto(link.replace(key, otherKey));
+    await visitor.page.waitForSelector('#form-error:text("Ce lien n’est pas complet")', WAIT);
+    // The owner sees the link and how many openings are left.
+    await page.click('#back');
+    await page.waitForSelector('#who li[data-link]', WAIT);
+    assert.match(await text(page, '#who li[data-link]'), /1 openings left/);
+    // The third opening is the last; the next one is refused.
+    await visitor.page.goto(`${url}/`);
+    await visitor.page.goto(link);
+    await visitor.page.waitForSelector('#link-left', WAIT);
+    assert.match(await text(visitor.page, '#link-left'), / 0 fois/);
+    await visitor.page.goto(`${url}/`);
+    await visitor.page.goto(link);
+    await visitor.page.waitForSelector('#form-error:text("Ce lien est fini")', WAIT);
+    await check(visitor.page, '23-link-ended');
+    await visitor.context.close();
+    await page.click('#back');
+    await page.waitForSelector('h1:text("My papers")');
+  });
+
+  it('story 8: change the PIN (other devices logged out, the half-filled form comes back), lockout and unlock, recovery code', async () => {
+    const { page, context } = person;
+    // A second device of the same person, in the middle of adding a paper.
+    const other = await context.newPage();
+    other.on('pageerror', (e) => pageErrors.push(e));
+    await other.goto(`${url}/`);
+    await login(other, PERSON, PERSON.pin, 'h1:text("My papers")');
+    await other.click('#add-document');
+    await other.fill('#doc-name', 'Typed before the change');
+    await other.check('#category-health');
+
+    await page.click('#to-account');
+    await page.waitForSelector('h1:text("My passphrase")');
+    await page.check('#kind-pin');
+    await page.fill('#secret', PERSON.newPin);
+    await page.fill('#confirm-secret', PERSON.newPin);
+    await check(page, '24-change-secret');
+    await page.click('#change-submit');
+    await page.waitForSelector('#notice:text("Done. From now on, use your new secret.")', WAIT);
+
+    // The other device's session was closed: its next step returns to the login screen,
+    // and logging in again brings back what was typed.
+    await other.setInputFiles('#file', { name: 'x.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF x') });
+    await other.click('#upload-submit');
+    await other.waitForSelector('#notice:text("You were logged out")', WAIT);
+    assert.equal(await other.inputValue('#handle'), PERSON.handle);
+    await other.fill('#passphrase', PERSON.pin);
+    await other.click('#login-submit');
+    await other.waitForSelector('#form-error:text("This name or this passphrase is not right")', WAIT);
+    await other.fill('#passphrase', PERSON.newPin);
+    await other.click('#login-submit');
+    await other.waitForSelector('h1:text("Add a paper")', WAIT);
+    assert.equal(await other.inputValue('#doc-name'), 'Typed before the change');
+    assert.equal(await other.isChecked('#category-health'), true);
+    await other.close();
+
+    // Ten wrong tries lock the account; its organisation's worker unlocks it.
     await page.click('#logout');
     await page.fill('#handle', PERSON.handle);
-    await page.fill('#passphrase', PERSON.pin);
+    for (let i = 0; i < 10; i++) {
+      await page.fill('#passphrase', `00000${i}`);
+      await page.click('#login-submit');
+      await page.waitForSelector('#form-error:not(:empty)', WAIT);
+      await page.waitForSelector('#login-submit:not([disabled])');
+    }
+    await page.fill('#passphrase', PERSON.newPin);
     await page.click('#login-submit');
-    await page.waitForSelector(`button.doc:text("${FILES[1].name}")`, WAIT);
-    assert.equal(await page.locator('button.doc').count(), 2);
+    await page.waitForSelector('#form-error:text("this account is locked")', WAIT);
+    await check(page, '25-login-locked');
+    const w = worker.page;
+    await w.click('#to-unlock');
+    await w.waitForSelector('h1:text("Unlock an account")');
+    await w.fill('#handle', 'nobody.here');
+    await w.click('#unlock-submit');
+    await w.waitForSelector('#form-error:text("Nobody has this name")', WAIT);
+    await w.fill('#handle', PERSON.handle);
+    await check(w, '26-unlock');
+    await w.click('#unlock-submit');
+    await w.waitForSelector('#notice:text("The account is unlocked")', WAIT);
+    await page.click('#login-submit');
+    await page.waitForSelector('h1:text("My papers")', WAIT);
+    await page.click('#logout');
+
+    // Forgotten PIN: the recovery code from the kit opens the vault and sets a new PIN.
+    await page.click('#to-recovery');
+    await page.waitForSelector('h1:text("I forgot my secret")');
+    await page.fill('#handle', PERSON.handle);
+    await page.fill('#recovery-code', 'AAAA-BBBB');
+    await page.check('#kind-pin');
+    await page.fill('#secret', PERSON.recoveredPin);
+    await page.fill('#confirm-secret', PERSON.recoveredPin);
+    await page.click('#recover-submit');
+    await page.waitForSelector('#form-error:text("This code is not written right")', WAIT);
+    await check(page, '27-recovery');
+    await page.fill('#recovery-code', recoveryCode.toLowerCase().replaceAll('-', ' '));
+    await page.click('#recover-submit');
+    await page.waitForSelector('#notice:text("Your vault is open with your new secret")', WAIT);
+    await page.waitForSelector(`button.doc:has-text("${FILES[2].name}")`, WAIT);
+    assert.equal(await page.locator('button.doc').count(), FILES.length);
+    await page.click('#logout');
+    await login(page, PERSON, PERSON.recoveredPin, 'h1:text("My papers")');
+    // Log out drops the keys: the page holds no account any more.
+    await page.click('#logout');
+    await page.waitForSelector('#notice:text("You are logged out")');
   });
 
   it('leaves a store that passes the audit and holds no canary in clear', async () => {
@@ -357,7 +726,12 @@ describe('web app', () => {
     const data = join(dir, 'data');
     const audit = spawnSync(SERVER, ['audit', '--data', data], { encoding: 'utf8' });
     assert.equal(audit.status, 0, `audit failed:\n${audit.stdout}${audit.stderr}`);
-    const needles = FILES.flatMap((f) => [f.buffer.subarray(0, 22), Buffer.from(f.name), Buffer.from(f.file)]);
+    const needles = [...FILES, SCRAP].flatMap((f) => [
+      Buffer.from(f.buffer.toString('latin1').match(/CANARY-[A-Z]+-[0-9a-f]+/)[0]),
+      Buffer.from(f.name),
+      Buffer.from(f.file),
+    ]);
+    assert.equal(needles.length, 12);
     const walk = (d) => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
     for (const file of walk(data)) {
       const bytes = readFileSync(file);

@@ -1,0 +1,759 @@
+// Every screen after the first: workers, beneficiaries' vault, sharing, links, account
+// care. Loaded by app.js once the person moves on from the login screen.
+
+import * as vault from './vault.js';
+import {
+  h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
+  busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
+} from './ui.js';
+
+const DAY = 86_400;
+const now = () => Math.floor(Date.now() / 1000);
+
+// ---------------------------------------------------------------- secrets
+
+const EASY = new Set(['password', 'motdepasse', 'azertyuiop', 'qwertyuiop', 'azerty123', 'password1', 'iloveyou', 'jetaime']);
+
+/** How hard a secret is to guess, in plain words: { key, level 0-4, ok }. */
+export function strength(kind, value) {
+  if (!value) return { key: 'strengthEmpty', level: 0, ok: false };
+  if (kind === 'pin') {
+    if (!/^[0-9]+$/.test(value)) return { key: 'strengthNotDigits', level: 1, ok: false };
+    if (value.length < 6) return { key: 'strengthTooShort', level: 1, ok: false };
+    const d = [...value].map(Number);
+    const step = d[1] - d[0];
+    const run = Math.abs(step) <= 1 && d.every((x, i) => i === 0 || x - d[i - 1] === step);
+    const repeats = /^(.{1,3})\1+$/.test(value);
+    if (run || repeats) return { key: 'strengthTooEasy', level: 1, ok: false };
+    if (value.length < 8) return { key: 'strengthOk', level: 2, ok: true };
+    return value.length < 10 ? { key: 'strengthGood', level: 3, ok: true } : { key: 'strengthStrong', level: 4, ok: true };
+  }
+  if (value.length < 8) return { key: 'strengthTooShort', level: 1, ok: false };
+  if (EASY.has(value.toLowerCase()) || /^(.)\1+$/.test(value) || /^[0-9]+$/.test(value) && value.length < 10) {
+    return { key: 'strengthTooEasy', level: 1, ok: false };
+  }
+  const words = value.trim().split(/\s+/).length;
+  if (value.length >= 20 || (words >= 4 && value.length >= 16)) return { key: 'strengthStrong', level: 4, ok: true };
+  if (value.length >= 12) return { key: 'strengthGood', level: 3, ok: true };
+  return { key: 'strengthOk', level: 2, ok: true };
+}
+
+/**
+ * Choosing a new secret: passphrase or PIN, strength in plain words, typed twice.
+ * `who` is 'their' (a worker types for the person beside them) or 'new' (one's own).
+ * Returns { nodes, update, check(form) → secret or null after showing the error }.
+ */
+function secretChooser(who, { pin = true } = {}) {
+  const k = (kind, confirm) => `${confirm ? 'confirm' : ''}${who === 'their' ? (confirm ? 'Their' : 'their') : confirm ? 'New' : 'new'}${kind === 'pin' ? 'Pin' : 'Passphrase'}`;
+  const kindOf = () => document.querySelector('input[name="kind"]:checked')?.value ?? 'passphrase';
+  const meterText = h('strong', { id: 'strength-value' });
+  const meter = h('div', { class: 'meter', 'aria-hidden': 'true' }, h('span'));
+  const update = () => {
+    const kind = kindOf();
+    const secret = document.getElementById('secret');
+    if (!secret) return;
+    const s = strength(kind, secret.value);
+    meterText.textContent = t(s.key);
+    meter.dataset.level = String(s.level);
+    secret.setAttribute('inputmode', kind === 'pin' ? 'numeric' : 'text');
+    document.querySelector('label[for="secret"]').textContent = t(k(kind, false));
+    document.querySelector('label[for="confirm-secret"]').textContent = t(k(kind, true));
+    document.getElementById('secret-hint').textContent = t(kind === 'pin' ? 'pinHint' : 'passphraseHint');
+  };
+  const choice = (value, key, checked) =>
+    h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'kind', id: `kind-${value}`, value, checked, onchange: update }), t(key));
+  const nodes = [
+    pin && h('fieldset', {},
+      h('legend', { text: t(who === 'their' ? 'secretKind' : 'mySecretKind') }),
+      choice('passphrase', 'kindPassphrase', true),
+      choice('pin', 'kindPin', false),
+    ),
+    secretField('secret', k('passphrase', false), { autocomplete: 'new-password', required: true, 'aria-describedby': 'secret-hint strength' }, 'passphraseHint'),
+    h('p', { id: 'strength', class: 'hint', 'aria-live': 'polite' }, t('strength'), ' ', meterText),
+    meter,
+    secretField('confirm-secret', k('passphrase', true), { autocomplete: 'new-password', required: true }),
+  ];
+  const check = (form) => {
+    const secret = form.secret.value;
+    if (!secret) return showError('errRequired', 'secret'), null;
+    if (!strength(kindOf(), secret).ok) return showError('errTooWeak', 'secret'), null;
+    if (!pin && secret.length < 12) return showError('errWorkerPassphrase', 'secret'), null;
+    if (secret !== form['confirm-secret'].value) return showError('errMismatch', 'confirm-secret'), null;
+    return secret;
+  };
+  queueMicrotask(update);
+  return { nodes, update, check };
+}
+
+// ---------------------------------------------------------------- workers
+
+export function workerRegisterScreen() {
+  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const invite = form.invite.value.trim();
+    const handle = form.handle.value.trim().toLowerCase();
+    const pass = form['new-passphrase'].value;
+    if (!invite) return showError('errRequired', 'invite');
+    if (!HANDLE_RE.test(handle)) return showError('errHandle', 'handle');
+    if (pass.length < 12) return showError('errWorkerPassphrase', 'new-passphrase');
+    if (pass !== form['confirm-passphrase'].value) return showError('errMismatch', 'confirm-passphrase');
+    try {
+      await busy(form, async () => {
+        await vault.ready();
+        await vault.registerWorker(invite, handle, pass);
+      });
+    } catch (e) {
+      const key = keyOf(e);
+      return showError(key, { errInvite: 'invite', errHandleTaken: 'handle' }[key] ?? null);
+    }
+    show(hooks.loginScreen, {}, { notice: 'workerCreated' });
+    document.getElementById('handle').value = handle;
+    document.getElementById('passphrase').focus();
+  } },
+    field('invite', 'inviteCode', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true }, 'inviteHint'),
+    field('handle', 'handle', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true }, 'handleHint'),
+    secretField('new-passphrase', 'newPassphrase', { autocomplete: 'new-password', required: true }, 'workerPassphraseHint'),
+    secretField('confirm-passphrase', 'confirmPassphrase', { autocomplete: 'new-password', required: true }),
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'worker-register-submit', text: t('createMyAccount') }),
+      h('button', { type: 'button', class: 'secondary', text: t('back'), onclick: () => show(hooks.loginScreen) }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' }, h('h1', { tabindex: '-1', text: t('workerRegisterTitle') }), form);
+}
+
+/** The six words (and the number) to compare face to face, with a QR of the number. */
+function fingerprintBox(fp, id) {
+  return h('div', { class: 'fingerprint', id },
+    h('ol', { class: 'words', translate: 'no', lang: 'en' }, fp.words.map((w) => h('li', { text: w }))),
+    h('p', { class: 'number', translate: 'no', text: fp.number }),
+    drawQr(h('div', { class: 'qr' }), `coffre-fingerprint:${fp.number.replace(/ /g, '')}`, 'fingerprintQrLabel'),
+  );
+}
+
+export function workerHome() {
+  const account = vault.currentAccount();
+  const list = h('div', { id: 'shared', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));
+  vault.listShared().then(
+    (docs) => {
+      list.removeAttribute('aria-busy');
+      list.replaceChildren(docs.length
+        ? h('ul', { class: 'docs' }, docs.map((doc) => h('li', {}, docButton(doc))))
+        : h('p', { id: 'shared-empty', text: t('sharedEmpty') }));
+    },
+    (e) => {
+      list.removeAttribute('aria-busy');
+      list.replaceChildren();
+      showError(keyOf(e));
+    },
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('workerHomeTitle', { handle: account.handle }) }),
+    h('p', { class: 'lead', text: t('workerHomeIntro') }),
+    noticeBox(),
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', id: 'create-beneficiary', text: t('createBeneficiary'), onclick: () => show(createBeneficiaryScreen) }),
+      h('button', { type: 'button', class: 'secondary', id: 'to-unlock', text: t('unlockAccount'), onclick: () => show(unlockScreen) }),
+      h('button', { type: 'button', class: 'secondary', id: 'to-account', text: t('myAccount'), onclick: () => show(accountScreen) }),
+    ),
+    h('h2', { text: t('sharedWithMe') }),
+    list,
+    h('h2', { text: t('mySafetyWords') }),
+    h('p', { class: 'hint', text: t('mySafetyWordsHint') }),
+    fingerprintBox(vault.myFingerprint(), 'my-fingerprint'),
+  );
+}
+
+function createBeneficiaryScreen() {
+  const chooser = secretChooser('their');
+  const form = h('form', { novalidate: true, oninput: () => chooser.update(), onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const handle = form.handle.value.trim().toLowerCase();
+    if (!HANDLE_RE.test(handle)) return showError('errHandle', 'handle');
+    const secret = chooser.check(form);
+    if (secret === null) return;
+    if (!form.consent.checked) return showError('errConsent', 'consent');
+    let code;
+    try {
+      code = await busy(form, async () => {
+        await vault.ready();
+        return vault.registerBeneficiary(handle, secret, true);
+      });
+    } catch (e) {
+      const key = keyOf(e);
+      return showError(key, key === 'errHandleTaken' ? 'handle' : null);
+    }
+    show(recoveryKitScreen, { handle, code });
+  } },
+    field('handle', 'theirHandle', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true }, 'handleHint'),
+    chooser.nodes,
+    h('label', { class: 'choice' }, h('input', { type: 'checkbox', id: 'consent', name: 'consent', required: true }), t('consent')),
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'create-submit', text: t('createAccount') }),
+      h('button', { type: 'button', class: 'secondary', text: t('back'), onclick: () => show(workerHome) }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('createTitle') }),
+    h('p', { class: 'lead', text: t('createIntro') }),
+    form,
+  );
+}
+
+function recoveryKitScreen({ handle, code }) {
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('kitTitle') }),
+    h('p', { text: t('kitForHandle', { handle }) }),
+    h('p', { class: 'lead', text: t('kitIntro', { handle }) }),
+    h('h2', { text: t('kitCodeLabel') }),
+    // Groups never break across lines; <wbr> lets the line break after a dash.
+    h('p', { class: 'code', id: 'recovery-code', translate: 'no' },
+      code.split('-').flatMap((g, i) => [i ? '-' : null, i ? h('wbr') : null, h('span', { text: g })])),
+    drawQr(h('div', { class: 'qr', id: 'recovery-qr' }), code, 'kitQrLabel'),
+    h('ol', {}, h('li', { text: t('kitStep1') }), h('li', { text: t('kitStep2', { handle }) }), h('li', { text: t('kitStep3') })),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', id: 'print', text: t('kitPrint'), onclick: () => window.print() }),
+      h('button', { type: 'button', class: 'secondary', id: 'kit-done', text: t('kitDone'), onclick: () => show(workerHome) }),
+    ),
+  );
+}
+
+/** Story 8: a worker unlocks an account of their organisation. */
+function unlockScreen() {
+  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const handle = form.handle.value.trim().toLowerCase();
+    if (!HANDLE_RE.test(handle)) return showError('errHandle', 'handle');
+    try {
+      await busy(form, () => vault.unlockAccount(handle));
+    } catch (e) {
+      const key = keyOf(e);
+      return showError(key, key === 'errNoSuchAccount' || key === 'errOtherOrg' ? 'handle' : null);
+    }
+    show(workerHome, {}, { notice: 'unlocked' });
+  } },
+    field('handle', 'theirHandle', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true }),
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'unlock-submit', text: t('unlockButton') }),
+      h('button', { type: 'button', class: 'secondary', text: t('back'), onclick: () => show(workerHome) }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('unlockTitle') }),
+    h('p', { class: 'lead', text: t('unlockIntro') }),
+    form,
+  );
+}
+
+// ---------------------------------------------------------------- the vault
+
+const homeScreen = () => (vault.currentAccount()?.role === 'worker' ? workerHome : vaultScreen);
+
+/** Folds case and accents, so "Carte" finds "carte d'identité" and "identite" too. */
+const fold = (s) => s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+
+export function vaultScreen() {
+  const list = h('div', { id: 'documents', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));
+  const count = h('p', { class: 'hint', id: 'search-count', 'aria-live': 'polite' });
+  let docs = [];
+  const render = () => {
+    const q = fold(document.getElementById('search')?.value.trim() ?? '');
+    const found = q ? docs.filter((d) => fold(d.name).includes(q)) : docs;
+    count.textContent = q ? t('searchCount', { count: found.length }) : '';
+    if (docs.length === 0) return list.replaceChildren(h('p', { id: 'vault-empty', text: t('vaultEmpty') }));
+    if (found.length === 0) return list.replaceChildren(h('p', { id: 'search-empty', text: t('searchEmpty') }));
+    const groups = vault.CATEGORIES.map((cat) => [cat, found.filter((d) => d.category === cat)]).filter(([, d]) => d.length);
+    list.replaceChildren(
+      ...groups.map(([cat, items]) =>
+        h('section', { 'aria-labelledby': `cat-${cat}` },
+          h('h2', { id: `cat-${cat}`, text: t(`cat_${cat}`) }),
+          h('ul', { class: 'docs' }, items.map((doc) => h('li', {}, docButton(doc)))),
+        ),
+      ),
+    );
+  };
+  vault.listDocuments().then(
+    (all) => {
+      docs = all;
+      list.removeAttribute('aria-busy');
+      render();
+    },
+    (e) => {
+      list.removeAttribute('aria-busy');
+      list.replaceChildren();
+      showError(keyOf(e));
+    },
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('vaultTitle') }),
+    noticeBox(),
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', id: 'add-document', text: t('addDocument'), onclick: () => show(uploadScreen) }),
+      h('button', { type: 'button', class: 'secondary', id: 'to-account', text: t('myAccount'), onclick: () => show(accountScreen) }),
+    ),
+    h('div', { class: 'field', role: 'search' },
+      h('label', { for: 'search', text: t('search') }),
+      h('input', { type: 'search', id: 'search', name: 'search', autocomplete: 'off', oninput: render }),
+      count,
+    ),
+    list,
+  );
+}
+
+const EXTENSIONS = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp', 'image/heic': '.heic', 'application/pdf': '.pdf' };
+
+/** The document's name with the extension its type calls for (so phones can open it). */
+function fileName(doc) {
+  const ext = EXTENSIONS[doc.mimeType] ?? '';
+  return ext && !doc.name.toLowerCase().endsWith(ext) ? doc.name + ext : doc.name;
+}
+
+function docButton(doc) {
+  return h('button', { type: 'button', class: 'doc', 'data-id': doc.id, onclick: () => show(documentScreen, { doc }) },
+    h('span', { class: 'name', text: doc.name }),
+    h('span', { class: 'hint', text: doc.shared && doc.expiresAt ? t('sharedUntil', { date: date(doc.expiresAt) }) : date(doc.createdAt) }),
+  );
+}
+
+/** Image or PDF shown in the page (no download needed); null for other types. */
+function previewOf(blob, doc) {
+  const url = URL.createObjectURL(blob);
+  onLeave(() => URL.revokeObjectURL(url));
+  if (doc.mimeType.startsWith('image/')) return h('img', { id: 'preview-img', class: 'preview', src: url, alt: doc.name });
+  if (doc.mimeType === 'application/pdf') return h('iframe', { id: 'preview-pdf', class: 'preview', src: url, title: doc.name });
+  return null;
+}
+
+const viewable = (doc) => doc.mimeType.startsWith('image/') || doc.mimeType === 'application/pdf';
+
+/**
+ * Open, download, and (for its owner) share, link, delete. `fetchBlob` gets the
+ * decrypted file once; a second look or a download after a look costs nothing.
+ */
+function documentView(doc, fetchBlob, { extra = [], headingKey = null } = {}) {
+  let blob = null;
+  const preview = h('div', { id: 'preview', 'aria-live': 'polite' });
+  const get = async (button) => {
+    if (blob) return blob;
+    const label = button.textContent;
+    button.disabled = true;
+    button.textContent = t('decrypting');
+    try {
+      blob = await fetchBlob();
+      return blob;
+    } finally {
+      button.disabled = false;
+      button.textContent = label;
+    }
+  };
+  const act = (f) => async (ev) => {
+    clearError();
+    try {
+      await f(ev.currentTarget);
+    } catch (e) {
+      showError(keyOf(e));
+    }
+  };
+  return [
+    headingKey && h('p', { class: 'lead', text: t(headingKey) }),
+    h('h1', { tabindex: '-1', text: doc.name }),
+    h('p', { class: 'hint', id: 'doc-facts', text: [t(`cat_${doc.category}`), size(doc.size), doc.createdAt ? t('addedOn', { date: date(doc.createdAt) }) : null].filter(Boolean).join(' · ') }),
+    noticeBox(),
+    alertBox(),
+    h('div', { class: 'actions' },
+      viewable(doc) && h('button', { type: 'button', id: 'view', text: t('viewHere'), onclick: act(async (b) => {
+        preview.replaceChildren(previewOf(await get(b), doc));
+        preview.scrollIntoView?.({ block: 'nearest' });
+      }) }),
+      h('button', { type: 'button', class: viewable(doc) ? 'secondary' : null, id: 'download', text: t('downloadFile'), onclick: act(async (b) => saveBlob(await get(b), fileName(doc))) }),
+      extra,
+    ),
+    preview,
+  ];
+}
+
+/** Story 5 (own documents) and 6 (shared with me): one paper. */
+function documentScreen({ doc }) {
+  const back = h('button', { type: 'button', class: 'secondary', id: 'back', text: t('back'), onclick: () => show(homeScreen()) });
+  if (doc.shared) {
+    return h('div', { class: 'stack' },
+      documentView(doc, () => vault.openDocument(doc), { headingKey: 'sharedWithYou' }),
+      doc.expiresAt && h('p', { text: t('sharedUntil', { date: date(doc.expiresAt) }) }),
+      back,
+    );
+  }
+  const who = h('div', { id: 'who', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));
+  const refresh = () =>
+    vault.sharesOf(doc).then(
+      ({ shares, links }) => {
+        who.removeAttribute('aria-busy');
+        const live = links.filter((l) => !(l.expires_at && l.expires_at <= now()) && !(l.max_downloads && l.downloads >= l.max_downloads));
+        if (!shares.length && !live.length) return who.replaceChildren(h('p', { id: 'only-you', text: t('onlyYou') }));
+        who.replaceChildren(h('ul', { class: 'shares' },
+          shares.map((s) => h('li', { 'data-recipient': s.recipient },
+            h('span', { text: s.expires_at ? t('shareUntil', { handle: s.handle ?? '?', date: date(s.expires_at) }) : s.handle ?? '?' }),
+            h('button', { type: 'button', class: 'secondary revoke', 'aria-label': t('stopSharingWith', { handle: s.handle ?? '?' }), text: t('stopSharing'),
+              onclick: async () => {
+                try {
+                  await vault.revokeShare(doc, s.recipient);
+                  showNotice('revoked', { handle: s.handle ?? '?' });
+                } catch (e) {
+                  showError(keyOf(e));
+                }
+                refresh();
+              } }),
+          )),
+          live.map((l) => h('li', { 'data-link': l.id },
+            h('span', { text: t('linkFacts', { date: date(l.expires_at), left: l.max_downloads ? l.max_downloads - l.downloads : '∞' }) }),
+            h('button', { type: 'button', class: 'secondary delete-link', text: t('deleteLink'),
+              onclick: async () => {
+                try {
+                  await vault.deleteLink(l.id);
+                  showNotice('linkDeleted');
+                } catch (e) {
+                  showError(keyOf(e));
+                }
+                refresh();
+              } }),
+          )),
+        ));
+      },
+      (e) => {
+        who.removeAttribute('aria-busy');
+        who.replaceChildren();
+        showError(keyOf(e));
+      },
+    );
+  refresh();
+  const confirmBox = h('div', { id: 'confirm-delete', class: 'confirm', hidden: true },
+    h('p', { id: 'confirm-delete-text', text: t('deleteConfirm', { name: doc.name }) }),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'danger', id: 'delete-yes', text: t('deleteYes'), onclick: async (ev) => {
+        ev.currentTarget.disabled = true;
+        try {
+          await vault.deleteDocument(doc);
+        } catch (e) {
+          ev.currentTarget.disabled = false;
+          return showError(keyOf(e));
+        }
+        show(vaultScreen, { name: doc.name }, { notice: 'deleted' });
+      } }),
+      h('button', { type: 'button', class: 'secondary', id: 'delete-no', text: t('deleteNo'), onclick: () => {
+        confirmBox.hidden = true;
+        document.getElementById('delete').focus();
+      } }),
+    ),
+  );
+  return h('div', { class: 'stack' },
+    documentView(doc, () => vault.openDocument(doc), { extra: [
+      h('button', { type: 'button', class: 'secondary', id: 'share', text: t('shareWithWorker'), onclick: () => show(shareScreen, { doc }) }),
+      h('button', { type: 'button', class: 'secondary', id: 'make-link', text: t('makeLink'), onclick: () => show(linkCreateScreen, { doc }) }),
+      h('button', { type: 'button', class: 'secondary danger', id: 'delete', 'aria-controls': 'confirm-delete', text: t('delete'), onclick: () => {
+        confirmBox.hidden = false;
+        document.getElementById('delete-no').focus();
+      } }),
+    ] }),
+    confirmBox,
+    h('h2', { text: t('whoCanSee') }),
+    who,
+    back,
+  );
+}
+
+/** An expiry `<select>`; its value in seconds from now, or '' for none. */
+function expirySelect(id, labelKey, withNever, chosen) {
+  const options = [[String(DAY), 'oneDay'], [String(7 * DAY), 'oneWeek'], [String(30 * DAY), 'oneMonth'], [String(90 * DAY), 'threeMonths']];
+  return select(id, labelKey, withNever ? [['', 'noEnd'], ...options] : options, chosen);
+}
+const expiryOf = (value) => (value ? now() + Number(value) : null);
+
+/** Story 6: share with a worker, after comparing the safety words face to face. */
+function shareScreen({ doc, found = null }) {
+  const back = () => show(documentScreen, { doc });
+  const find = h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const handle = find.handle.value.trim().toLowerCase();
+    if (!HANDLE_RE.test(handle)) return showError('errHandle', 'handle');
+    if (handle === vault.currentAccount().handle) return showError('errSelf', 'handle');
+    try {
+      const who = await busy(find, () => vault.findAccount(handle));
+      show(shareScreen, { doc, found: who }, { values: { handle } });
+    } catch (e) {
+      const key = keyOf(e);
+      showError(key, key === 'errNoSuchAccount' ? 'handle' : null);
+    }
+  } },
+    field('handle', 'workerHandle', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true, readonly: found ? true : null }, 'workerHandleHint'),
+    !found && h('button', { type: 'submit', id: 'find-worker', text: t('findWorker') }),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  const confirm = found && h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    try {
+      await busy(confirm, () => vault.shareWith(doc, found, expiryOf(confirm['share-expiry'].value)));
+    } catch (e) {
+      return showError(keyOf(e));
+    }
+    show(documentScreen, { doc, handle: found.handle }, { notice: 'shared' });
+  } },
+    h('h2', { text: t('checkWords') }),
+    h('p', { text: t('checkWordsHow', { handle: found.handle }) }),
+    fingerprintBox(found, 'their-fingerprint'),
+    expirySelect('share-expiry', 'shareEnds', true, ''),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'share-confirm', text: t('wordsSame') }),
+      h('button', { type: 'button', class: 'secondary danger', id: 'share-refuse', text: t('wordsDifferent'), onclick: () => {
+        show(documentScreen, { doc }, { notice: 'wordsDifferentNotice' });
+      } }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('shareTitle', { name: doc.name }) }),
+    h('p', { class: 'lead', text: t('shareIntro') }),
+    alertBox(),
+    find,
+    confirm,
+    h('button', { type: 'button', class: 'secondary', text: t('cancel'), onclick: back }),
+  );
+}
+
+/** Story 7: a link for an office, with an end date and a number of openings. */
+function linkCreateScreen({ doc, made = null }) {
+  if (made) {
+    const input = h('input', { type: 'text', id: 'link-url', readonly: true, value: made.url, dir: 'ltr', 'aria-describedby': 'link-once' });
+    return h('div', { class: 'stack' },
+      h('h1', { tabindex: '-1', text: t('linkMadeTitle') }),
+      noticeBox(),
+      h('p', { id: 'link-once', class: 'lead', text: t('linkOnce', { date: date(made.expires_at), count: made.max_downloads }) }),
+      h('div', { class: 'field' }, h('label', { for: 'link-url', text: t('linkLabel') }), input),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', id: 'copy-link', text: t('copyLink'), onclick: async () => {
+          input.select();
+          try {
+            await navigator.clipboard.writeText(made.url);
+            showNotice('copied');
+          } catch {
+            showNotice('copyByHand');
+          }
+        } }),
+      ),
+      drawQr(h('div', { class: 'qr', id: 'link-qr' }), made.url, 'linkQrLabel'),
+      h('button', { type: 'button', class: 'secondary', id: 'back', text: t('back'), onclick: () => show(documentScreen, { doc }) }),
+    );
+  }
+  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    try {
+      const link = await busy(form, () =>
+        vault.createLink(doc, expiryOf(form['link-expiry'].value), Number(form['link-max'].value)),
+      );
+      show(linkCreateScreen, { doc, made: link });
+    } catch (e) {
+      showError(keyOf(e));
+    }
+  } },
+    expirySelect('link-expiry', 'linkEnds', false, String(7 * DAY)),
+    select('link-max', 'linkMax', [['1', 'once'], ['3', 'threeTimes'], ['10', 'tenTimes']], '3'),
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'link-submit', text: t('makeLinkButton') }),
+      h('button', { type: 'button', class: 'secondary', text: t('cancel'), onclick: () => show(documentScreen, { doc }) }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('linkTitle', { name: doc.name }) }),
+    h('p', { class: 'lead', text: t('linkIntro') }),
+    form,
+  );
+}
+
+/** Story 7, for the visitor without an account: the paper behind a link. */
+export function linkScreen({ id, secret }) {
+  const body = h('div', { class: 'stack', id: 'link-body', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));
+  (async () => {
+    await vault.ready();
+    return vault.openLink(id, secret);
+  })().then(
+    (opened) => {
+      body.removeAttribute('aria-busy');
+      body.replaceChildren(
+        ...documentView(opened, () => vault.linkDocument(opened, secret), { headingKey: 'linkVisitorLead' }).filter(Boolean),
+        h('p', { id: 'link-left', text: t(opened.downloadsLeft === null ? 'linkUntil' : 'linkLeft', { date: date(opened.expiresAt ?? 0), count: opened.downloadsLeft }) }),
+      );
+      main.querySelector('h1')?.focus();
+    },
+    (e) => {
+      body.removeAttribute('aria-busy');
+      body.replaceChildren(
+        h('h1', { tabindex: '-1', text: t('linkProblemTitle') }),
+        h('p', { class: 'error', id: 'form-error', role: 'alert', text: t(keyOf(e)) }),
+      );
+      main.querySelector('h1')?.focus();
+    },
+  );
+  return body;
+}
+
+export function badLinkScreen() {
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('linkProblemTitle') }),
+    h('p', { class: 'error', id: 'form-error', role: 'alert', text: t('errLinkKey') }),
+  );
+}
+
+// ---------------------------------------------------------------- uploads
+
+function uploadScreen() {
+  const progress = h('progress', { id: 'upload-progress', max: '1', value: '0', hidden: true, 'aria-labelledby': 'upload-status' });
+  const status = h('p', { class: 'status', id: 'upload-status', 'aria-live': 'polite' });
+  let picked = null; // the photo or file, whichever input gave it last
+  const chosen = h('p', { class: 'hint', id: 'file-chosen', 'aria-live': 'polite' });
+  const pick = (ev) => {
+    picked = ev.currentTarget.files[0] ?? picked;
+    chosen.textContent = picked ? t('fileChosen', { name: picked.name, size: size(picked.size) }) : '';
+    if (picked && !form['doc-name'].value) form['doc-name'].value = picked.name.replace(/\.[^.]+$/, '');
+  };
+  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const name = form['doc-name'].value.trim();
+    const category = form.querySelector('input[name="category"]:checked')?.value ?? 'other';
+    if (!picked) return showError('errNoFile', 'camera');
+    if (!name) return showError('errRequired', 'doc-name');
+    const buttons = [...form.querySelectorAll('button')];
+    buttons.forEach((b) => (b.disabled = true));
+    form.setAttribute('aria-busy', 'true');
+    progress.hidden = false;
+    try {
+      await vault.ready();
+      await vault.uploadDocument(picked, name, category, (step, fraction) => {
+        status.textContent = `${t(step)} ${Math.floor(fraction * 100)} %`;
+        progress.value = fraction;
+      });
+    } catch (e) {
+      progress.hidden = true;
+      status.textContent = '';
+      const key = keyOf(e);
+      return showError(key === 'errNetwork' ? 'errUploadCut' : key);
+    } finally {
+      buttons.forEach((b) => (b.disabled = false));
+      form.removeAttribute('aria-busy');
+    }
+    show(vaultScreen, {}, { notice: 'uploaded' });
+  } },
+    h('div', { class: 'pickers' },
+      // On phones, `capture` opens the camera directly; elsewhere it is a file picker.
+      h('input', { type: 'file', id: 'camera', name: 'camera', class: 'visually-hidden', accept: 'image/*', capture: 'environment', onchange: pick }),
+      h('label', { class: 'button', for: 'camera' }, t('takePhoto')),
+      h('input', { type: 'file', id: 'file', name: 'file', class: 'visually-hidden', accept: 'image/*,application/pdf', onchange: pick }),
+      h('label', { class: 'button secondary', for: 'file' }, t('pickFile')),
+    ),
+    chosen,
+    field('doc-name', 'docName', { autocomplete: 'off', maxlength: '200', required: true }, 'docNameHint'),
+    h('fieldset', {},
+      h('legend', { text: t('category') }),
+      vault.CATEGORIES.map((cat, i) =>
+        h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'category', id: `category-${cat}`, value: cat, checked: i === 0 }), t(`cat_${cat}`)),
+      ),
+    ),
+    alertBox(),
+    progress,
+    status,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'upload-submit', text: t('save') }),
+      h('button', { type: 'button', class: 'secondary', text: t('cancel'), onclick: () => show(vaultScreen) }),
+    ),
+  );
+  return h('div', { class: 'stack' }, h('h1', { tabindex: '-1', text: t('addTitle') }), form);
+}
+
+// ---------------------------------------------------------------- account care
+
+/** Story 8: a new passphrase or PIN for oneself. */
+function accountScreen() {
+  const worker = vault.currentAccount().role === 'worker';
+  const chooser = secretChooser('new', { pin: !worker });
+  const form = h('form', { novalidate: true, oninput: () => chooser.update(), onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const secret = chooser.check(form);
+    if (secret === null) return;
+    try {
+      await busy(form, () => vault.changeSecret(secret));
+    } catch (e) {
+      return showError(keyOf(e));
+    }
+    show(homeScreen(), {}, { notice: 'secretChanged' });
+  } },
+    chooser.nodes,
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'change-submit', text: t('changeSecretButton') }),
+      h('button', { type: 'button', class: 'secondary', text: t('back'), onclick: () => show(homeScreen()) }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('accountTitle') }),
+    h('p', { class: 'lead', text: t('accountIntro') }),
+    form,
+  );
+}
+
+/** Story 8: the printed recovery code opens the vault; a new secret is chosen. */
+export function recoveryScreen({ handle = '' } = {}) {
+  const chooser = secretChooser('new');
+  const form = h('form', { novalidate: true, oninput: () => chooser.update(), onsubmit: async (ev) => {
+    ev.preventDefault();
+    clearError();
+    const name = form.handle.value.trim().toLowerCase();
+    const code = form['recovery-code'].value.trim();
+    if (!name) return showError('errRequired', 'handle');
+    if (!code) return showError('errRequired', 'recovery-code');
+    const secret = chooser.check(form);
+    if (secret === null) return;
+    let account;
+    try {
+      account = await busy(form, async () => {
+        await vault.ready();
+        return vault.recover(name, code, secret);
+      });
+    } catch (e) {
+      const key = keyOf(e);
+      return showError(key, key === 'errRecoveryCode' || key === 'errRecoveryWrong' ? 'recovery-code' : null);
+    }
+    await hooks.home(account);
+    showNotice('recovered');
+  } },
+    field('handle', 'handle', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true, value: handle || null }),
+    field('recovery-code', 'recoveryCode', { autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', required: true, dir: 'ltr' }, 'recoveryCodeHint'),
+    chooser.nodes,
+    alertBox(),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: 'recover-submit', text: t('recoverButton') }),
+      h('button', { type: 'button', class: 'secondary', text: t('back'), onclick: () => show(hooks.loginScreen) }),
+    ),
+    h('p', { class: 'status', 'aria-live': 'polite' }),
+  );
+  return h('div', { class: 'stack' },
+    h('h1', { tabindex: '-1', text: t('recoveryTitle') }),
+    h('p', { class: 'lead', text: t('recoveryIntro') }),
+    form,
+  );
+}
