@@ -332,7 +332,12 @@ export async function uploadDocument(file, name, category, onStep) {
     }
     onStep?.('uploading', pending.stored / payload.size);
   }
-  await request('POST', `/v1/documents/${id}/commit`);
+  try {
+    await request('POST', `/v1/documents/${id}/commit`, { problems: { conflict: 'errOffset' } });
+  } catch (e) {
+    // A commit whose answer was lost to a cut connection: already done is done.
+    if (e.key !== 'errOffset' || !(await request('GET', `/v1/documents/${id}`)).committed) throw e;
+  }
   pending = null;
   return id;
 }
@@ -465,6 +470,8 @@ export async function openLink(id, secret) {
       category: CATEGORIES.includes(meta.category) ? meta.category : 'other',
       expiresAt: opened.expires_at,
       downloadsLeft: opened.downloads_left,
+      // This opening's right to fetch the payload (resumable, for a while).
+      grant: opened.download_token,
     };
   } catch (e) {
     throw plain(e, 'errLinkKey');
@@ -476,7 +483,8 @@ export async function openLink(id, secret) {
 
 /** The document behind an opened link, decrypted with the key from the URL. */
 export async function linkDocument(opened, secret) {
-  const response = await request('GET', `/v1/links/${opened.id}/payload`, { raw: true, problems: LINK_PROBLEMS });
+  const grant = encodeURIComponent(opened.grant);
+  const response = await request('GET', `/v1/links/${opened.id}/payload?grant=${grant}`, { raw: true, problems: LINK_PROBLEMS });
   const file = new Blob([unb64(opened.envelope), await response.blob()]);
   try {
     const clear = decryptStream(file.stream(), [secret]);

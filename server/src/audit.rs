@@ -4,7 +4,7 @@
 //! each against the schema the server writes: records decode with no unknown field, every
 //! envelope is a single-X25519-stanza age header, every committed payload has the length
 //! of an age STREAM and its file holds exactly the recorded bytes, every index entry
-//! points at a record. It counts records and bytes per kind, lists which fields are
+//! points at an existing record that matches it, and every record has its index entries. It counts records and bytes per kind, lists which fields are
 //! stored in clear, and searches records and payloads for the OPAQUE server key (which
 //! must only ever be in its own key file). Any schema violation makes the report fail.
 
@@ -86,10 +86,14 @@ fn field_lists() -> (FieldList, FieldList) {
                 "created_at",
                 "failed_logins",
                 "locked",
+                "credential_epoch",
             ],
         ),
         ("handles", vec!["handle -> account id"]),
-        ("sessions", vec!["account", "created_at", "expires_at"]),
+        (
+            "sessions",
+            vec!["account", "created_at", "expires_at", "credential_epoch"],
+        ),
         ("orgs", vec!["id", "name", "created_at"]),
         ("invites", vec!["org", "created_at", "expires_at"]),
         (
@@ -126,6 +130,7 @@ fn field_lists() -> (FieldList, FieldList) {
                 "expires_at",
                 "max_downloads",
                 "downloads",
+                "last_opened_at",
             ],
         ),
         ("doc_links", vec!["document -> link"]),
@@ -291,6 +296,18 @@ fn exists(db: &Db, tree: &str, key: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// The record under `key` of `tree`, if there is one that fits its schema (one that does
+/// not is reported where that tree is walked).
+fn record<T: serde::de::DeserializeOwned>(db: &Db, tree: &str, key: &[u8]) -> Option<T> {
+    let value = db.open_tree(tree).ok()?.get(key).ok()??;
+    serde_json::from_slice(&value).ok()
+}
+
+/// `a || b`, the key of the index trees.
+fn pair(a: Id, b: Id) -> Vec<u8> {
+    [a.0, b.0].concat()
+}
+
 fn check_envelope(bytes: &[u8], report: &mut AuditReport) -> Result<(), String> {
     report.envelopes_checked += 1;
     coffre_core::Envelope::parse(bytes)
@@ -311,6 +328,15 @@ fn check_entry(
             if id_key(key)? != a.id {
                 return Err("key and id differ".into());
             }
+            if db
+                .open_tree("handles")
+                .ok()
+                .and_then(|t| t.get(a.handle.as_bytes()).ok().flatten())
+                .as_deref()
+                != Some(a.id.0.as_slice())
+            {
+                return Err("account without its handle entry".into());
+            }
             a.public_key
                 .parse::<coffre_core::Recipient>()
                 .map_err(|_| "public_key is not an age recipient")?;
@@ -326,15 +352,29 @@ fn check_entry(
         "handles" => {
             let id = id_key(value)?;
             std::str::from_utf8(key).map_err(|_| "handle is not UTF-8")?;
-            if !exists(db, "accounts", &id.0) {
-                return Err("handle of a missing account".into());
+            match record::<Account>(db, "accounts", &id.0) {
+                None => return Err("handle of a missing account".into()),
+                Some(a) if a.handle.as_bytes() != key => {
+                    return Err("handle entry of an account with another handle".into())
+                }
+                Some(_) => {}
             }
         }
         "sessions" => {
             if key.len() != 32 {
                 return Err("session key is not a SHA-256".into());
             }
-            json::<Session>(value)?;
+            let session: Session = json(value)?;
+            if !exists(db, "accounts", &session.account.0) {
+                return Err("session of a missing account".into());
+            }
+            if !exists(
+                db,
+                "account_sessions",
+                &[&session.account.0[..], key].concat(),
+            ) {
+                return Err("session without its index entry".into());
+            }
         }
         "orgs" => {
             let o: Org = json(value)?;
@@ -356,6 +396,12 @@ fn check_entry(
             if d.stored > d.size || (d.committed && d.stored != d.size) {
                 return Err("stored length does not fit the declared size".into());
             }
+            if !exists(db, "accounts", &d.owner.0) {
+                return Err("document of a missing account".into());
+            }
+            if !exists(db, "owned", &pair(d.owner, d.id)) {
+                return Err("document without its owner index entry".into());
+            }
             if d.committed {
                 if !is_stream_length(d.size) {
                     return Err(format!("{} bytes cannot be an age STREAM payload", d.size));
@@ -370,22 +416,33 @@ fn check_entry(
             if key.len() != ID_BYTES + 32 || !value.is_empty() {
                 return Err("malformed session index entry".into());
             }
-            if !exists(db, "sessions", &key[ID_BYTES..]) {
-                return Err("index of a missing session".into());
+            match record::<Session>(db, "sessions", &key[ID_BYTES..]) {
+                None => return Err("index of a missing session".into()),
+                Some(s) if s.account.0[..] != key[..ID_BYTES] => {
+                    return Err("index entry of another account's session".into())
+                }
+                Some(_) => {}
             }
         }
         "owned" | "inbox" | "doc_links" => {
-            let (_, _) = pair_key(key)?;
+            let (a, b) = pair_key(key)?;
             if !value.is_empty() {
                 return Err("index value is not empty".into());
             }
+            check_index(db, tree, a, b)?;
         }
         "envelopes" => {
-            let (doc, _) = pair_key(key)?;
+            let (doc, recipient) = pair_key(key)?;
             let e: EnvelopeRecord = json(value)?;
             check_envelope(&e.envelope, report)?;
-            if !exists(db, "documents", &doc.0) {
+            let Some(d) = record::<Document>(db, "documents", &doc.0) else {
                 return Err("envelope of a missing document".into());
+            };
+            if !exists(db, "accounts", &recipient.0) {
+                return Err("envelope of a missing recipient".into());
+            }
+            if recipient != d.owner && !exists(db, "inbox", &pair(recipient, doc)) {
+                return Err("share without its inbox entry".into());
             }
         }
         "links" => {
@@ -394,10 +451,44 @@ fn check_entry(
                 return Err("key and id differ".into());
             }
             check_envelope(&l.envelope, report)?;
+            if !exists(db, "documents", &l.doc.0) {
+                return Err("link of a missing document".into());
+            }
+            if !exists(db, "doc_links", &pair(l.doc, l.id)) {
+                return Err("link without its index entry".into());
+            }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// An index entry `a || b` of `tree` points at the record it stands for.
+fn check_index(db: &Db, tree: &str, a: Id, b: Id) -> Result<(), String> {
+    match tree {
+        // owner -> document: the document exists and is the owner's.
+        "owned" => match record::<Document>(db, "documents", &b.0) {
+            None => Err("index entry of a missing document".into()),
+            Some(d) if d.owner != a => Err("index entry of another owner's document".into()),
+            Some(_) => Ok(()),
+        },
+        // recipient -> document: the recipient holds an envelope of it.
+        "inbox" => match record::<Document>(db, "documents", &b.0) {
+            None => Err("index entry of a missing document".into()),
+            Some(d) if d.owner == a => Err("index entry of the owner's own document".into()),
+            Some(_) if !exists(db, "envelopes", &pair(b, a)) => {
+                Err("index entry of a missing share".into())
+            }
+            Some(_) => Ok(()),
+        },
+        // document -> link: the link exists and is the document's.
+        "doc_links" => match record::<Link>(db, "links", &b.0) {
+            None => Err("index entry of a missing link".into()),
+            Some(l) if l.doc != a => Err("index entry of another document's link".into()),
+            Some(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// Every payload file belongs to a document and holds exactly its recorded bytes;

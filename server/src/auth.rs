@@ -42,7 +42,8 @@ fn hash_token_bytes(raw: &[u8]) -> [u8; 32] {
 }
 
 /// The authenticated account of a request. Extracting it fails with 401 when the bearer
-/// token is missing, malformed, unknown or expired (an expired session is deleted).
+/// token is missing, malformed, unknown, expired, or opened under credentials the account
+/// has since replaced (such a session is deleted).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The account.
@@ -80,6 +81,13 @@ impl FromRequestParts<AppState> for Caller {
             .blocking(move |s| s.account(account_id))
             .await?
             .ok_or(AppError::Unauthorized)?;
+        if session.credential_epoch != account.credential_epoch {
+            // Opened with a passphrase that has been replaced since.
+            state
+                .blocking(move |s| s.delete_session(&token_hash))
+                .await?;
+            return Err(AppError::Unauthorized);
+        }
         Ok(Self {
             account,
             token_hash,

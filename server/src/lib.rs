@@ -200,8 +200,25 @@ pub fn app(state: AppState) -> Router {
     statics::attach(router, &statics)
 }
 
-async fn healthz() -> &'static str {
+/// Liveness: `ok` while the server runs.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Every operation the router of [`app`] serves besides static files, as (method, path):
+/// `/healthz` and the `/v1` routes as [`api::routes`] builds them. The OpenAPI document
+/// describes exactly these (a test checks both ways).
+pub fn operations() -> Vec<(api::Op, String)> {
+    let mut ops = vec![(api::Op::Get, "/healthz".to_owned())];
+    ops.extend(
+        api::routes()
+            .table()
+            .iter()
+            .map(|(op, path)| (*op, format!("/v1{path}"))),
+    );
+    ops
 }
 
 /// Runs one maintenance pass: purges what expired and what was abandoned, and makes it

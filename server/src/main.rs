@@ -62,8 +62,12 @@ enum Command {
         /// The server key file, to check that none of it is inside the store.
         #[arg(long, env = "COFFRE_SERVER_KEY")]
         server_key: Option<PathBuf>,
-        /// Machine-readable output.
-        #[arg(long)]
+        /// Machine-readable output (JSON).
+        #[arg(
+            long,
+            env = "COFFRE_AUDIT_JSON",
+            value_parser = clap::builder::BoolishValueParser::new()
+        )]
         json: bool,
     },
     /// Organisations.
@@ -94,7 +98,7 @@ enum InviteCommand {
     /// Creates a one-time worker invite code and prints it.
     Create {
         /// Organisation id.
-        #[arg(long)]
+        #[arg(long, env = "COFFRE_ORG")]
         org: String,
         #[command(flatten)]
         data: DataDir,

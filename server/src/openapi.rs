@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and
-//! served at `/v1/openapi.json`. A test walks every operation in it against the router.
+//! served at `/v1/openapi.json`. A test checks that it lists exactly the operations the
+//! router serves ([`crate::operations`]), and probes each one.
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -12,6 +13,8 @@ use crate::api::{accounts, documents, shares};
 #[openapi(
     info(title = "Coffre server API", description = "Zero-knowledge document vault: the server stores only ciphertext, envelopes it cannot open, and public metadata. Errors are application/problem+json (RFC 9457)."),
     paths(
+        crate::healthz,
+        serve,
         accounts::registration_start,
         accounts::register_worker,
         accounts::register_beneficiary,
@@ -62,7 +65,9 @@ impl Modify for BearerAuth {
     }
 }
 
-/// `GET /v1/openapi.json`.
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -1,5 +1,9 @@
-//! The authorization matrix: every endpoint × owner, current recipient, revoked
-//! recipient, stranger, anonymous, expired session.
+//! The authorization matrix: every document, share and link endpoint × owner, current
+//! recipient, revoked recipient, stranger, anonymous, expired session (the anonymous link
+//! routes answer everyone alike); and every account endpoint × anonymous, expired
+//! session, beneficiary, worker of the same organisation, worker of another
+//! organisation, worker of none. Login, registration and recovery, which are anonymous
+//! by nature, are covered in login.rs and hostile_json.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -80,6 +84,56 @@ async fn authorization_matrix() {
         .await
         .unwrap();
     let link_id = link["id"].as_str().unwrap().to_owned();
+    // Links for the anonymous routes: one unlimited, one used up by its single opening.
+    let new_link = |body: Value| {
+        s.req(
+            Method::POST,
+            &format!("/v1/documents/{doc}/links"),
+            Some(&owner.token),
+        )
+        .json(&body)
+        .send()
+    };
+    let open_id = new_link(json!({"envelope": b64(link_env.as_bytes())}))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let used_id = new_link(json!({"envelope": b64(link_env.as_bytes()), "max_downloads": 1}))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let used_grant = s
+        .req(Method::GET, &format!("/v1/links/{used_id}"), None)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["download_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let open_grant = s
+        .req(Method::GET, &format!("/v1/links/{open_id}"), None)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["download_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     s.advance(60);
 
     let token = |who: Who| -> Option<String> {
@@ -96,123 +150,187 @@ async fn authorization_matrix() {
     const U: S = S::UNAUTHORIZED;
     const NF: S = S::NOT_FOUND;
     const FB: S = S::FORBIDDEN;
-    // (method, path, body, [stranger, revoked, recipient, owner]); anonymous and expired are always 401.
+    // Signed-in routes: anonymous and expired sessions are 401, then [stranger, revoked,
+    // recipient, owner].
+    let signed = |[a, b, c, d]: [S; 4]| [U, U, a, b, c, d];
+    // Anonymous routes: the same answer for everyone, an expired session included.
+    let anyone = |x: S| [x; 6];
     let d = &doc;
     let env_body = json!({"envelope": b64(third_env.as_bytes())});
     let link_body = json!({"envelope": b64(link_env.as_bytes())});
-    let cases: Vec<(Method, String, Option<Value>, [S; 4])> = vec![
+    let doc_body = json!({
+        "metadata": b64(b"sealed"),
+        "size": payload.len(),
+        "envelope": b64(own_env.as_bytes()),
+    });
+    // (method, path, body, [anonymous, expired, stranger, revoked, recipient, owner]).
+    let cases: Vec<(Method, String, Option<Value>, [S; 6])> = vec![
+        (
+            Method::POST,
+            "/v1/documents".into(),
+            Some(doc_body),
+            signed([S::CREATED, S::CREATED, S::CREATED, S::CREATED]),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{open_id}"),
+            None,
+            anyone(S::OK),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{open_id}/payload?grant={open_grant}"),
+            None,
+            anyone(S::OK),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{open_id}/payload"),
+            None,
+            anyone(S::CONFLICT),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{used_id}"),
+            None,
+            anyone(S::GONE),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{used_id}/payload?grant={used_grant}"),
+            None,
+            anyone(S::OK),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{used_id}/payload"),
+            None,
+            anyone(S::GONE),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{used_id}/payload?grant={open_grant}"),
+            None,
+            anyone(S::GONE),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{}", "99".repeat(16)),
+            None,
+            anyone(NF),
+        ),
+        (
+            Method::GET,
+            format!("/v1/links/{}/payload?grant={open_grant}", "99".repeat(16)),
+            None,
+            anyone(NF),
+        ),
         (
             Method::GET,
             format!("/v1/documents/{d}"),
             None,
-            [NF, NF, S::OK, S::OK],
+            signed([NF, NF, S::OK, S::OK]),
         ),
         (
             Method::GET,
             format!("/v1/documents/{d}/payload"),
             None,
-            [NF, NF, S::OK, S::OK],
+            signed([NF, NF, S::OK, S::OK]),
         ),
         (
             Method::GET,
             format!("/v1/documents/{d}/upload"),
             None,
-            [NF, NF, FB, S::OK],
+            signed([NF, NF, FB, S::OK]),
         ),
         (
             Method::PATCH,
             format!("/v1/documents/{d}/payload?offset={}", payload.len()),
             None,
-            [NF, NF, FB, S::CONFLICT],
+            signed([NF, NF, FB, S::CONFLICT]),
         ),
         (
             Method::POST,
             format!("/v1/documents/{d}/commit"),
             None,
-            [NF, NF, FB, S::CONFLICT],
+            signed([NF, NF, FB, S::CONFLICT]),
         ),
         (
             Method::GET,
             format!("/v1/documents/{d}/envelopes"),
             None,
-            [NF, NF, FB, S::OK],
+            signed([NF, NF, FB, S::OK]),
         ),
         (
             Method::PUT,
             format!("/v1/documents/{d}/envelopes/{}", third.id()),
             Some(env_body),
-            [NF, NF, FB, S::NO_CONTENT],
+            signed([NF, NF, FB, S::NO_CONTENT]),
         ),
         (
             Method::DELETE,
             format!("/v1/documents/{d}/envelopes/{}", third.id()),
             None,
-            [NF, NF, FB, S::NO_CONTENT],
+            signed([NF, NF, FB, S::NO_CONTENT]),
         ),
         (
             Method::POST,
             format!("/v1/documents/{d}/links"),
             Some(link_body),
-            [NF, NF, FB, S::CREATED],
+            signed([NF, NF, FB, S::CREATED]),
         ),
         (
             Method::GET,
             format!("/v1/documents/{d}/links"),
             None,
-            [NF, NF, FB, S::OK],
+            signed([NF, NF, FB, S::OK]),
         ),
         (
             Method::DELETE,
             format!("/v1/links/{link_id}"),
             None,
-            [NF, NF, FB, S::NO_CONTENT],
+            signed([NF, NF, FB, S::NO_CONTENT]),
         ),
         (
             Method::GET,
             "/v1/documents".into(),
             None,
-            [S::OK, S::OK, S::OK, S::OK],
+            signed([S::OK, S::OK, S::OK, S::OK]),
         ),
         (
             Method::GET,
             "/v1/shared".into(),
             None,
-            [S::OK, S::OK, S::OK, S::OK],
+            signed([S::OK, S::OK, S::OK, S::OK]),
         ),
         (
             Method::GET,
             "/v1/me".into(),
             None,
-            [S::OK, S::OK, S::OK, S::OK],
+            signed([S::OK, S::OK, S::OK, S::OK]),
         ),
         (
             Method::GET,
             "/v1/keys/owner".into(),
             None,
-            [S::OK, S::OK, S::OK, S::OK],
+            signed([S::OK, S::OK, S::OK, S::OK]),
         ),
         (
             Method::POST,
             format!("/v1/accounts/{}/unlock", owner.id()),
             None,
-            [FB, FB, FB, FB],
+            signed([FB, FB, FB, FB]),
         ),
         (
             Method::DELETE,
             format!("/v1/documents/{d}"),
             None,
-            [NF, NF, FB, S::NO_CONTENT],
+            signed([NF, NF, FB, S::NO_CONTENT]),
         ),
     ];
     for (method, path, body, expected) in cases {
         for who in ORDER {
-            let want = match who {
-                Who::Anonymous | Who::Expired => U,
-                Who::Stranger => expected[0],
-                Who::Revoked => expected[1],
-                Who::Recipient => expected[2],
-                Who::Owner => expected[3],
-            };
+            let want = expected[who as usize];
             let mut req = s.req(method.clone(), &path, token(who).as_deref());
             if let Some(b) = &body {
                 req = req.json(b);
@@ -252,4 +370,284 @@ async fn authorization_matrix() {
 
 fn own_env_b64(e: &coffre_core::Envelope) -> String {
     b64(e.as_bytes())
+}
+
+/// Who calls an account route.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Caller {
+    Anonymous,
+    /// An expired session of the same-organisation worker.
+    Expired,
+    /// A beneficiary of organisation A.
+    Beneficiary,
+    /// A worker of organisation A.
+    WorkerA,
+    /// A worker of organisation B.
+    WorkerB,
+    /// A worker of no organisation.
+    Orphan,
+}
+
+const CALLERS: [Caller; 6] = [
+    Caller::Anonymous,
+    Caller::Expired,
+    Caller::Beneficiary,
+    Caller::WorkerA,
+    Caller::WorkerB,
+    Caller::Orphan,
+];
+
+/// A real client registration for `pass`: (account id, registration upload, bundle).
+async fn registration(s: &TestServer, pass: &[u8]) -> (String, Vec<u8>, Vec<u8>) {
+    use coffre_core::bundle::KeyBundle;
+    use coffre_core::opaque::{ClientRegistration, KSF_V1};
+    let (client, request) = ClientRegistration::start(pass).unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/registrations/start", None)
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["account_id"].as_str().unwrap().to_owned();
+    let (upload, export_key) = client
+        .finish(
+            pass,
+            &unb64(started["registration_response"].as_str().unwrap()),
+            KSF_V1,
+        )
+        .unwrap();
+    let identity = coffre_core::Identity::generate().unwrap();
+    let bundle = KeyBundle::seal_with_export_key(&identity, &export_key, &id).unwrap();
+    (id, upload, bundle.to_bytes())
+}
+
+#[tokio::test]
+async fn account_routes_matrix() {
+    use coffre_core::opaque::ClientRegistration;
+    use coffre_server::admin;
+    use coffre_server::store::Id;
+    let s = TestServer::start().await;
+    let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", s.now()).unwrap();
+    let org_b = admin::create_org(s.store.as_ref(), "Accueil Sud", s.now()).unwrap();
+    let beneficiary = s.user("amina", Role::Beneficiary, Some(org_a.id));
+    let worker_a = s.user("worker.a", Role::Worker, Some(org_a.id));
+    let worker_b = s.user("worker.b", Role::Worker, Some(org_b.id));
+    let orphan = s.user("orphan", Role::Worker, None);
+    let expired = s.session_for(worker_a.id(), 10);
+    s.advance(60);
+    let account = |who: Caller| match who {
+        Caller::Anonymous => None,
+        Caller::Expired | Caller::WorkerA => Some(worker_a.id()),
+        Caller::Beneficiary => Some(beneficiary.id()),
+        Caller::WorkerB => Some(worker_b.id()),
+        Caller::Orphan => Some(orphan.id()),
+    };
+    // A fresh session per request, so that logging out or changing a passphrase in one
+    // row does not change the next; the expired one is always the same.
+    let token = |who: Caller| -> Option<String> {
+        match who {
+            Caller::Anonymous => None,
+            Caller::Expired => Some(expired.clone()),
+            _ => account(who).map(|id| s.session_for(id, 3600)),
+        }
+    };
+    let send = |who: Caller, method: Method, path: String, body: Option<Value>| {
+        let token = token(who);
+        let mut r = s.req(method, &path, token.as_deref());
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            (status, text, token)
+        }
+    };
+    use StatusCode as S;
+    const U: S = S::UNAUTHORIZED;
+    const FB: S = S::FORBIDDEN;
+
+    // Creating a beneficiary: workers of an organisation only, in their organisation.
+    let want = [U, U, FB, S::CREATED, S::CREATED, FB];
+    for (who, want) in CALLERS.into_iter().zip(want) {
+        let (id, upload, bundle) = if want == S::CREATED {
+            registration(&s, b"pin").await
+        } else {
+            ("00".repeat(16), vec![0; 10], vec![0; 10])
+        };
+        let handle = format!("new.{}", format!("{who:?}").to_lowercase());
+        let body = json!({"consent": true, "account": {
+            "account_id": id, "handle": handle, "registration_upload": b64(&upload),
+            "public_key": beneficiary.account.public_key, "bundle": b64(&bundle),
+        }});
+        let (status, text, _) =
+            send(who, Method::POST, "/v1/beneficiaries".into(), Some(body)).await;
+        assert_eq!(status, want, "beneficiaries as {who:?}: {text}");
+        if want == S::CREATED {
+            let created = s.store.account_by_handle(&handle).unwrap().unwrap();
+            let org = if who == Caller::WorkerA {
+                org_a.id
+            } else {
+                org_b.id
+            };
+            assert_eq!(created.org, Some(org), "{who:?}");
+            assert_eq!(created.created_by, account(who));
+        } else {
+            assert!(s.store.account_by_handle(&handle).unwrap().is_none());
+        }
+    }
+
+    // Unlocking: a worker of the account's own organisation only.
+    let lock = |id: Id| {
+        s.store
+            .update_account(id, &mut |a| {
+                a.locked = true;
+                a.failed_logins = 10;
+                Ok(())
+            })
+            .unwrap();
+    };
+    for (target, want) in [
+        // A beneficiary of organisation A.
+        (beneficiary.id(), [U, U, FB, S::NO_CONTENT, FB, FB]),
+        // A worker of organisation A (unlocking themselves included).
+        (worker_a.id(), [U, U, FB, S::NO_CONTENT, FB, FB]),
+        // A worker of no organisation: nobody's to unlock.
+        (orphan.id(), [U, U, FB, FB, FB, FB]),
+    ] {
+        for (who, want) in CALLERS.into_iter().zip(want) {
+            lock(target);
+            let (status, text, _) = send(
+                who,
+                Method::POST,
+                format!("/v1/accounts/{target}/unlock"),
+                None,
+            )
+            .await;
+            assert_eq!(status, want, "unlock {target} as {who:?}: {text}");
+            let after = s.store.account(target).unwrap().unwrap();
+            assert_eq!(!after.locked, want == S::NO_CONTENT, "{who:?}");
+        }
+    }
+    let unknown = format!("/v1/accounts/{}/unlock", "77".repeat(16));
+    for (who, want) in CALLERS
+        .into_iter()
+        .zip([U, U, FB, S::NOT_FOUND, S::NOT_FOUND, FB])
+    {
+        let (status, text, _) = send(who, Method::POST, unknown.clone(), None).await;
+        assert_eq!(
+            status, want,
+            "unlock of an unknown account as {who:?}: {text}"
+        );
+    }
+
+    // Reading one's own account and a public key: any session.
+    for (path, want) in [
+        ("/v1/me".to_owned(), S::OK),
+        ("/v1/keys/amina".to_owned(), S::OK),
+        ("/v1/keys/nobody.here".to_owned(), S::NOT_FOUND),
+    ] {
+        for who in CALLERS {
+            let want = if matches!(who, Caller::Anonymous | Caller::Expired) {
+                U
+            } else {
+                want
+            };
+            let (status, text, _) = send(who, Method::GET, path.clone(), None).await;
+            assert_eq!(status, want, "GET {path} as {who:?}: {text}");
+            if path == "/v1/me" && want == S::OK {
+                let me: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(me["id"], account(who).unwrap().to_string(), "{who:?}");
+            }
+        }
+    }
+
+    // Logout: ends the caller's own session, and only that one.
+    for who in CALLERS {
+        let other = account(who).map(|id| s.session_for(id, 3600));
+        let (status, text, used) = send(who, Method::POST, "/v1/logout".into(), None).await;
+        match who {
+            Caller::Anonymous | Caller::Expired => assert_eq!(status, U, "{who:?}: {text}"),
+            _ => {
+                assert_eq!(status, S::NO_CONTENT, "{who:?}: {text}");
+                let r = s
+                    .req(Method::GET, "/v1/me", used.as_deref())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), U, "{who:?}: logged out session still works");
+            }
+        }
+        if let Some(other) = other {
+            let r = s
+                .req(Method::GET, "/v1/me", Some(&other))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), S::OK, "{who:?}: another session was ended");
+        }
+    }
+
+    // Changing the passphrase: any session, for its own account only.
+    for who in CALLERS {
+        let (client, request) = ClientRegistration::start(b"new pin").unwrap();
+        let (status, text, used) = send(
+            who,
+            Method::POST,
+            "/v1/me/passphrase/start".into(),
+            Some(json!({"registration_request": b64(&request)})),
+        )
+        .await;
+        let epochs_before: Vec<u64> = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()]
+            .iter()
+            .map(|id| s.store.account(*id).unwrap().unwrap().credential_epoch)
+            .collect();
+        if matches!(who, Caller::Anonymous | Caller::Expired) {
+            assert_eq!(status, U, "passphrase start as {who:?}: {text}");
+            let (status, text, _) = send(
+                who,
+                Method::POST,
+                "/v1/me/passphrase".into(),
+                Some(json!({"registration_upload": b64(&[0; 192]), "bundle": b64(&[0; 62])})),
+            )
+            .await;
+            assert_eq!(status, U, "passphrase finish as {who:?}: {text}");
+            continue;
+        }
+        assert_eq!(status, S::OK, "passphrase start as {who:?}: {text}");
+        let started: Value = serde_json::from_str(&text).unwrap();
+        let id = account(who).unwrap().to_string();
+        let (upload, export_key) = client
+            .finish(
+                b"new pin",
+                &unb64(started["registration_response"].as_str().unwrap()),
+                coffre_core::opaque::KSF_V1,
+            )
+            .unwrap();
+        let identity = coffre_core::Identity::generate().unwrap();
+        let bundle =
+            coffre_core::bundle::KeyBundle::seal_with_export_key(&identity, &export_key, &id)
+                .unwrap()
+                .to_bytes();
+        let r = s
+            .req(Method::POST, "/v1/me/passphrase", used.as_deref())
+            .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), S::NO_CONTENT, "passphrase finish as {who:?}");
+        let epochs_after: Vec<u64> = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()]
+            .iter()
+            .map(|id| s.store.account(*id).unwrap().unwrap().credential_epoch)
+            .collect();
+        for (i, (b, a)) in epochs_before.iter().zip(&epochs_after).enumerate() {
+            let own = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()][i]
+                == account(who).unwrap();
+            assert_eq!(*a, b + u64::from(own), "{who:?} changed account {i}");
+        }
+    }
 }

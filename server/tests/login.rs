@@ -380,6 +380,82 @@ async fn unknown_handles_get_a_well_formed_answer() {
     assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-login").await;
 }
 
+/// One login with a wrong passphrase, as a guessing client runs it: what the server
+/// answered at each step (status, problem type, and the shape of a 200).
+async fn wrong_login_trace(s: &TestServer, handle: &str) -> Vec<(StatusCode, Value)> {
+    let (client, request) = ClientLogin::start(b"not the passphrase").unwrap();
+    let r = s
+        .req(Method::POST, "/v1/login/start", None)
+        .json(&json!({"handle": handle, "login_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    if status != StatusCode::OK {
+        return vec![(status, body["type"].clone())];
+    }
+    let response = unb64(body["login_response"].as_str().unwrap());
+    let shape = json!({
+        "fields": body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        "login_response": response.len(),
+        "ksf_version": body["ksf_version"],
+    });
+    let ksf =
+        opaque::KsfParams::from_version(body["ksf_version"].as_u64().unwrap() as u16).unwrap();
+    // The wrong passphrase fails on the client; it sends something anyway.
+    let fin = client
+        .finish(b"not the passphrase", &response, ksf)
+        .map(|(fin, _, _)| fin)
+        .unwrap_or_else(|_| vec![7u8; 64]);
+    let r = s
+        .req(Method::POST, "/v1/login/finish", None)
+        .json(&json!({"login_id": body["login_id"], "login_finalization": b64(&fin)}))
+        .send()
+        .await
+        .unwrap();
+    let finish_status = r.status();
+    let finish: Value = r.json().await.unwrap();
+    vec![(status, shape), (finish_status, finish["type"].clone())]
+}
+
+#[tokio::test]
+async fn unknown_handles_lock_like_accounts_so_they_cannot_be_told_apart() {
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    register(&s, "amina", "the right pin", Some(&invite), None).await;
+
+    let mut existing = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..11 {
+        existing.push(wrong_login_trace(&s, "amina").await);
+        unknown.push(wrong_login_trace(&s, "nobody.here").await);
+    }
+    assert_eq!(existing, unknown);
+    // And that sequence is: ten refused logins, then the lock (423, which the person
+    // needs to see to ask their social worker).
+    for trace in &existing[..10] {
+        assert_eq!(trace.len(), 2, "{trace:?}");
+        assert_eq!(trace[0].0, StatusCode::OK);
+        assert_eq!(
+            trace[1],
+            (StatusCode::UNAUTHORIZED, json!("/problems/invalid-login"))
+        );
+    }
+    assert_eq!(
+        existing[10],
+        vec![(StatusCode::LOCKED, json!("/problems/account-locked"))]
+    );
+    // Spelling variants of the unknown handle are the same handle, as for accounts.
+    assert_eq!(
+        wrong_login_trace(&s, " Nobody.Here ").await,
+        wrong_login_trace(&s, " Amina ").await
+    );
+    // Other unknown handles are counted apart.
+    assert_eq!(wrong_login_trace(&s, "someone.else").await.len(), 2);
+}
+
 #[tokio::test]
 async fn login_attempts_are_throttled_per_ip() {
     let s = TestServer::start_with(Limits {
@@ -576,4 +652,197 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
         .unwrap();
     assert_eq!(a, b);
     assert_eq!(a["account_id"].as_str().unwrap().len(), 32);
+}
+
+/// Starts a passphrase change with `token` and returns the client's (upload, bundle) for
+/// `pass`.
+async fn change_passphrase_upload(
+    s: &TestServer,
+    token: &str,
+    pass: &str,
+    identity: &Identity,
+    account_id: &str,
+) -> (Vec<u8>, Vec<u8>) {
+    let (client, request) = ClientRegistration::start(pass.as_bytes()).unwrap();
+    let r = s
+        .req(Method::POST, "/v1/me/passphrase/start", Some(token))
+        .json(&json!({"registration_request": b64(&request)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let started: Value = r.json().await.unwrap();
+    re_register(
+        &unb64(started["registration_response"].as_str().unwrap()),
+        client,
+        pass,
+        identity,
+        account_id,
+    )
+}
+
+async fn me_status(s: &TestServer, token: &str) -> StatusCode {
+    s.req(Method::GET, "/v1/me", Some(token))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_passphrase_change_ends_every_other_session_even_a_login_in_flight() {
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (id, identity) = register(&s, "amina", "old pin", Some(&invite), None).await;
+    let (_, phone, _) = login(&s, "amina", "old pin").await;
+    let phone = phone["token"].as_str().unwrap().to_owned();
+    let (_, shelter_pc, _) = login(&s, "amina", "old pin").await;
+    let shelter_pc = shelter_pc["token"].as_str().unwrap().to_owned();
+
+    // Someone who knows the old passphrase is half-way through a login (KE2 received)
+    // when the change happens.
+    let (thief, ke1) = ClientLogin::start(b"old pin").unwrap();
+    let started: Value = s
+        .req(Method::POST, "/v1/login/start", None)
+        .json(&json!({"handle": "amina", "login_request": b64(&ke1)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (ke3, _, _) = thief
+        .finish(
+            b"old pin",
+            &unb64(started["login_response"].as_str().unwrap()),
+            KSF_V1,
+        )
+        .unwrap();
+
+    let (upload, bundle) = change_passphrase_upload(&s, &phone, "new pin", &identity, &id).await;
+    let r = s
+        .req(Method::POST, "/v1/me/passphrase", Some(&phone))
+        .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // The old passphrase's login in flight completes the protocol but gets no session.
+    let r = s
+        .req(Method::POST, "/v1/login/finish", None)
+        .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&ke3)}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    if let Some(token) = body["token"].as_str() {
+        assert_eq!(
+            me_status(&s, token).await,
+            StatusCode::UNAUTHORIZED,
+            "a session opened with the old passphrase outlived the change"
+        );
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["type"], "/problems/invalid-login");
+
+    // Every other session is gone, the one that made the change works.
+    assert_eq!(me_status(&s, &shelter_pc).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(&s, &phone).await, StatusCode::OK);
+    let account: coffre_server::store::Id = id.parse().unwrap();
+    let prefix = account.0;
+    let live: Vec<_> = s
+        .sled
+        .db()
+        .open_tree("account_sessions")
+        .unwrap()
+        .scan_prefix(prefix)
+        .collect();
+    assert_eq!(live.len(), 1, "only the changing session is left");
+    assert_eq!(
+        login(&s, "amina", "old pin").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body, opened) = login(&s, "amina", "new pin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(opened.unwrap().to_recipient(), identity.to_recipient());
+    assert_eq!(
+        me_status(&s, body["token"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+    // The session that made the change still works for another change.
+    let (upload, bundle) = change_passphrase_upload(&s, &phone, "third pin", &identity, &id).await;
+    let r = s
+        .req(Method::POST, "/v1/me/passphrase", Some(&phone))
+        .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me_status(&s, &phone).await, StatusCode::OK);
+    assert_eq!(
+        me_status(&s, body["token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_failed_passphrase_change_changes_nothing() {
+    let s = TestServer::start().await;
+    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
+    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (id, identity, code) =
+        register_with_code(&s, "amina", "old pin", Some(&invite), None).await;
+    let (_, phone, _) = login(&s, "amina", "old pin").await;
+    let phone = phone["token"].as_str().unwrap().to_owned();
+    let (_, other, _) = login(&s, "amina", "old pin").await;
+    let other = other["token"].as_str().unwrap().to_owned();
+    let before = s.store.account(id.parse().unwrap()).unwrap().unwrap();
+
+    let (upload, bundle) = change_passphrase_upload(&s, &phone, "new pin", &identity, &id).await;
+    let mut bad_key = upload.clone();
+    bad_key[..32].fill(0xff); // not a ristretto255 point
+    let recovery_kind = KeyBundle::seal_with_recovery_code(&identity, &code, &id)
+        .unwrap()
+        .to_bytes();
+    let mut flipped_bundle = bundle.clone();
+    flipped_bundle[0] ^= 0xff;
+    let cases = [
+        json!({"registration_upload": "%%% not base64 %%%", "bundle": b64(&bundle)}),
+        json!({"registration_upload": b64(&upload[..100]), "bundle": b64(&bundle)}),
+        json!({"registration_upload": b64(&[upload.clone(), vec![0]].concat()), "bundle": b64(&bundle)}),
+        json!({"registration_upload": b64(&bad_key), "bundle": b64(&bundle)}),
+        json!({"registration_upload": b64(&upload), "bundle": "%%%"}),
+        json!({"registration_upload": b64(&upload), "bundle": b64(&bundle[..10])}),
+        json!({"registration_upload": b64(&upload), "bundle": b64(&flipped_bundle)}),
+        json!({"registration_upload": b64(&upload), "bundle": b64(&recovery_kind)}),
+        json!({"registration_upload": b64(&upload)}),
+    ];
+    for body in cases {
+        let r = s
+            .req(Method::POST, "/v1/me/passphrase", Some(&phone))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    }
+    // Nothing moved: same record, bundle and epoch; both sessions alive; the old
+    // passphrase still opens the vault and the new one does not.
+    let after = s.store.account(id.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(after.password_file, before.password_file);
+    assert_eq!(after.bundle, before.bundle);
+    assert_eq!(after.credential_epoch, before.credential_epoch);
+    assert_eq!(me_status(&s, &phone).await, StatusCode::OK);
+    assert_eq!(me_status(&s, &other).await, StatusCode::OK);
+    assert_eq!(
+        login(&s, "amina", "new pin").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _, opened) = login(&s, "amina", "old pin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(opened.unwrap().to_recipient(), identity.to_recipient());
+    assert_eq!(me_status(&s, &other).await, StatusCode::OK);
 }

@@ -108,8 +108,49 @@ async fn logs_hold_no_secret() {
                 token: token.clone(),
             };
             let (id, _, own) = s.upload(&worker, b"doc").await;
-            let _ = id;
+            // A link opened anonymously, and its payload fetched with the opening's grant.
+            let link_env = own
+                .rewrap(
+                    std::slice::from_ref(&worker.identity),
+                    &Identity::generate().unwrap().to_recipient(),
+                )
+                .unwrap();
+            let link: Value = s
+                .req(
+                    Method::POST,
+                    &format!("/v1/documents/{id}/links"),
+                    Some(&token),
+                )
+                .json(&json!({"envelope": b64(link_env.as_bytes()), "max_downloads": 1}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let link_id = link["id"].as_str().unwrap().to_owned();
+            let opened: Value = s
+                .req(Method::GET, &format!("/v1/links/{link_id}"), None)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let grant = opened["download_token"].as_str().unwrap().to_owned();
+            let r = s
+                .req(
+                    Method::GET,
+                    &format!("/v1/links/{link_id}/payload?grant={grant}"),
+                    None,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
             let secrets: Vec<String> = vec![
+                grant,
+                b64(link_env.as_bytes()),
                 token,
                 invite.clone(),
                 pass.to_owned(),

@@ -291,7 +291,9 @@ async fn sharing_checks_envelope_recipient_and_commit() {
 #[tokio::test]
 async fn links_open_anonymously_until_expiry_or_limit() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let mut amina = s.user("amina", Role::Beneficiary, None);
+    // The test moves the clock past a download grant's lifetime.
+    amina.token = s.session_for(amina.id(), 24 * 3600);
     let plain = plaintext(70_000);
     let (id, payload, own) = s.upload(&amina, &plain).await;
     let link_key = Identity::generate().unwrap();
@@ -310,7 +312,7 @@ async fn links_open_anonymously_until_expiry_or_limit() {
         .json(&body)
     };
 
-    // Limit of 2 openings.
+    // Limit of 2 downloads, counted when the link is opened.
     let link: Value = create(json!({"envelope": b64(env.as_bytes()), "max_downloads": 2}))
         .send()
         .await
@@ -319,12 +321,26 @@ async fn links_open_anonymously_until_expiry_or_limit() {
         .await
         .unwrap();
     let lid = link["id"].as_str().unwrap().to_owned();
-    let r = s
-        .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+    let payload_path = format!("/v1/links/{lid}/payload");
+    let fetch = |grant: Option<&str>, range: Option<&str>| {
+        let path = match grant {
+            Some(g) => format!("{payload_path}?grant={g}"),
+            None => payload_path.clone(),
+        };
+        let mut r = s.req(Method::GET, &path, None);
+        if let Some(range) = range {
+            r = r.header("range", range);
+        }
+        r.send()
+    };
+    // Not opened yet: no grant, nothing to download.
+    assert_problem(
+        fetch(None, None).await.unwrap(),
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let mut grants = Vec::new();
     for left in [1, 0] {
         let opened: Value = s
             .req(Method::GET, &format!("/v1/links/{lid}"), None)
@@ -335,36 +351,104 @@ async fn links_open_anonymously_until_expiry_or_limit() {
             .await
             .unwrap();
         assert_eq!(opened["downloads_left"], left);
-        let got = s
-            .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let grant = opened["download_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            opened["download_expires_at"],
+            s.now() + coffre_server::store::LINK_GRANT_SECONDS
+        );
+        let got = fetch(Some(&grant), None).await.unwrap();
+        assert_eq!(got.status(), StatusCode::OK);
+        let got = got.bytes().await.unwrap();
         let mut file = unb64(opened["envelope"].as_str().unwrap());
         file.extend_from_slice(&got);
         assert_eq!(
             coffre_core::decrypt(&file, std::slice::from_ref(&link_key)).unwrap(),
             plain
         );
+        grants.push(grant);
     }
+    // Used up: no third opening, and no payload without the grant of an opening.
     let r = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
         .send()
         .await
         .unwrap();
     assert_problem(r, StatusCode::GONE, "gone").await;
-    // Range on a link payload.
+    assert_problem(fetch(None, None).await.unwrap(), StatusCode::GONE, "gone").await;
+    assert_problem(
+        fetch(None, Some("bytes=10-19")).await.unwrap(),
+        StatusCode::GONE,
+        "gone",
+    )
+    .await;
+    // Forged, altered or truncated grants are no grants.
+    let last = grants[1].clone();
+    let mut altered = last.clone().into_bytes();
+    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+    for bad in [
+        "x".to_owned(),
+        String::from_utf8(altered).unwrap(),
+        last[..last.len() - 2].to_owned(),
+        "A".repeat(last.len()),
+    ] {
+        assert_problem(
+            fetch(Some(&bad), None).await.unwrap(),
+            StatusCode::GONE,
+            "gone",
+        )
+        .await;
+    }
+    // A grant is for its own link only.
+    let other: Value = create(json!({"envelope": b64(env.as_bytes())}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let opened: Value = s
+        .req(Method::GET, &format!("/v1/links/{other_id}"), None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(opened["downloads_left"], Value::Null);
+    let other_grant = opened["download_token"].as_str().unwrap().to_owned();
+    assert_problem(
+        fetch(Some(&other_grant), None).await.unwrap(),
+        StatusCode::GONE,
+        "gone",
+    )
+    .await;
     let r = s
-        .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
-        .header("range", "bytes=10-19")
+        .req(
+            Method::GET,
+            &format!("/v1/links/{other_id}/payload?grant={other_grant}"),
+            None,
+        )
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // The visitor of the last opening resumes their interrupted download with Range.
+    let r = fetch(Some(&last), Some("bytes=10-19")).await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert!(r.bytes().await.unwrap()[..] == payload[10..20]);
+    let r = fetch(Some(&last), Some("bytes=60000-")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(r.bytes().await.unwrap()[..] == payload[60000..]);
+    // ...until the grant runs out.
+    s.advance(coffre_server::store::LINK_GRANT_SECONDS);
+    assert_problem(
+        fetch(Some(&last), Some("bytes=10-19")).await.unwrap(),
+        StatusCode::GONE,
+        "gone",
+    )
+    .await;
 
     // Expiry.
     let link: Value = create(json!({"envelope": b64(env.as_bytes()), "expires_at": s.now() + 50}))
@@ -383,6 +467,17 @@ async fn links_open_anonymously_until_expiry_or_limit() {
             .status(),
         StatusCode::OK
     );
+    let opened: Value = s
+        .req(Method::GET, &format!("/v1/links/{lid}"), None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The grant never outlives the link.
+    assert_eq!(opened["download_expires_at"], s.now() + 50);
+    let grant = opened["download_token"].as_str().unwrap().to_owned();
     s.advance(50);
     let r = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
@@ -390,12 +485,18 @@ async fn links_open_anonymously_until_expiry_or_limit() {
         .await
         .unwrap();
     assert_problem(r, StatusCode::GONE, "gone").await;
-    let r = s
-        .req(Method::GET, &format!("/v1/links/{lid}/payload"), None)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::GONE, "gone").await;
+    for query in [String::new(), format!("?grant={grant}")] {
+        let r = s
+            .req(
+                Method::GET,
+                &format!("/v1/links/{lid}/payload{query}"),
+                None,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::GONE, "gone").await;
+    }
 
     // Bad inputs.
     let r = create(json!({"envelope": b64(env.as_bytes()), "max_downloads": 0}))
@@ -521,4 +622,107 @@ async fn sweep_purges_expired_and_abandoned_records() {
     // The committed document and the owner's own envelope stay.
     assert!(s.store.document(doc).unwrap().is_some());
     assert!(s.store.envelope(doc, amina.id()).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
+    use coffre_server::store::LINK_GRANT_SECONDS;
+    let s = TestServer::start().await;
+    let mut amina = s.user("amina", Role::Beneficiary, None);
+    amina.token = s.session_for(amina.id(), 24 * 3600);
+    let (id, payload, own) = s.upload(&amina, &plaintext(5000)).await;
+    let doc: coffre_server::store::Id = id.parse().unwrap();
+    let env = own
+        .rewrap(
+            std::slice::from_ref(&amina.identity),
+            &Identity::generate().unwrap().to_recipient(),
+        )
+        .unwrap();
+    let mut links = Vec::new();
+    for body in [
+        json!({"envelope": b64(env.as_bytes()), "max_downloads": 1}),
+        json!({"envelope": b64(env.as_bytes()), "max_downloads": 2}),
+        json!({"envelope": b64(env.as_bytes())}),
+    ] {
+        let link: Value = s
+            .req(
+                Method::POST,
+                &format!("/v1/documents/{id}/links"),
+                Some(&amina.token),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        links.push(link["id"].as_str().unwrap().to_owned());
+    }
+    let open = |lid: &str| s.req(Method::GET, &format!("/v1/links/{lid}"), None).send();
+    // Opened (and so used up) 50 minutes after its creation.
+    s.advance(50 * 60);
+    let opened: Value = open(&links[0]).await.unwrap().json().await.unwrap();
+    assert_eq!(opened["downloads_left"], 0);
+    let grant = opened["download_token"].as_str().unwrap().to_owned();
+    assert_eq!(open(&links[1]).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(open(&links[2]).await.unwrap().status(), StatusCode::OK);
+
+    // More than an hour after creation, 20 minutes after the last opening: the visitor
+    // may still be downloading, so the sweep keeps the link.
+    s.advance(20 * 60);
+    let swept = s.store.sweep(s.now(), 0).unwrap();
+    assert_eq!(swept.links, 0, "{swept:?}");
+    assert_eq!(s.store.links_of(doc).unwrap().len(), 3);
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/links/{}/payload?grant={grant}", links[0]),
+            None,
+        )
+        .header("range", "bytes=100-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(r.bytes().await.unwrap()[..] == payload[100..]);
+
+    // Once the last opening's grant is over, the used-up link goes; the link with a
+    // download left and the unlimited one stay.
+    s.advance(LINK_GRANT_SECONDS - 20 * 60 - 1);
+    assert_eq!(s.store.sweep(s.now(), 0).unwrap().links, 0);
+    s.advance(1);
+    let swept = s.store.sweep(s.now(), 0).unwrap();
+    assert_eq!(swept.links, 1, "{swept:?}");
+    let left: Vec<String> = s
+        .store
+        .links_of(doc)
+        .unwrap()
+        .iter()
+        .map(|l| l.id.to_string())
+        .collect();
+    assert_eq!(left.len(), 2);
+    assert!(!left.contains(&links[0]));
+    assert_problem(
+        open(&links[0]).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    // The owner sees when each link was last opened.
+    let listed: Value = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{id}/links"),
+            Some(&amina.token),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for l in listed.as_array().unwrap() {
+        assert_eq!(l["last_opened_at"], START_TIME + 50 * 60, "{l}");
+    }
 }

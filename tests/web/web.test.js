@@ -533,6 +533,7 @@ describe('web app', () => {
     await page.fill('#handle', 'nobody.here');
     await page.click('#find-worker');
     await page.waitForSelector('#form-error:text("Nobody has this name in Coffre")', WAIT);
+    await check(page, '17-share-find-worker');
     await page.fill('#handle', WORKER.handle);
     await page.click('#find-worker');
     await page.waitForSelector('#their-fingerprint .words li', WAIT);
@@ -543,12 +544,12 @@ describe('web app', () => {
     assert.deepEqual(theirs, mine);
     assert.equal(await text(page, '#their-fingerprint .number'), await text(w, '#my-fingerprint .number'));
     await page.waitForSelector('#their-fingerprint svg[role="img"]');
-    await check(page, '17-share-check-words');
+    await check(page, '18-share-check-words');
     await page.selectOption('#share-expiry', { label: 'one week' });
     await page.click('#share-confirm');
     await page.waitForSelector(`#notice:text("Shared with ${WORKER.handle}")`, WAIT);
     await page.waitForSelector(`#who li:has-text("${WORKER.handle}")`, WAIT);
-    await check(page, '18-document-shared');
+    await check(page, '19-document-shared');
 
     // The worker sees it under "shared with me", and opens it.
     await w.click('#to-unlock');
@@ -559,7 +560,7 @@ describe('web app', () => {
     await w.waitForSelector(`h1:text("${f.name}")`);
     const got = await download(w, '#download');
     assert.ok(got.bytes.equals(f.buffer), 'the worker downloads the original bytes');
-    await check(w, '19-worker-shared-document');
+    await check(w, '20-worker-shared-document');
 
     // Revoke: the worker can no longer open it.
     await page.click(`#who button[aria-label="Stop sharing with ${WORKER.handle}"]`);
@@ -582,7 +583,7 @@ describe('web app', () => {
     await page.click(`button.doc:has-text("${f.name}")`);
     await page.click('#make-link');
     await page.waitForSelector(`h1:text("A link for “${f.name}”")`);
-    await check(page, '20-link-create');
+    await check(page, '21-link-create');
     await page.selectOption('#link-expiry', { label: 'one day' });
     await page.selectOption('#link-max', { label: '3 times' });
     await page.click('#link-submit');
@@ -590,7 +591,7 @@ describe('web app', () => {
     const link = await page.inputValue('#link-url');
     assert.match(link, new RegExp(`^${url}/#/link/[0-9a-f]{32}/AGE-SECRET-KEY-1[0-9A-Z]+$`));
     await page.waitForSelector('#link-qr svg[role="img"]');
-    await check(page, '21-link-made');
+    await check(page, '22-link-made');
 
     // A visitor with no account, in French.
     const visitor = await newContext(browser, url, 'fr-FR');
@@ -603,7 +604,7 @@ describe('web app', () => {
     const got = await download(visitor.page, '#download');
     assert.equal(got.name, f.name + '.pdf');
     assert.ok(got.bytes.equals(f.buffer), 'the visitor downloads the original bytes');
-    await check(visitor.page, '22-link-visitor');
+    await check(visitor.page, '23-link-visitor');
     // The key never left the browser: no request carries it.
     const key = link.split('/').pop();
     assert.ok(seen.every((u) => !u.includes(key) && !u.includes(key.toLowerCase())), 'the link key reached the network');
@@ -624,7 +625,7 @@ describe('web app', () => {
     await visitor.page.goto(`${url}/`);
     await visitor.page.goto(link);
     await visitor.page.waitForSelector('#form-error:text("Ce lien est fini")', WAIT);
-    await check(visitor.page, '23-link-ended');
+    await check(visitor.page, '24-link-ended');
     await visitor.context.close();
     await page.click('#back');
     await page.waitForSelector('h1:text("My papers")');
@@ -646,7 +647,7 @@ describe('web app', () => {
     await page.check('#kind-pin');
     await page.fill('#secret', PERSON.newPin);
     await page.fill('#confirm-secret', PERSON.newPin);
-    await check(page, '24-change-secret');
+    await check(page, '25-change-secret');
     await page.click('#change-submit');
     await page.waitForSelector('#notice:text("Done. From now on, use your new secret.")', WAIT);
 
@@ -678,7 +679,7 @@ describe('web app', () => {
     await page.fill('#passphrase', PERSON.newPin);
     await page.click('#login-submit');
     await page.waitForSelector('#form-error:text("this account is locked")', WAIT);
-    await check(page, '25-login-locked');
+    await check(page, '26-login-locked');
     const w = worker.page;
     await w.click('#to-unlock');
     await w.waitForSelector('h1:text("Unlock an account")');
@@ -686,7 +687,7 @@ describe('web app', () => {
     await w.click('#unlock-submit');
     await w.waitForSelector('#form-error:text("Nobody has this name")', WAIT);
     await w.fill('#handle', PERSON.handle);
-    await check(w, '26-unlock');
+    await check(w, '27-unlock');
     await w.click('#unlock-submit');
     await w.waitForSelector('#notice:text("The account is unlocked")', WAIT);
     await page.click('#login-submit');
@@ -703,7 +704,7 @@ describe('web app', () => {
     await page.fill('#confirm-secret', PERSON.recoveredPin);
     await page.click('#recover-submit');
     await page.waitForSelector('#form-error:text("This code is not written right")', WAIT);
-    await check(page, '27-recovery');
+    await check(page, '28-recovery');
     await page.fill('#recovery-code', recoveryCode.toLowerCase().replaceAll('-', ' '));
     await page.click('#recover-submit');
     await page.waitForSelector('#notice:text("Your vault is open with your new secret")', WAIT);

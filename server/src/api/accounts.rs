@@ -5,7 +5,10 @@
 //! blinded in KE1, an *attempt* is counted when the login starts, and the counter is
 //! cleared only by a successful finish: after [`Limits::max_failed_logins`] unfinished or
 //! failed attempts the account locks until a worker of its organisation unlocks it.
-//! Unknown handles get opaque-ke's fake, well-formed answer.
+//! Unknown handles get opaque-ke's fake, well-formed answer, and their attempts are counted
+//! the same way (in memory, see [`PendingLogins`]), so that they too answer 423 after
+//! [`Limits::max_failed_logins`] attempts: the sequence of answers does not tell whether a
+//! handle exists.
 //!
 //! [`Limits::max_failed_logins`]: crate::Limits::max_failed_logins
 
@@ -37,6 +40,9 @@ const MAX_PENDING_LOGINS: usize = 10_000;
 /// Domain separation of the credential id used for unknown handles, so that the fake
 /// answer for a handle is the same at every attempt (as a real account's would be).
 const UNKNOWN_HANDLE_LABEL: &[u8] = b"coffre/v1/server/unknown-handle";
+/// Most unknown handles whose login attempts are remembered. Beyond, the half with the
+/// fewest and oldest attempts is forgotten (fake locks, which have the most, go last).
+const MAX_UNKNOWN_HANDLES: usize = 100_000;
 /// Longest handle.
 const HANDLE_MAX_CHARS: usize = 64;
 /// Shortest handle.
@@ -44,16 +50,28 @@ const HANDLE_MIN_CHARS: usize = 3;
 
 struct Pending {
     state: ServerLoginState,
-    account: Option<Id>,
+    /// The account and its credential epoch when KE2 was computed from its record.
+    account: Option<(Id, u64)>,
     expires_at: u64,
 }
 
-/// Logins between their two messages, and per-IP attempt counters. In memory only: the
-/// login states hold session keys, and a restart merely makes clients start again.
+/// Logins between their two messages, per-IP attempt counters, and the attempts on
+/// unknown handles. In memory only: the login states hold session keys, and a restart
+/// merely makes clients start again.
+///
+/// Unknown handles are counted like accounts (an attempt at each login start, locked
+/// from [`Limits::max_failed_logins`] on), keyed by a hash of the handle, in a map bounded
+/// by `MAX_UNKNOWN_HANDLES` (100,000) entries. Its limits, which a real account does not
+/// have: a restart, or an eviction after that many other unknown handles were tried,
+/// forgets a fake lock.
+///
+/// [`Limits::max_failed_logins`]: crate::Limits::max_failed_logins
 #[derive(Default)]
 pub struct PendingLogins {
     logins: Mutex<HashMap<Id, Pending>>,
     per_ip: Mutex<HashMap<IpAddr, (u64, u32)>>,
+    /// Hash of an unknown handle -> (attempts, last attempt).
+    unknown: Mutex<HashMap<[u8; 32], (u32, u64)>>,
 }
 
 impl PendingLogins {
@@ -78,6 +96,30 @@ impl PendingLogins {
             .lock()
             .map_err(|_| AppError::Internal("poisoned".into()))?;
         Ok(logins.remove(&id).filter(|p| p.expires_at > now))
+    }
+
+    /// Counts one login attempt on an unknown handle exactly as `login_start` counts one on
+    /// an account; `false` (locked) once `max` attempts were counted.
+    fn attempt_unknown(&self, key: [u8; 32], now: u64, max: u32) -> AppResult<bool> {
+        let mut map = self
+            .unknown
+            .lock()
+            .map_err(|_| AppError::Internal("poisoned".into()))?;
+        if map.len() >= MAX_UNKNOWN_HANDLES && !map.contains_key(&key) {
+            // Forget the half with the fewest, then oldest, attempts.
+            let mut ranks: Vec<(u32, u64)> = map.values().copied().collect();
+            let middle = ranks.len() / 2;
+            let (_, cut, _) = ranks.select_nth_unstable(middle);
+            let cut = *cut;
+            map.retain(|_, rank| *rank > cut);
+        }
+        let entry = map.entry(key).or_insert((0, now));
+        entry.1 = now;
+        if entry.0 >= max {
+            return Ok(false);
+        }
+        entry.0 += 1;
+        Ok(true)
     }
 
     /// Counts one attempt from `ip` in the current minute; `false` when over `limit`.
@@ -353,6 +395,7 @@ fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult<Account> {
         created_at: now,
         failed_logins: 0,
         locked: false,
+        credential_epoch: 0,
     })
 }
 
@@ -502,10 +545,15 @@ pub async fn login_start(
             (a.id.0.to_vec(), Some(record), a.ksf_version)
         }
         None => {
-            let digest = Sha256::new()
+            let digest: [u8; 32] = Sha256::new()
                 .chain_update(UNKNOWN_HANDLE_LABEL)
                 .chain_update(handle.as_bytes())
-                .finalize();
+                .finalize()
+                .into();
+            // Counted like an account, so that it locks like one.
+            if !state.logins.attempt_unknown(digest, state.now(), max)? {
+                return Err(AppError::AccountLocked);
+            }
             (digest[..16].to_vec(), None, KSF_V1.version())
         }
     };
@@ -518,7 +566,7 @@ pub async fn login_start(
         login_id,
         Pending {
             state: login_state,
-            account: account.map(|a| a.id),
+            account: account.map(|a| (a.id, a.credential_epoch)),
             expires_at: now + LOGIN_TTL_SECONDS,
         },
         now,
@@ -545,7 +593,7 @@ pub async fn login_finish(
         .logins
         .take(login_id, now)?
         .ok_or(AppError::InvalidLogin)?;
-    let Some(account_id) = pending.account else {
+    let Some((account_id, epoch)) = pending.account else {
         return Err(AppError::InvalidLogin);
     };
     if pending.state.finish(&finalization).is_err() {
@@ -554,20 +602,21 @@ pub async fn login_finish(
     }
     let account = state
         .blocking(move |s| {
-            let mut locked = false;
+            let mut outcome = Ok(());
             let account = s.update_account(account_id, &mut |a| {
-                // Locked by a worker or by parallel attempts meanwhile: no session.
-                locked = a.locked;
-                if !a.locked {
+                outcome = if a.credential_epoch != epoch {
+                    // The passphrase changed since this login started: it proved the old one.
+                    Err(AppError::InvalidLogin)
+                } else if a.locked {
+                    // Locked by a worker or by parallel attempts meanwhile: no session.
+                    Err(AppError::AccountLocked)
+                } else {
                     a.failed_logins = 0;
-                }
+                    Ok(())
+                };
                 Ok(())
             })?;
-            Ok(if locked {
-                Err(AppError::AccountLocked)
-            } else {
-                Ok(account)
-            })
+            Ok(outcome.map(|()| account))
         })
         .await??;
     let (token, token_hash) = generate_token()?;
@@ -575,6 +624,8 @@ pub async fn login_finish(
         account: account.id,
         created_at: now,
         expires_at: now + state.limits.session_seconds,
+        // If the passphrase changes before this is stored, the session is born dead.
+        credential_epoch: epoch,
     };
     let expires_at = session.expires_at;
     state
@@ -705,8 +756,11 @@ fn re_registration(upload: &str, bundle: &str) -> AppResult<(Vec<u8>, Vec<u8>)> 
     Ok((record.as_bytes().to_vec(), bundle))
 }
 
-/// Swaps the OPAQUE record and the bundle in one atomic update: there is never a moment
-/// where the new passphrase logs in but hands out a bundle it cannot open.
+/// Swaps the OPAQUE record and the bundle and signs out every other session, in one
+/// transaction ([`crate::store::Store::replace_credentials`]): there is never a moment
+/// where the new passphrase logs in but hands out a bundle it cannot open, nor one where
+/// a session opened with the old passphrase (other than `keep_session`, the caller's own)
+/// still works with the new one. Everything is validated before: a failure changes nothing.
 async fn replace_credentials(
     state: &AppState,
     id: Id,
@@ -717,18 +771,19 @@ async fn replace_credentials(
 ) -> AppResult<()> {
     state
         .blocking(move |s| {
-            // Whoever knew the old passphrase is signed out everywhere else.
-            s.delete_sessions_of(id, keep_session.as_ref())?;
-            s.update_account(id, &mut |a| {
-                a.password_file.clone_from(&record);
-                a.bundle.clone_from(&bundle);
-                a.ksf_version = KSF_V1.version();
-                if unlock {
-                    a.locked = false;
-                    a.failed_logins = 0;
-                }
-                Ok(())
-            })
+            s.replace_credentials(
+                id,
+                &|a| {
+                    a.password_file.clone_from(&record);
+                    a.bundle.clone_from(&bundle);
+                    a.ksf_version = KSF_V1.version();
+                    if unlock {
+                        a.locked = false;
+                        a.failed_logins = 0;
+                    }
+                },
+                keep_session.as_ref(),
+            )
         })
         .await?;
     state.flush().await
@@ -920,4 +975,31 @@ pub async fn recovery_finish(
     replace_credentials(&state, account.id, record, bundle, true, None).await?;
     tracing::info!(account = %account.id, "passphrase reset with the recovery code");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(i: usize) -> [u8; 32] {
+        Sha256::digest(i.to_be_bytes()).into()
+    }
+
+    #[test]
+    fn unknown_handles_lock_after_max_attempts_in_bounded_memory() {
+        let logins = PendingLogins::default();
+        for _ in 0..3 {
+            assert!(logins.attempt_unknown(key(0), 1, 3).unwrap());
+        }
+        assert!(!logins.attempt_unknown(key(0), 2, 3).unwrap());
+        assert!(!logins.attempt_unknown(key(0), 3, 3).unwrap());
+        // Fill the map: it never grows past its bound, and the fake lock, with the most
+        // attempts, is what is kept longest.
+        for i in 1..=MAX_UNKNOWN_HANDLES + 10 {
+            assert!(logins.attempt_unknown(key(i), 10 + i as u64, 3).unwrap());
+        }
+        assert!(logins.unknown.lock().unwrap().len() <= MAX_UNKNOWN_HANDLES);
+        assert!(!logins.attempt_unknown(key(0), u64::MAX, 3).unwrap());
+    }
 }

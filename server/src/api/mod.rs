@@ -11,7 +11,8 @@ pub mod documents;
 pub mod shares;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post, put};
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 
@@ -53,61 +54,143 @@ pub fn check_envelope(bytes: &[u8]) -> Result<(), AppError> {
         .map_err(|e| AppError::InvalidEnvelope(e.to_string()))
 }
 
+/// An HTTP method of a route. One value gives both the method the router serves and the
+/// method recorded in [`Routes`], so the two cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// GET (and HEAD).
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Op {
+    /// What the router matches.
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    /// The method, as in an OpenAPI path item (lowercase).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Put => "put",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// A router being built, with the table of every operation added to it: the routes as
+/// the router really has them, which a test compares with the OpenAPI document.
+pub struct Routes {
+    router: Router<AppState>,
+    table: Vec<(Op, String)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Serves `handler` for `op` on `path` (an axum path; `/{id}` style).
+    fn route<H, T>(self, op: Op, path: &str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.route_with(op, path, on(op.filter(), handler))
+    }
+
+    fn route_with(mut self, op: Op, path: &str, method_router: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.table.push((op, path.to_owned()));
+        self
+    }
+
+    /// Every operation, as (method, path).
+    pub fn table(&self) -> &[(Op, String)] {
+        &self.table
+    }
+}
+
+/// The `/v1` routes, not yet given their state, with their table (paths without the
+/// `/v1` prefix).
+pub fn routes() -> Routes {
+    use Op::{Delete, Get, Patch, Post, Put};
+    Routes::new()
+        .route(Get, "/openapi.json", crate::openapi::serve)
+        // accounts and login
+        .route(Post, "/registrations/start", accounts::registration_start)
+        .route(Post, "/workers", accounts::register_worker)
+        .route(Post, "/beneficiaries", accounts::register_beneficiary)
+        .route(Post, "/login/start", accounts::login_start)
+        .route(Post, "/login/finish", accounts::login_finish)
+        .route(Post, "/logout", accounts::logout)
+        .route(Get, "/me", accounts::me)
+        .route(Post, "/me/passphrase/start", accounts::passphrase_start)
+        .route(Post, "/me/passphrase", accounts::passphrase_finish)
+        .route(Post, "/recovery/lookup", accounts::recovery_lookup)
+        .route(Post, "/recovery/start", accounts::recovery_start)
+        .route(Post, "/recovery/finish", accounts::recovery_finish)
+        .route(Get, "/keys/{handle}", accounts::public_key)
+        .route(Post, "/accounts/{id}/unlock", accounts::unlock)
+        // documents
+        .route(Post, "/documents", documents::create)
+        .route(Get, "/documents", documents::list_own)
+        .route(Get, "/documents/{id}", documents::get_one)
+        .route(Delete, "/documents/{id}", documents::delete_one)
+        .route_with(
+            Patch,
+            "/documents/{id}/payload",
+            // The upload handler streams and enforces the declared size itself.
+            on(Patch.filter(), documents::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(Get, "/documents/{id}/payload", documents::download)
+        .route(Get, "/documents/{id}/upload", documents::upload_status)
+        .route(Post, "/documents/{id}/commit", documents::commit)
+        // shares
+        .route(Get, "/documents/{id}/envelopes", shares::list_envelopes)
+        .route(
+            Put,
+            "/documents/{id}/envelopes/{recipient}",
+            shares::put_envelope,
+        )
+        .route(
+            Delete,
+            "/documents/{id}/envelopes/{recipient}",
+            shares::revoke,
+        )
+        .route(Get, "/shared", shares::shared_with_me)
+        // links
+        .route(Post, "/documents/{id}/links", shares::create_link)
+        .route(Get, "/documents/{id}/links", shares::list_links)
+        .route(Get, "/links/{id}", shares::open_link)
+        .route(Delete, "/links/{id}", shares::delete_link)
+        .route(Get, "/links/{id}/payload", shares::link_payload)
+}
+
 /// The `/v1` routes.
 pub fn router(state: AppState) -> Router {
     let json_limit = state.limits.json_body_bytes;
-    let v1 = Router::new()
-        .route("/openapi.json", get(crate::openapi::serve))
-        // accounts and login
-        .route("/registrations/start", post(accounts::registration_start))
-        .route("/workers", post(accounts::register_worker))
-        .route("/beneficiaries", post(accounts::register_beneficiary))
-        .route("/login/start", post(accounts::login_start))
-        .route("/login/finish", post(accounts::login_finish))
-        .route("/logout", post(accounts::logout))
-        .route("/me", get(accounts::me))
-        .route("/me/passphrase/start", post(accounts::passphrase_start))
-        .route("/me/passphrase", post(accounts::passphrase_finish))
-        .route("/recovery/lookup", post(accounts::recovery_lookup))
-        .route("/recovery/start", post(accounts::recovery_start))
-        .route("/recovery/finish", post(accounts::recovery_finish))
-        .route("/keys/{handle}", get(accounts::public_key))
-        .route("/accounts/{id}/unlock", post(accounts::unlock))
-        // documents
-        .route(
-            "/documents",
-            post(documents::create).get(documents::list_own),
-        )
-        .route(
-            "/documents/{id}",
-            get(documents::get_one).delete(documents::delete_one),
-        )
-        .route(
-            "/documents/{id}/payload",
-            patch(documents::upload)
-                .get(documents::download)
-                // The upload handler streams and enforces the declared size itself.
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/documents/{id}/upload", get(documents::upload_status))
-        .route("/documents/{id}/commit", post(documents::commit))
-        // shares
-        .route("/documents/{id}/envelopes", get(shares::list_envelopes))
-        .route(
-            "/documents/{id}/envelopes/{recipient}",
-            put(shares::put_envelope).delete(shares::revoke),
-        )
-        .route("/shared", get(shares::shared_with_me))
-        // links
-        .route(
-            "/documents/{id}/links",
-            post(shares::create_link).get(shares::list_links),
-        )
-        .route(
-            "/links/{id}",
-            get(shares::open_link).delete(shares::delete_link),
-        )
-        .route("/links/{id}/payload", get(shares::link_payload))
+    let v1 = routes()
+        .router
         .fallback(|| async { AppError::NoRoute })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json_limit))

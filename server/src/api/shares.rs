@@ -3,20 +3,44 @@
 //!
 //! The server cannot tell whether an envelope really opens to the recipient's key: it
 //! checks only that it is one well-formed X25519 stanza header (DESIGN.md, "Cryptography").
+//!
+//! # Link download limit
+//!
+//! A link's `max_downloads` counts *openings* (`GET /v1/links/{id}`): each opening that is
+//! still allowed counts one download and hands the visitor a `download_token`, a grant
+//! for that one download. `GET /v1/links/{id}/payload?grant=TOKEN` serves the payload,
+//! with Range, for [`LINK_GRANT_SECONDS`] after the opening (never past the link's
+//! expiry), so an interrupted download resumes with Range requests without being
+//! charged again, even when that opening used the link up. Without a valid grant the
+//! payload is refused: 410 once the link is used up or expired (the same problem as the
+//! opening), 409 while it can still be opened. A grant is a bearer capability: whoever
+//! holds it may fetch the payload again until it expires (what is limited is the number
+//! of openings, each of which also hands out the envelope). The token is the grant's
+//! expiry and an HMAC-SHA-256 over a label, the link id and that expiry, keyed with the
+//! server's key file: nothing is stored per grant, a grant is valid for its own link
+//! only, and a forged or altered token is simply not a grant.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use sha2::Sha256;
+use utoipa::{IntoParams, ToSchema};
 
 use super::documents::{access, owned, payload_response, Access, DocumentView};
-use super::{check_envelope, decode_b64, encode_b64, ApiJson, ApiPath};
+use super::{check_envelope, decode_b64, encode_b64, ApiJson, ApiPath, ApiQuery};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult, Problem};
-use crate::store::{EnvelopeRecord, Id, Link, LinkOpen};
+use crate::store::{EnvelopeRecord, Id, Link, LinkOpen, LINK_GRANT_SECONDS};
 use crate::AppState;
+
+/// Domain separation of the link download grant's MAC.
+const LINK_GRANT_LABEL: &[u8] = b"coffre/v1/server/link-download-grant";
+/// Bytes of a grant: its expiry (8, big-endian) and the HMAC-SHA-256 tag (32).
+const LINK_GRANT_BYTES: usize = 8 + 32;
 
 /// Body of `PUT /v1/documents/{id}/envelopes/{recipient}`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,6 +95,8 @@ pub struct LinkView {
     pub max_downloads: Option<u32>,
     /// Openings so far.
     pub downloads: u32,
+    /// Last opening (unix seconds).
+    pub last_opened_at: Option<u64>,
 }
 
 impl From<&Link> for LinkView {
@@ -82,6 +108,7 @@ impl From<&Link> for LinkView {
             expires_at: l.expires_at,
             max_downloads: l.max_downloads,
             downloads: l.downloads,
+            last_opened_at: l.last_opened_at,
         }
     }
 }
@@ -99,6 +126,59 @@ pub struct OpenedLink {
     pub expires_at: Option<u64>,
     /// Openings left, if limited.
     pub downloads_left: Option<u32>,
+    /// The grant of this opening: pass it as `?grant=` to `GET /v1/links/{id}/payload`.
+    pub download_token: String,
+    /// Until when (unix seconds) the grant serves the payload.
+    pub download_expires_at: u64,
+}
+
+/// Query of `GET /v1/links/{id}/payload`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LinkPayloadQuery {
+    /// The `download_token` of an opening of this link.
+    #[serde(default)]
+    pub grant: Option<String>,
+}
+
+fn grant_tag(state: &AppState, link: Id, expires_at: u64) -> AppResult<Hmac<Sha256>> {
+    let key = state.opaque.to_bytes();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    mac.update(LINK_GRANT_LABEL);
+    mac.update(&link.0);
+    mac.update(&expires_at.to_be_bytes());
+    Ok(mac)
+}
+
+/// A download grant for `link`, valid until `expires_at`.
+fn issue_grant(state: &AppState, link: Id, expires_at: u64) -> AppResult<String> {
+    let tag = grant_tag(state, link, expires_at)?.finalize().into_bytes();
+    let mut bytes = Vec::with_capacity(LINK_GRANT_BYTES);
+    bytes.extend_from_slice(&expires_at.to_be_bytes());
+    bytes.extend_from_slice(&tag);
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `token` is a grant for `link` that is still valid at `now` (tag compared in
+/// constant time).
+fn check_grant(state: &AppState, link: Id, token: &str, now: u64) -> AppResult<bool> {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(token.trim()) else {
+        return Ok(false);
+    };
+    if bytes.len() != LINK_GRANT_BYTES {
+        return Ok(false);
+    }
+    let (expiry, tag) = bytes.split_at(8);
+    let mut be = [0u8; 8];
+    be.copy_from_slice(expiry);
+    let expires_at = u64::from_be_bytes(be);
+    if now >= expires_at {
+        return Ok(false);
+    }
+    Ok(grant_tag(state, link, expires_at)?
+        .verify_slice(tag)
+        .is_ok())
 }
 
 fn check_expiry(expires_at: Option<u64>, now: u64) -> AppResult<()> {
@@ -285,6 +365,7 @@ pub async fn create_link(
         expires_at: body.expires_at,
         max_downloads: body.max_downloads,
         downloads: 0,
+        last_opened_at: None,
     };
     let view = LinkView::from(&link);
     state.blocking(move |s| s.put_link(&link)).await?;
@@ -327,9 +408,11 @@ pub async fn delete_link(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Opens a link, anonymously: counts one opening, returns the envelope and metadata.
-/// 410 once expired or used up.
+/// Opens a link, anonymously: counts one download, returns the envelope, the metadata and
+/// the `download_token` that serves this download's payload (see the module docs). 410
+/// once expired or used up.
 #[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
+    description = "Opens a link, anonymously. Each opening counts one download against `max_downloads` and returns a `download_token`: the grant for that one download, valid until `download_expires_at` (one hour, never past the link's expiry). 410 `/problems/gone` once the link is expired or used up.",
     params(("id" = String, Path, description = "link id")),
     responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem)))]
 pub async fn open_link(
@@ -355,20 +438,29 @@ pub async fn open_link(
     let doc = doc.ok_or(AppError::NotFound)?;
     // The count must survive a crash, or a limit of 1 could be exceeded.
     state.flush().await?;
+    let grant_expires = now
+        .saturating_add(LINK_GRANT_SECONDS)
+        .min(link.expires_at.unwrap_or(u64::MAX));
     Ok(Json(OpenedLink {
         size: doc.size,
         metadata: encode_b64(&doc.metadata),
         envelope: encode_b64(&link.envelope),
         expires_at: link.expires_at,
         downloads_left: link.max_downloads.map(|m| m.saturating_sub(link.downloads)),
+        download_token: issue_grant(&state, link.id, grant_expires)?,
+        download_expires_at: grant_expires,
     }))
 }
 
-/// Streams the payload behind a link, anonymously, with Range. Allowed once the link has
-/// been opened and until it expires; openings, not payload requests, are what is
-/// counted, so that a resumed or ranged download is not charged twice.
+/// Streams the payload behind a link, anonymously, with Range. The download was counted
+/// when the link was opened: this request needs that opening's `download_token` as
+/// `?grant=`, which serves the payload, Range continuations of an interrupted download
+/// included, until the grant expires ([`LINK_GRANT_SECONDS`] after the opening, never past
+/// the link's expiry), even if that opening used the link up. Without a valid grant: 410
+/// once the link is expired or used up, 409 while it can still be opened.
 #[utoipa::path(get, path = "/v1/links/{id}/payload", tag = "links",
-    params(("id" = String, Path, description = "link id")),
+    description = "Streams the payload behind a link, anonymously, with Range. Downloads are counted when the link is opened (`GET /v1/links/{id}`), not here: pass that opening's `download_token` as `grant`. A grant serves its download, including Range requests that resume an interrupted one, for one hour after the opening and never past the link's expiry, even when that opening used the link up. Without a valid grant the payload is refused with 410 `/problems/gone` once the link is expired or its download count is used up (the same problem as opening it), and with 409 while the link can still be opened.",
+    params(("id" = String, Path, description = "link id"), LinkPayloadQuery),
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
@@ -376,6 +468,7 @@ pub async fn open_link(
 pub async fn link_payload(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Id>,
+    ApiQuery(query): ApiQuery<LinkPayloadQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let (link, doc) = state
@@ -390,12 +483,20 @@ pub async fn link_payload(
         .await?;
     let link = link.ok_or(AppError::NotFound)?;
     let doc = doc.ok_or(AppError::NotFound)?;
-    if link.expires_at.is_some_and(|t| state.now() >= t) {
+    let now = state.now();
+    if link.expires_at.is_some_and(|t| now >= t) {
         return Err(AppError::Gone);
     }
-    if link.downloads == 0 {
+    let granted = match query.grant.as_deref() {
+        Some(token) => check_grant(&state, id, token, now)?,
+        None => false,
+    };
+    if !granted {
+        if link.max_downloads.is_some_and(|m| link.downloads >= m) {
+            return Err(AppError::Gone);
+        }
         return Err(AppError::Conflict(
-            "open the link before downloading".into(),
+            "open the link first and pass its download_token as ?grant=".into(),
         ));
     }
     payload_response(state, &doc, &headers)

@@ -25,6 +25,11 @@ pub const PIECE_BYTES: usize = 1024 * 1024;
 /// Length of every random identifier.
 pub const ID_BYTES: usize = 16;
 
+/// How long one opening of a link lets its visitor fetch the payload (Range continuations
+/// of an interrupted download included), and so how long a used-up link is kept after its
+/// last opening before the sweeper removes it.
+pub const LINK_GRANT_SECONDS: u64 = 3600;
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -184,6 +189,12 @@ pub struct Account {
     pub failed_logins: u32,
     /// Locked until a worker of the organisation unlocks it.
     pub locked: bool,
+    /// Moves on at every change of the OPAQUE record (passphrase change, recovery). A
+    /// session is valid only under the epoch it was opened in, so no session opened with
+    /// an old passphrase (even by a login still between its two messages during the
+    /// change) outlives the change.
+    #[serde(default)]
+    pub credential_epoch: u64,
 }
 
 impl fmt::Debug for Account {
@@ -207,6 +218,10 @@ pub struct Session {
     pub created_at: u64,
     /// Expiry (unix seconds); refused from then on.
     pub expires_at: u64,
+    /// The account's [`Account::credential_epoch`] when the login started; refused once
+    /// the account has moved on.
+    #[serde(default)]
+    pub credential_epoch: u64,
 }
 
 /// An organisation (a "relais": shelter, CCAS, association).
@@ -301,6 +316,9 @@ pub struct Link {
     pub max_downloads: Option<u32>,
     /// How many times it was opened.
     pub downloads: u32,
+    /// When it was last opened (unix seconds); absent until the first opening.
+    #[serde(default)]
+    pub last_opened_at: Option<u64>,
 }
 
 impl fmt::Debug for Link {
@@ -362,8 +380,17 @@ pub trait Store: Send + Sync + 'static {
     fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>>;
     /// Deletes a session (logout, expiry).
     fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
-    /// Deletes every session of `account` but `keep`; how many were deleted.
-    fn delete_sessions_of(&self, account: Id, keep: Option<&[u8; 32]>) -> StoreResult<u64>;
+    /// Replaces an account's credentials in one transaction: applies `change` (the new
+    /// OPAQUE record and bundle), moves the account to the next credential epoch, deletes
+    /// every session of the account but `keep`, and moves `keep` to the new epoch. Sessions
+    /// opened concurrently under the old epoch are refused from then on (see
+    /// [`Account::credential_epoch`]). A failure leaves everything as it was.
+    fn replace_credentials(
+        &self,
+        id: Id,
+        change: &dyn Fn(&mut Account),
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<Account>;
 
     // --- organisations ---
     /// Creates an organisation.
@@ -415,7 +442,8 @@ pub trait Store: Send + Sync + 'static {
     fn put_link(&self, link: &Link) -> StoreResult<()>;
     /// A link by id, without counting.
     fn link(&self, id: Id) -> StoreResult<Option<Link>>;
-    /// Counts one opening if the link is still valid at `now`, atomically.
+    /// Counts one opening if the link is still valid at `now` and records `now` as its
+    /// last opening, atomically.
     fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>>;
     /// Links of a document.
     fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>>;
@@ -423,9 +451,9 @@ pub trait Store: Send + Sync + 'static {
     fn delete_link(&self, id: Id) -> StoreResult<bool>;
 
     // --- maintenance ---
-    /// Removes what has expired at `now` (sessions, invites, shares, used-up or expired
-    /// links), uploads created before `stale_before` and never committed, and payloads no
-    /// document refers to.
+    /// Removes what has expired at `now` (sessions, invites, shares, expired links, and
+    /// used-up links [`LINK_GRANT_SECONDS`] after their last opening), uploads created
+    /// before `stale_before` and never committed, and payloads no document refers to.
     fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep>;
 
     // --- durability ---

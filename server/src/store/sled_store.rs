@@ -30,7 +30,7 @@ use super::Sweep;
 
 use super::{
     Account, Document, EnvelopeRecord, Id, Invite, Link, LinkOpen, Org, Session, Store, StoreError,
-    StoreResult, ID_BYTES, PIECE_BYTES,
+    StoreResult, ID_BYTES, LINK_GRANT_SECONDS, PIECE_BYTES,
 };
 
 /// Names of all trees this store writes; `audit` expects nothing else.
@@ -327,22 +327,55 @@ impl Store for SledStore {
         )
     }
 
-    fn delete_sessions_of(&self, account: Id, keep: Option<&[u8; 32]>) -> StoreResult<u64> {
-        let mut removed = 0;
-        for key in self.account_sessions.scan_prefix(account.0).keys() {
+    fn replace_credentials(
+        &self,
+        id: Id,
+        change: &dyn Fn(&mut Account),
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<Account> {
+        // Sessions cannot be scanned inside a transaction: list them first. One opened
+        // between this scan and the transaction belongs to the old epoch, which the
+        // transaction ends, so it is refused all the same.
+        let mut others = Vec::new();
+        for key in self.account_sessions.scan_prefix(id.0).keys() {
             let key = key.map_err(backend)?;
-            let Some(hash) = key
+            if let Some(hash) = key
                 .get(ID_BYTES..)
                 .and_then(|h| <[u8; 32]>::try_from(h).ok())
-            else {
-                continue;
-            };
-            if keep != Some(&hash) {
-                self.delete_session(&hash)?;
-                removed += 1;
+            {
+                if keep != Some(&hash) {
+                    others.push(hash);
+                }
             }
         }
-        Ok(removed)
+        tx_result(
+            (&self.accounts, &self.sessions, &self.account_sessions).transaction(
+                |(accounts, sessions, index_tree)| {
+                    let Some(mut account) = get_tx::<Account>(accounts, &id.0)? else {
+                        return abort(StoreError::NotFound);
+                    };
+                    change(&mut account);
+                    let Some(epoch) = account.credential_epoch.checked_add(1) else {
+                        return abort(backend("credential epoch overflow"));
+                    };
+                    account.credential_epoch = epoch;
+                    accounts.insert(id.0.as_slice(), tx_encode(&account)?)?;
+                    for hash in &others {
+                        sessions.remove(hash.as_slice())?;
+                        index_tree.remove(session_index(id, hash).as_slice())?;
+                    }
+                    if let Some(keep) = keep {
+                        if let Some(mut session) = get_tx::<Session>(sessions, keep)? {
+                            if session.account == id {
+                                session.credential_epoch = epoch;
+                                sessions.insert(keep.as_slice(), tx_encode(&session)?)?;
+                            }
+                        }
+                    }
+                    Ok(account)
+                },
+            ),
+        )
     }
 
     fn put_org(&self, org: &Org) -> StoreResult<()> {
@@ -601,6 +634,7 @@ impl Store for SledStore {
                 return Ok(Some(LinkOpen::Exhausted));
             }
             link.downloads = link.downloads.saturating_add(1);
+            link.last_opened_at = Some(now);
             links.insert(id.0.as_slice(), tx_encode(&link)?)?;
             Ok(Some(LinkOpen::Opened(link)))
         }))
@@ -667,11 +701,11 @@ impl Store for SledStore {
             let (_, v) = entry.map_err(backend)?;
             let link: Link = decode(&v)?;
             let expired = link.expires_at.is_some_and(|t| t <= now);
-            // A used-up link is kept while its last opener may still be downloading:
-            // only expiry removes it, or an hour after creation when it has no expiry.
+            // A used-up link is kept while its last opener may still be downloading (the
+            // grant of the last opening lasts LINK_GRANT_SECONDS), then removed.
+            let last_opened = link.last_opened_at.unwrap_or(link.created_at);
             let used_up = link.max_downloads.is_some_and(|m| link.downloads >= m)
-                && link.expires_at.is_none()
-                && link.created_at.saturating_add(3600) <= now;
+                && last_opened.saturating_add(LINK_GRANT_SECONDS) <= now;
             if expired || used_up {
                 dead_links.push(link.id);
             }

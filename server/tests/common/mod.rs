@@ -109,26 +109,11 @@ impl TestServer {
     }
 
     /// Inserts an account and a session directly in the store (bypassing OPAQUE, which
-    /// tests/login.rs covers) and returns it with a real identity.
+    /// tests/login.rs covers) and returns it with a real identity. Its stored record and
+    /// bundle are well-formed (see [`seed::stand_in_account`]), so `audit` passes.
     pub fn user(&self, handle: &str, role: Role, org: Option<Id>) -> User {
         let identity = Identity::generate().unwrap();
-        let account = Account {
-            id: Id::generate().unwrap(),
-            handle: handle.to_owned(),
-            role,
-            org,
-            public_key: identity.to_recipient().to_string(),
-            password_file: vec![0; 192],
-            ksf_version: 1,
-            bundle: vec![0; 62],
-            recovery_bundle: None,
-            recovery_verifier: None,
-            created_by: None,
-            consent_at: None,
-            created_at: self.now(),
-            failed_logins: 0,
-            locked: false,
-        };
+        let account = seed::stand_in_account(&identity, handle, role, org, self.now());
         self.store.create_account(&account, None).unwrap();
         let token = self.session_for(account.id, 3600);
         User {
@@ -148,6 +133,7 @@ impl TestServer {
                     account,
                     created_at: self.now(),
                     expires_at: self.now() + seconds,
+                    credential_epoch: 0,
                 },
             )
             .unwrap();
