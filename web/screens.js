@@ -322,7 +322,9 @@ function fileName(doc) {
 function docButton(doc) {
   return h('button', { type: 'button', class: 'doc', 'data-id': doc.id, onclick: () => show(documentScreen, { doc }) },
     h('span', { class: 'name', text: doc.name }),
-    h('span', { class: 'hint', text: doc.shared && doc.expiresAt ? t('sharedUntil', { date: date(doc.expiresAt) }) : date(doc.createdAt) }),
+    h('span', { class: 'hint', text: doc.shared
+      ? [doc.ownerHandle && t('sharedBy', { handle: doc.ownerHandle }), doc.expiresAt && t('sharedUntil', { date: date(doc.expiresAt) })].filter(Boolean).join(' · ')
+      : date(doc.createdAt) }),
   );
 }
 
@@ -389,6 +391,7 @@ function documentScreen({ doc }) {
   if (doc.shared) {
     return h('div', { class: 'stack' },
       documentView(doc, () => vault.openDocument(doc), { headingKey: 'sharedWithYou' }),
+      doc.ownerHandle && h('p', { id: 'shared-by', text: t('sharedBy', { handle: doc.ownerHandle }) }),
       doc.expiresAt && h('p', { text: t('sharedUntil', { date: date(doc.expiresAt) }) }),
       back,
     );

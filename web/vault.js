@@ -173,7 +173,7 @@ function openAll(docs) {
     if (!doc.committed || !doc.envelope) continue;
     let env = null;
     let meta = null;
-    const base = { id: doc.id, owner: doc.owner, size: doc.size, envelope: doc.envelope, createdAt: doc.committed_at ?? doc.created_at, expiresAt: doc.expires_at ?? null };
+    const base = { id: doc.id, owner: doc.owner, ownerHandle: doc.owner_handle ?? null, size: doc.size, envelope: doc.envelope, createdAt: doc.committed_at ?? doc.created_at, expiresAt: doc.expires_at ?? null };
     try {
       env = Envelope.parse(unb64(doc.envelope));
       meta = env.openMetadata(identity, unb64(doc.metadata));

@@ -28,6 +28,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
         .unwrap();
     assert_eq!(shared.as_array().unwrap().len(), 1);
     assert_eq!(shared[0]["id"], id);
+    // The worker learns whose paper it is (the share graph is stored in clear anyway).
+    assert_eq!(shared[0]["owner_handle"], "amina");
     let env = unb64(shared[0]["envelope"].as_str().unwrap());
     let payload = s
         .req(

@@ -558,6 +558,7 @@ describe('web app', () => {
     const docId = await w.getAttribute(`#shared button.doc:has-text("${f.name}")`, 'data-id');
     await w.click(`#shared button.doc:has-text("${f.name}")`);
     await w.waitForSelector(`h1:text("${f.name}")`);
+    assert.equal(await text(w, '#shared-by'), `From ${PERSON.handle}`);
     const got = await download(w, '#download');
     assert.ok(got.bytes.equals(f.buffer), 'the worker downloads the original bytes');
     await check(w, '20-worker-shared-document');

@@ -110,6 +110,7 @@ export default {
   downloadFile: 'تنزيل',
   decrypting: 'جارٍ الفتح…',
   sharedWithYou: 'مُشارَكة معك',
+  sharedBy: 'من {handle}',
   sharedUntil: 'مُشارَكة حتى {date}',
   delete: 'حذف',
   deleteConfirm: 'حذف «{name}» نهائيًا؟ لن يستطيع أحد استرجاعها.',

@@ -110,6 +110,7 @@ export default {
   downloadFile: 'Download',
   decrypting: 'Opening…',
   sharedWithYou: 'Shared with you',
+  sharedBy: 'From {handle}',
   sharedUntil: 'Shared until {date}',
   delete: 'Delete',
   deleteConfirm: 'Delete “{name}” for good? Nobody can get it back.',

@@ -110,6 +110,7 @@ export default {
   downloadFile: 'Télécharger',
   decrypting: 'Ouverture…',
   sharedWithYou: 'Partagé avec vous',
+  sharedBy: 'De {handle}',
   sharedUntil: 'Partagé jusqu’au {date}',
   delete: 'Supprimer',
   deleteConfirm: 'Supprimer « {name} » pour toujours ? Personne ne pourra le retrouver.',

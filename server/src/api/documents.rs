@@ -67,6 +67,9 @@ pub struct DocumentView {
     pub envelope: Option<String>,
     /// When the caller's share expires (recipients only).
     pub expires_at: Option<u64>,
+    /// The owner's handle (in "shared with me" lists, so a worker knows whose paper it
+    /// is; the share graph is already in clear on the server).
+    pub owner_handle: Option<String>,
 }
 
 impl DocumentView {
@@ -83,6 +86,7 @@ impl DocumentView {
             metadata: encode_b64(&doc.metadata),
             envelope: envelope.map(|e| encode_b64(&e.envelope)),
             expires_at: envelope.and_then(|e| e.expires_at),
+            owner_handle: None,
         }
     }
 }

@@ -309,7 +309,8 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Documents shared with the caller, each with the caller's envelope.
+/// Documents shared with the caller, each with the caller's envelope and the owner's
+/// handle.
 #[utoipa::path(get, path = "/v1/shared", tag = "shares",
     responses((status = 200, body = [DocumentView]), (status = "4XX", body = Problem)),
     security(("bearer" = [])))]
@@ -322,7 +323,15 @@ pub async fn shared_with_me(
     let mut views = Vec::with_capacity(ids.len());
     for id in ids {
         match access(&state, me, id).await {
-            Ok((doc, access)) => views.push(DocumentView::new(&doc, access.envelope())),
+            Ok((doc, access)) => {
+                let mut view = DocumentView::new(&doc, access.envelope());
+                let owner = doc.owner;
+                view.owner_handle = state
+                    .blocking(move |s| s.account(owner))
+                    .await?
+                    .map(|a| a.handle);
+                views.push(view);
+            }
             Err(AppError::NotFound) => {}
             Err(e) => return Err(e),
         }
