@@ -20,10 +20,6 @@ import { ApiError, request, setToken, b64, unb64 } from './api.js';
 /** The categories of a document, in display order (tags stored in sealed metadata). */
 export const CATEGORIES = ['identity', 'health', 'housing', 'income', 'other'];
 
-// Must equal coffre-core's RECOVERY_VERIFIER_LABEL (crates/coffre-core/src/recovery.rs):
-// the server stores SHA-256(label || token) to check a recovery token, never the token.
-const RECOVERY_VERIFIER_LABEL = new TextEncoder().encode('coffre/v1/recovery/verifier');
-
 let identity = null; // the logged-in account's Identity handle
 let account = null; // the account as the server shows it
 
@@ -46,13 +42,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Lets the browser paint a "please wait" before Argon2id holds the thread. */
 const paint = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-
-async function recoveryVerifier(token) {
-  const data = new Uint8Array(RECOVERY_VERIFIER_LABEL.length + token.length);
-  data.set(RECOVERY_VERIFIER_LABEL);
-  data.set(token, RECOVERY_VERIFIER_LABEL.length);
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', data));
-}
 
 /**
  * Registers a new account: OPAQUE registration, a fresh identity sealed under the export
@@ -84,7 +73,9 @@ async function register(handle, secret, send) {
       public_key: me.recipient(),
       bundle: b64(result.sealIdentity(me, id)),
       recovery_bundle: b64(code.sealIdentity(me, id)),
-      recovery_verifier: b64(await recoveryVerifier(code.authToken(id))),
+      // What the server keeps to check the code later (a hash of a token derived from
+      // it, never the code).
+      recovery_verifier: b64(code.verifier(id)),
     };
     await send(body);
     return code.toString();

@@ -1,6 +1,6 @@
 // The benchmark body, shared by Node and Chromium: returns rows of measurements.
-// `libs` = { coffre, glue (gen/coffre_wasm.js, for the in-wasm references), sodium, noble,
-// argon2id (hash-wasm's), subtle }.
+// `libs` = { coffre (the package), glue (the bench module, bench/gen/coffre_wasm.js, for
+// the in-wasm references), sodium, noble, argon2id (hash-wasm's), subtle }.
 
 const MIB = 1024 * 1024;
 
@@ -90,7 +90,7 @@ export async function runBench(libs, { mib = 64, piece = 64 * 1024, rounds = 3 }
   });
   add('coffre Decryptor.push loop', 'decrypt', mbps(total, pushDec), 'MiB/s');
   const inWasm = await best(rounds, () => glue.benchEncryptInWasm(recipient, total, piece));
-  add('coffre in wasm, no JS boundary (reference)', 'encrypt', mbps(total, inWasm), 'MiB/s');
+  add('coffre in wasm, no JS boundary (reference, bench module)', 'encrypt', mbps(total, inWasm), 'MiB/s');
   add('streaming API / in-wasm reference', 'encrypt', (100 * inWasm) / enc, '%');
 
   if (sodium) {
@@ -160,7 +160,7 @@ export async function runBench(libs, { mib = 64, piece = 64 * 1024, rounds = 3 }
 
   // --- Argon2id at the login parameters (KSF v1: 64 MiB, t = 3, p = 1) ---
   const a = await best(rounds, () => glue.benchArgon2id(coffre.defaultKsfVersion()));
-  add('coffre Argon2id (KSF v1: m=64 MiB, t=3, p=1)', 'hash', a, 'ms');
+  add('coffre Argon2id (KSF v1: m=64 MiB, t=3, p=1; bench module)', 'hash', a, 'ms');
   if (argon2id) {
     const h = await best(rounds, () =>
       argon2id({

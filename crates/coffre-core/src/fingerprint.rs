@@ -29,6 +29,23 @@ pub const FINGERPRINT_WORDS: usize = 6;
 pub const BITS_PER_WORD: usize = 11;
 /// Number of five-digit groups in the numeric form.
 pub const FINGERPRINT_GROUPS: usize = 5;
+/// Words in the BIP-39 English wordlist.
+const WORDLIST_WORDS: usize = 2048;
+
+/// The BIP-39 English wordlist (BIP-39, "Wordlists"), one word per line, in list order.
+///
+/// Kept as plain text rather than through the `bip39` crate's `[&str; 2048]`: in the
+/// browser module the array's 2048 pointer-and-length pairs cost 16 KB next to 13 KB of
+/// words, and compress badly (13 KB of the gzipped module; the text alone is 6 KB). A
+/// test checks the file against the `bip39` crate, word for word.
+const WORDLIST: &str = include_str!("bip39-english.txt");
+
+/// Word `index` (below 2048) of the BIP-39 English wordlist. Six look-ups per
+/// fingerprint, so a scan of the 13 KB text costs nothing worth a table.
+fn bip39_word(index: usize) -> &'static str {
+    debug_assert!(index < WORDLIST_WORDS);
+    WORDLIST.lines().nth(index).unwrap_or_default()
+}
 
 /// The fingerprint of one recipient (public key).
 #[derive(Clone, PartialEq, Eq)]
@@ -49,7 +66,6 @@ impl Fingerprint {
 
     /// Six words from the BIP-39 English wordlist.
     pub fn words(&self) -> [&'static str; FINGERPRINT_WORDS] {
-        let list = bip39::Language::English.word_list();
         // The first 9 bytes (72 bits) hold the 66 bits we need.
         let mut top = [0u8; 16];
         top[..9].copy_from_slice(&self.digest[..9]);
@@ -57,7 +73,7 @@ impl Fingerprint {
         core::array::from_fn(|i| {
             let shift = 128 - BITS_PER_WORD * (i + 1);
             let index = (bits >> shift) & 0x7ff;
-            list[index as usize]
+            bip39_word(index as usize)
         })
     }
 
@@ -119,6 +135,18 @@ mod tests {
         let b = Fingerprint::of(&Recipient::from_bytes([2; 32]));
         assert_ne!(a.words(), b.words());
         assert_ne!(a.number(), b.number());
+    }
+
+    #[test]
+    fn embedded_wordlist_is_the_bip39_english_list() {
+        let list = bip39::Language::English.word_list();
+        let lines: Vec<&str> = WORDLIST.lines().collect();
+        assert_eq!(lines.len(), WORDLIST_WORDS);
+        assert_eq!(lines.as_slice(), list.as_slice());
+        assert!(WORDLIST.ends_with("zoo\n"));
+        for (i, word) in list.iter().enumerate() {
+            assert_eq!(bip39_word(i), *word);
+        }
     }
 
     #[test]

@@ -238,6 +238,14 @@ impl RecoveryCode {
         self.inner.derive_auth_token(account_id).expose().to_vec()
     }
 
+    /// What the server stores to check this code's `authToken(accountId)` later
+    /// (32 bytes): SHA-256 of a fixed label and the token. Not a secret: it proves
+    /// nothing by itself and opens nothing.
+    pub fn verifier(&self, account_id: &str) -> Vec<u8> {
+        let token = self.inner.derive_auth_token(account_id);
+        coffre_core::recovery::recovery_verifier(&token).to_vec()
+    }
+
     /// Seals `identity` under this code: the recovery key bundle to store.
     #[wasm_bindgen(js_name = sealIdentity)]
     pub fn seal_identity(
@@ -332,6 +340,14 @@ mod tests {
             me.recipient()
         );
         assert_eq!(again.auth_token("acct"), code.auth_token("acct"));
+        let verifier: [u8; 32] = code.verifier("acct").try_into().unwrap();
+        let token = coffre_core::recovery::RecoveryToken::from_bytes(
+            again.auth_token("acct").try_into().unwrap(),
+        );
+        assert!(coffre_core::recovery::verify_recovery_token(
+            &verifier, &token
+        ));
+        assert_ne!(code.verifier("acct"), code.verifier("acct-2"));
         assert_eq!(
             RecoveryCode::parse("ACD").err().unwrap().code(),
             ErrorCode::RecoveryCodeWrongLength

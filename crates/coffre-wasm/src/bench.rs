@@ -1,6 +1,7 @@
 //! Reference points for `pkg/bench/`: the same work as the public API, done entirely
-//! inside wasm, so the benchmark can show what the JS boundary costs. Not part of the
-//! documented API (hidden from the package's types).
+//! inside wasm, so the benchmark can show what the JS boundary costs. Only in the bench
+//! module (cargo feature `bench`, `pkg/bench/gen/`): the shipped package does not carry
+//! these exports.
 
 use coffre_core::opaque::KsfParams;
 use wasm_bindgen::prelude::*;
@@ -47,7 +48,7 @@ pub fn bench_argon2id(ksf_version: u16) -> Result<u8, CoffreError> {
             b"coffre-bench-salt",
             &mut out,
         )
-        .map_err(|e| CoffreError::new(crate::error::ErrorCode::Internal, e.to_string()))?;
+        .map_err(|_| CoffreError::from_code(crate::error::ErrorCode::KeyStretchingFailed))?;
     Ok(out[0])
 }
 

@@ -6,6 +6,11 @@
 //! core enums are `#[non_exhaustive]`: a variant added there without a mapping here falls
 //! into [`ErrorCode::Internal`] until someone maps it (the list below names every variant
 //! that exists today, so the fallback arm is only reached by new ones).
+//!
+//! Messages are fixed English sentences, one per code (a few codes have a more precise
+//! one), never built with `format!` or the core errors' `Display`: formatting machinery
+//! and the core's message templates would cost the browser module several KB for text
+//! that partner code must not parse anyway.
 
 use coffre_core::bundle::BundleError;
 use coffre_core::format::header::HeaderError;
@@ -17,7 +22,7 @@ use wasm_bindgen::prelude::*;
 
 /// Declares the error codes once: the enum, its string form and the list of all codes.
 macro_rules! error_codes {
-    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal,)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal => $message:literal,)*) => {
         /// A stable, machine-readable error class. Partner code switches on the string.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum ErrorCode {
@@ -35,103 +40,112 @@ macro_rules! error_codes {
                     $(ErrorCode::$variant => $code,)*
                 }
             }
+
+            /// The default message of the code (English, for developers).
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $message,)*
+                }
+            }
         }
     };
 }
 
 error_codes! {
     /// A key string is not valid Bech32 (typo, bad character, mixed case, bad checksum).
-    KeyInvalid = "KEY_INVALID",
+    KeyInvalid = "KEY_INVALID" => "the key is not valid Bech32 (a typo, a wrong character, mixed case or a bad checksum)",
     /// A key string has the wrong prefix (a recipient where an identity was expected…).
-    KeyWrongType = "KEY_WRONG_TYPE",
+    KeyWrongType = "KEY_WRONG_TYPE" => "the key is of the wrong type (an identity where a recipient was expected, or the reverse)",
     /// A key decodes to the wrong number of bytes.
-    KeyWrongLength = "KEY_WRONG_LENGTH",
+    KeyWrongLength = "KEY_WRONG_LENGTH" => "the key has the wrong length",
     /// A key file holds no key.
-    KeyFileEmpty = "KEY_FILE_EMPTY",
+    KeyFileEmpty = "KEY_FILE_EMPTY" => "the key file holds no key",
     /// A key file line is not a key (the message says which line).
-    KeyFileInvalidLine = "KEY_FILE_INVALID_LINE",
+    KeyFileInvalidLine = "KEY_FILE_INVALID_LINE" => "a line of the key file is neither a key, a comment nor blank",
     /// The browser's or system's secure random source failed.
-    RandomUnavailable = "RANDOM_UNAVAILABLE",
+    RandomUnavailable = "RANDOM_UNAVAILABLE" => "the secure random number generator failed",
     /// Encryption needs at least one recipient.
-    NoRecipients = "NO_RECIPIENTS",
+    NoRecipients = "NO_RECIPIENTS" => "encryption needs at least one recipient",
     /// The document is too large for the age STREAM counter.
-    TooLarge = "TOO_LARGE",
+    TooLarge = "TOO_LARGE" => "the document is too large for the age format",
     /// The bytes are not an age file at all.
-    NotAgeFile = "NOT_AGE_FILE",
+    NotAgeFile = "NOT_AGE_FILE" => "not an age file",
     /// An age file of a version Coffre does not read.
-    UnsupportedVersion = "UNSUPPORTED_VERSION",
+    UnsupportedVersion = "UNSUPPORTED_VERSION" => "unsupported format version",
     /// The age header breaks the grammar (the message says which rule).
-    MalformedHeader = "MALFORMED_HEADER",
+    MalformedHeader = "MALFORMED_HEADER" => "the age header is malformed",
     /// None of the given identities opens the file.
-    NoIdentityMatched = "NO_IDENTITY_MATCHED",
+    NoIdentityMatched = "NO_IDENTITY_MATCHED" => "none of the identities opens the file",
     /// The header was altered after it was written.
-    HeaderMacMismatch = "HEADER_MAC_MISMATCH",
+    HeaderMacMismatch = "HEADER_MAC_MISMATCH" => "the age header was altered (its MAC does not match)",
     /// The payload was altered, reordered, or belongs to another header.
-    PayloadAuthenticationFailed = "PAYLOAD_AUTHENTICATION_FAILED",
+    PayloadAuthenticationFailed = "PAYLOAD_AUTHENTICATION_FAILED" => "the payload was altered, reordered or belongs to another file",
     /// The file ends too early.
-    Truncated = "TRUNCATED",
+    Truncated = "TRUNCATED" => "the file ends too early",
     /// Bytes follow the end of the file or envelope.
-    TrailingData = "TRAILING_DATA",
+    TrailingData = "TRAILING_DATA" => "bytes follow the end of the file or envelope",
     /// The payload's last chunk is empty although the payload is not.
-    EmptyFinalChunk = "EMPTY_FINAL_CHUNK",
+    EmptyFinalChunk = "EMPTY_FINAL_CHUNK" => "the payload ends with an empty chunk after data",
     /// The object already failed or finished and cannot be used again.
-    InvalidState = "INVALID_STATE",
+    InvalidState = "INVALID_STATE" => "the object is finished or failed",
     /// An envelope must hold exactly one X25519 stanza.
-    EnvelopeNotSingleX25519 = "ENVELOPE_NOT_SINGLE_X25519",
+    EnvelopeNotSingleX25519 = "ENVELOPE_NOT_SINGLE_X25519" => "an envelope must hold exactly one X25519 recipient stanza",
     /// An argument has the wrong type or shape (raised by the JS layer).
-    InvalidArgument = "INVALID_ARGUMENT",
+    InvalidArgument = "INVALID_ARGUMENT" => "invalid argument",
     /// An OPAQUE message from the server (or a stored value) is malformed.
-    MalformedMessage = "MALFORMED_MESSAGE",
+    MalformedMessage = "MALFORMED_MESSAGE" => "the OPAQUE message is malformed",
     /// The server's OPAQUE registration response is well-formed but unacceptable.
-    InvalidServerResponse = "INVALID_SERVER_RESPONSE",
+    InvalidServerResponse = "INVALID_SERVER_RESPONSE" => "the server's registration response is not acceptable",
     /// Wrong passphrase, unknown account, or a tampered login message (not told apart).
-    InvalidLogin = "INVALID_LOGIN",
+    InvalidLogin = "INVALID_LOGIN" => "wrong passphrase or account, or the login was tampered with",
     /// Argon2id failed, usually for lack of memory.
-    KeyStretchingFailed = "KEY_STRETCHING_FAILED",
+    KeyStretchingFailed = "KEY_STRETCHING_FAILED" => "Argon2id failed (out of memory?)",
     /// The server named Argon2id parameters this version does not know.
-    UnknownKsfVersion = "UNKNOWN_KSF_VERSION",
+    UnknownKsfVersion = "UNKNOWN_KSF_VERSION" => "unknown Argon2id parameter version",
     /// A key bundle is malformed.
-    MalformedBundle = "MALFORMED_BUNDLE",
+    MalformedBundle = "MALFORMED_BUNDLE" => "the key bundle is malformed",
     /// A passphrase bundle offered to a recovery code, or the reverse.
-    BundleWrongKind = "BUNDLE_WRONG_KIND",
+    BundleWrongKind = "BUNDLE_WRONG_KIND" => "wrong kind of key bundle (passphrase and recovery bundles are not interchangeable)",
     /// The key bundle does not open: wrong key or account, or tampered.
-    BundleAuthenticationFailed = "BUNDLE_AUTHENTICATION_FAILED",
+    BundleAuthenticationFailed = "BUNDLE_AUTHENTICATION_FAILED" => "the key bundle does not open: wrong key or account, or altered",
     /// A recovery code has a typo (its checksum does not match).
-    RecoveryCodeTypo = "RECOVERY_CODE_TYPO",
+    RecoveryCodeTypo = "RECOVERY_CODE_TYPO" => "the recovery code has a typo: a character is wrong",
     /// A recovery code holds a character codes never use (the message suggests one).
-    RecoveryCodeInvalidCharacter = "RECOVERY_CODE_INVALID_CHARACTER",
+    RecoveryCodeInvalidCharacter = "RECOVERY_CODE_INVALID_CHARACTER" => "the recovery code holds a character that codes never use",
     /// A recovery code has too many or too few characters.
-    RecoveryCodeWrongLength = "RECOVERY_CODE_WRONG_LENGTH",
+    RecoveryCodeWrongLength = "RECOVERY_CODE_WRONG_LENGTH" => "a recovery code has 32 characters (without dashes)",
     /// A file name is too long or has control characters.
-    MetadataInvalidName = "METADATA_INVALID_NAME",
+    MetadataInvalidName = "METADATA_INVALID_NAME" => "the file name is too long or holds control characters",
     /// A MIME type is too long or not printable ASCII.
-    MetadataInvalidMimeType = "METADATA_INVALID_MIME_TYPE",
+    MetadataInvalidMimeType = "METADATA_INVALID_MIME_TYPE" => "the MIME type is too long or not printable ASCII",
     /// A date is not a real `YYYY-MM-DD` date.
-    MetadataInvalidDate = "METADATA_INVALID_DATE",
+    MetadataInvalidDate = "METADATA_INVALID_DATE" => "the date is not a real YYYY-MM-DD date",
     /// A category is not one of the known tags.
-    MetadataInvalidCategory = "METADATA_INVALID_CATEGORY",
+    MetadataInvalidCategory = "METADATA_INVALID_CATEGORY" => "the category must be identity, health, housing, income or other",
     /// Sealed metadata is malformed.
-    MetadataMalformed = "METADATA_MALFORMED",
+    MetadataMalformed = "METADATA_MALFORMED" => "the sealed metadata is malformed",
     /// Sealed metadata does not open: wrong document, or tampered.
-    MetadataAuthenticationFailed = "METADATA_AUTHENTICATION_FAILED",
+    MetadataAuthenticationFailed = "METADATA_AUTHENTICATION_FAILED" => "the sealed metadata does not open: wrong document, or altered",
     /// A core error this version of the bindings does not know yet.
-    Internal = "INTERNAL",
+    Internal = "INTERNAL" => "internal error",
 }
 
 /// An error on its way to JS. Converted into a JS `Error` when it crosses the boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoffreError {
     code: ErrorCode,
-    message: String,
+    message: &'static str,
 }
 
 impl CoffreError {
     /// An error with the given code and human-readable message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+    pub fn new(code: ErrorCode, message: &'static str) -> Self {
+        Self { code, message }
+    }
+
+    /// An error with the code's default message.
+    pub fn from_code(code: ErrorCode) -> Self {
+        Self::new(code, code.message())
     }
 
     /// The stable code.
@@ -140,19 +154,19 @@ impl CoffreError {
     }
 
     /// The human-readable message (English; never contains key material).
-    pub fn message(&self) -> &str {
-        &self.message
+    pub fn message(&self) -> &'static str {
+        self.message
     }
 
     /// The object is finished or failed.
-    pub(crate) fn invalid_state(what: &str) -> Self {
+    pub(crate) fn invalid_state(what: &'static str) -> Self {
         Self::new(ErrorCode::InvalidState, what)
     }
 }
 
 impl From<CoffreError> for JsValue {
     fn from(e: CoffreError) -> JsValue {
-        let error = js_sys::Error::new(&e.message);
+        let error = js_sys::Error::new(e.message);
         error.set_name("CoffreError");
         // Setting a property on a fresh plain Error cannot fail; if it somehow did, the
         // error would still reach JS with its name and message.
@@ -285,15 +299,38 @@ fn metadata_code(e: &MetadataError) -> ErrorCode {
     }
 }
 
-/// Implements `From<core error>` with the given code function and the core's message.
+/// The message of a recovery code error: for a character outside the alphabet, the one
+/// people most likely meant (the same hints as coffre-core's message, without its
+/// formatting).
+fn recovery_message(e: &RecoveryCodeError) -> &'static str {
+    match e {
+        RecoveryCodeError::InvalidCharacter { character, .. } => {
+            match character.to_ascii_lowercase() {
+                'o' => "recovery codes never use the letter O: did you mean the digit 0 (zero)?",
+                'i' | '1' => "recovery codes never use I or 1: did you mean the letter L?",
+                'b' => "recovery codes never use B: did you mean the digit 8?",
+                _ => ErrorCode::RecoveryCodeInvalidCharacter.message(),
+            }
+        }
+        e => recovery_code(e).message(),
+    }
+}
+
+/// Implements `From<core error>` with the given code function and the code's message.
 macro_rules! from_core {
     ($($error:ty => $code:expr,)*) => {$(
         impl From<$error> for CoffreError {
             fn from(e: $error) -> Self {
-                Self::new($code(&e), e.to_string())
+                Self::from_code($code(&e))
             }
         }
     )*};
+}
+
+impl From<RecoveryCodeError> for CoffreError {
+    fn from(e: RecoveryCodeError) -> Self {
+        Self::new(recovery_code(&e), recovery_message(&e))
+    }
 }
 
 from_core! {
@@ -308,7 +345,6 @@ from_core! {
     LoginError => login_code,
     UnknownKsfVersion => |_: &UnknownKsfVersion| ErrorCode::UnknownKsfVersion,
     BundleError => bundle_code,
-    RecoveryCodeError => recovery_code,
     MetadataError => metadata_code,
 }
 
@@ -335,6 +371,34 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()));
         }
+    }
+
+    #[test]
+    fn every_code_has_a_message() {
+        for code in ErrorCode::ALL {
+            assert!(!code.message().is_empty(), "{code:?}");
+            assert_eq!(CoffreError::from_code(*code).message(), code.message());
+        }
+    }
+
+    #[test]
+    fn recovery_typos_get_a_hint() {
+        let e = CoffreError::from(RecoveryCodeError::InvalidCharacter {
+            position: 3,
+            character: 'O',
+        });
+        assert_eq!(e.code(), ErrorCode::RecoveryCodeInvalidCharacter);
+        assert!(e.message().contains("digit 0"), "{}", e.message());
+        let e = CoffreError::from(RecoveryCodeError::InvalidCharacter {
+            position: 3,
+            character: '%',
+        });
+        assert_eq!(
+            e.message(),
+            ErrorCode::RecoveryCodeInvalidCharacter.message()
+        );
+        let e = CoffreError::from(RecoveryCodeError::Typo);
+        assert_eq!(e.code(), ErrorCode::RecoveryCodeTypo);
     }
 
     #[test]

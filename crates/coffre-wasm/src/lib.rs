@@ -9,6 +9,9 @@
 #![deny(missing_docs)]
 
 pub mod account;
+// Reference loops for `pkg/bench/` only: compiled into the separate bench module
+// (`--features bench`, built by `cargo xtask bench`), never into the shipped one.
+#[cfg(any(test, feature = "bench"))]
 pub mod bench;
 pub mod envelope;
 pub mod error;

@@ -37,6 +37,11 @@ tasks:
   run [--listen ADDR] [--data DIR]
                        build pkg/, the coffre CLI and coffre-server (release), then serve
                        Coffre on ADDR (default 127.0.0.1:8080) and print its URL
+  build-pkg [--dev] [--bench]
+                       build the npm package (pkg/gen/: release profile and wasm-opt unless
+                       --dev); --bench also builds the bench module (pkg/bench/gen/)
+  bench-pkg            only the package benchmark in Node and Chromium (pkg/bench),
+                       which writes docs/wasm-bench.md
   bench [--size-mib N] [--skip-criterion] [--skip-js]
                        criterion benches of coffre-core, peak memory (max RSS) and
                        throughput of `coffre decrypt` on an N MiB file (default 1024),
@@ -171,6 +176,35 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 }),
             ]
         }
+        "build-pkg" => {
+            let release = !flags.switch("--dev");
+            let bench = flags.switch("--bench");
+            let mut steps = vec![
+                Step::new("prerequisites", |_| {
+                    ensure_rustup_parts()?;
+                    ensure_js_tools(false)
+                }),
+                Step::new("build the npm package (pkg/)", move |ctx| {
+                    wasm::build_pkg(&ctx.root, release).map_err(Failure)
+                }),
+            ];
+            if bench {
+                steps.push(Step::new(
+                    "build the bench module (pkg/bench/gen/)",
+                    |ctx| wasm::build_bench_module(&ctx.root).map_err(Failure),
+                ));
+            }
+            steps
+        }
+        "bench-pkg" => vec![
+            Step::new("prerequisites of the package bench", |_| {
+                ensure_rustup_parts()?;
+                ensure_js_tools(true)
+            }),
+            Step::new("package bench (Node, Chromium)", |ctx| {
+                wasm::bench_js(&ctx.root).map_err(Failure)
+            }),
+        ],
         "bench" => {
             let skip_criterion = flags.switch("--skip-criterion");
             let size_mib =
@@ -917,5 +951,13 @@ mod tests {
         assert!(plan(&args(&["nope"])).is_err());
         assert_eq!(plan(&args(&["test"])).unwrap().len(), 12);
         assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 9);
+        assert_eq!(plan(&args(&["build-pkg"])).unwrap().len(), 2);
+        assert_eq!(
+            plan(&args(&["build-pkg", "--dev", "--bench"]))
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(plan(&args(&["bench-pkg"])).unwrap().len(), 2);
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Standard library only. Tools, and why each:
 //! - `cargo build --target wasm32-unknown-unknown --profile wasm-release` (root
-//!   `Cargo.toml`: fat LTO, one codegen unit, panic = abort).
+//!   `Cargo.toml`: fat LTO, one codegen unit, panic = abort, size-optimised except the
+//!   hot crates). The bench module (`pkg/bench/gen/`, [`build_bench_module`]) is the
+//!   same build with the crate's `bench` feature, in its own target directory.
 //! - `wasm-bindgen` (wasm-bindgen-cli) at exactly the version of the `wasm-bindgen` crate
 //!   in `Cargo.lock`; installed with `cargo install` when missing (built from source, no
 //!   binary download; wasm-pack is not used because it downloads binaries at run time).
@@ -142,11 +144,24 @@ pub fn npm_ci_if_needed(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Compiles the wasm crate; returns the path of the module. `simd` builds with
-/// `+simd128` into its own target directory, so the two builds do not evict each other
-/// from cargo's cache.
-fn cargo_build_wasm(root: &Path, release: bool, simd: bool) -> Result<PathBuf, String> {
-    let profile = if release { WASM_PROFILE } else { "dev" };
+/// One compilation of the wasm crate.
+#[derive(Clone, Copy)]
+struct WasmBuild<'a> {
+    /// The shipped profile ([`WASM_PROFILE`]) rather than `dev`.
+    release: bool,
+    /// With `-C target-feature=+simd128`.
+    simd: bool,
+    /// Cargo features of the wasm crate (`bench` for the bench module).
+    features: &'a [&'a str],
+    /// Own target directory under the cargo one, so builds with other flags or features
+    /// do not evict each other from cargo's cache (a cdylib's file name carries no hash,
+    /// so two feature sets in one directory would also overwrite each other's module).
+    target_subdir: Option<&'a str>,
+}
+
+/// Compiles the wasm crate; returns the path of the module.
+fn cargo_build_wasm(root: &Path, build: WasmBuild<'_>) -> Result<PathBuf, String> {
+    let profile = if build.release { WASM_PROFILE } else { "dev" };
     let mut target = target_dir(root);
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root)
@@ -159,15 +174,20 @@ fn cargo_build_wasm(root: &Path, release: bool, simd: bool) -> Result<PathBuf, S
             WASM_TARGET,
         ])
         .args(["--profile", profile]);
-    if simd {
-        target = target.join("wasm-simd");
+    if !build.features.is_empty() {
+        cmd.arg("--features").arg(build.features.join(","));
+    }
+    if let Some(subdir) = build.target_subdir {
+        target = target.join(subdir);
         cmd.arg("--target-dir").arg(&target);
+    }
+    if build.simd {
         let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
         flags.push_str(" -C target-feature=+simd128");
         cmd.env("RUSTFLAGS", flags.trim());
     }
     run(&mut cmd)?;
-    let profile_dir = if release { WASM_PROFILE } else { "debug" };
+    let profile_dir = if build.release { WASM_PROFILE } else { "debug" };
     Ok(target
         .join(WASM_TARGET)
         .join(profile_dir)
@@ -218,7 +238,15 @@ pub fn build_pkg(root: &Path, release: bool) -> Result<(), String> {
     if gen.exists() {
         std::fs::remove_dir_all(&gen).map_err(|e| format!("cannot clear {gen:?}: {e}"))?;
     }
-    let module = cargo_build_wasm(root, release, false)?;
+    let module = cargo_build_wasm(
+        root,
+        WasmBuild {
+            release,
+            simd: false,
+            features: &[],
+            target_subdir: None,
+        },
+    )?;
     bindgen(&module, &gen, release)?;
     let wasm = gen.join(format!("{OUT_NAME}_bg.wasm"));
     let simd_wasm = gen.join(SIMD_WASM);
@@ -228,7 +256,15 @@ pub fn build_pkg(root: &Path, release: bool) -> Result<(), String> {
             .map_err(|e| format!("cannot copy {wasm:?}: {e}"));
     }
 
-    let simd_module = cargo_build_wasm(root, release, true)?;
+    let simd_module = cargo_build_wasm(
+        root,
+        WasmBuild {
+            release,
+            simd: true,
+            features: &[],
+            target_subdir: Some("wasm-simd"),
+        },
+    )?;
     let simd_gen = target_dir(root).join("wasm-simd").join("gen");
     bindgen(&simd_module, &simd_gen, release)?;
     let glue = format!("{OUT_NAME}.js");
@@ -246,6 +282,38 @@ pub fn build_pkg(root: &Path, release: bool) -> Result<(), String> {
         eprintln!("{}: {size} bytes", file.display());
     }
     Ok(())
+}
+
+/// Where the bench module goes, inside `pkg/` but outside the package's `files`.
+pub const BENCH_GEN: &str = "bench/gen";
+
+/// Builds the bench module into `pkg/bench/gen/`: the shipped code plus the in-wasm
+/// reference loops of the crate's `bench` feature, which the shipped modules leave out.
+/// Same profile and wasm-opt pass as the shipped SIMD module, which is the one Node and
+/// Chromium load; its own target directory keeps the shipped builds cached.
+pub fn build_bench_module(root: &Path) -> Result<(), String> {
+    let version = locked_wasm_bindgen_version(root)?;
+    ensure_wasm_bindgen(&version)?;
+    let out = pkg_dir(root).join(BENCH_GEN);
+    if out.exists() {
+        std::fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {out:?}: {e}"))?;
+    }
+    let module = cargo_build_wasm(
+        root,
+        WasmBuild {
+            release: true,
+            simd: true,
+            features: &["bench"],
+            target_subdir: Some("wasm-bench"),
+        },
+    )?;
+    bindgen(&module, &out, true)?;
+    ensure_npm_deps(root)?;
+    wasm_opt(
+        root,
+        &out.join(format!("{OUT_NAME}_bg.wasm")),
+        &["--enable-simd"],
+    )
 }
 
 /// Type-checks the package declarations and the typed examples (`tsc --noEmit`).
@@ -303,12 +371,26 @@ pub fn test_web(root: &Path) -> Result<(), String> {
         .current_dir(&dir))
 }
 
-/// The JS benchmark (`pkg/bench/run.js`): Node and Chromium, numbers on stdout.
+/// The JS benchmark (`pkg/bench/run.js`): Node and Chromium, numbers on stdout. Builds
+/// the shipped package, the bench module ([`build_bench_module`]) and the release
+/// `coffre-server`, whose real OPAQUE responses the login measurement uses.
 pub fn bench_js(root: &Path) -> Result<(), String> {
     ensure_npm_deps(root)?;
     build_pkg(root, true)?;
+    build_bench_module(root)?;
+    run(Command::new("cargo").current_dir(root).args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "coffre-server",
+    ]))?;
     run(Command::new("node")
         .arg("bench/run.js")
+        .env(
+            "COFFRE_SERVER_BIN",
+            target_dir(root).join("release").join("coffre-server"),
+        )
         .current_dir(pkg_dir(root)))
 }
 

@@ -189,6 +189,10 @@ export const cases = {
     eq(bundle.length, 62, 'bundle length');
     eq(typed.openBundle(bundle, 'acct-1').recipient(), me.recipient(), 'recovery opens the bundle');
     sameBytes(typed.authToken('acct-1'), code.authToken('acct-1'), 'auth token');
+    // What the server stores: SHA-256("coffre/v1/recovery/verifier" || token).
+    const token = code.authToken('acct-1');
+    const digest = await crypto.subtle.digest('SHA-256', concatAll([text('coffre/v1/recovery/verifier'), token]));
+    sameBytes(typed.verifier('acct-1'), new Uint8Array(digest), 'recovery verifier');
     await throwsCode(() => typed.openBundle(bundle, 'acct-2'), 'BUNDLE_AUTHENTICATION_FAILED', 'other account');
     await throwsCode(() => typed.openBundle(bundle.subarray(1), 'acct-1'), 'UNSUPPORTED_VERSION', 'cut bundle');
     await throwsCode(() => c.RecoveryCode.parse('ACD'), 'RECOVERY_CODE_WRONG_LENGTH', 'short code');

@@ -13,6 +13,7 @@ import init, {
   rewrapEnvelope,
   joinEnvelope,
   Encryptor,
+  RecoveryCode,
 } from 'coffre';
 
 export async function example(file: ReadableStream<Uint8Array>): Promise<CoffreErrorCode | null> {
@@ -39,4 +40,14 @@ export async function example(file: ReadableStream<Uint8Array>): Promise<CoffreE
     if (e instanceof CoffreError) return e.code;
   }
   return null;
+}
+
+/** The recovery values a client sends at registration and at recovery. */
+export function recoveryValues(accountId: string): { token: Uint8Array; verifier: Uint8Array } {
+  const code = RecoveryCode.generate();
+  try {
+    return { token: code.authToken(accountId), verifier: code.verifier(accountId) };
+  } finally {
+    code.free();
+  }
 }

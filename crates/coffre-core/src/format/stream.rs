@@ -8,7 +8,7 @@
 //! Every chunk but the last holds exactly 64 KiB of plaintext; the last holds 1..=64 KiB,
 //! or 0 bytes only when the whole payload is empty.
 
-use chacha20poly1305::{aead::AeadInPlace, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use coffre_aead::{ChunkCipher, NONCE_BYTES};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -28,16 +28,14 @@ const PAYLOAD_LABEL: &[u8] = b"payload";
 /// The 11-byte counter wraps after this many chunks; we stop well before (2^64).
 const LAST_FLAG: u8 = 0x01;
 
-/// Derives the STREAM key of a payload.
-pub(crate) fn payload_cipher(
-    file_key: &FileKey,
-    nonce: &[u8; PAYLOAD_NONCE_BYTES],
-) -> ChaCha20Poly1305 {
+/// Derives the STREAM key of a payload. The chunk cipher comes from coffre-aead, whose
+/// own crate lets the browser build optimise it for speed (see that crate's docs).
+pub(crate) fn payload_cipher(file_key: &FileKey, nonce: &[u8; PAYLOAD_NONCE_BYTES]) -> ChunkCipher {
     let mut key = Zeroizing::new([0u8; 32]);
     // 32 bytes is a valid HKDF-SHA-256 output length.
     let _ = Hkdf::<Sha256>::new(Some(nonce), file_key.expose())
         .expand(PAYLOAD_LABEL, key.as_mut_slice());
-    ChaCha20Poly1305::new(key.as_slice().into())
+    ChunkCipher::new(&key)
 }
 
 /// The counter ran past 2^64 chunks (an exabyte-scale file).
@@ -46,12 +44,12 @@ pub(crate) struct CounterOverflow;
 
 /// STREAM state shared by both directions: the cipher and the next chunk's counter.
 pub(crate) struct Stream {
-    cipher: ChaCha20Poly1305,
+    cipher: ChunkCipher,
     counter: u64,
 }
 
 impl Stream {
-    pub(crate) fn new(cipher: ChaCha20Poly1305) -> Self {
+    pub(crate) fn new(cipher: ChunkCipher) -> Self {
         Self { cipher, counter: 0 }
     }
 
@@ -60,8 +58,8 @@ impl Stream {
         self.counter
     }
 
-    fn nonce(&self, last: bool) -> Nonce {
-        let mut nonce = Nonce::default();
+    fn nonce(&self, last: bool) -> [u8; NONCE_BYTES] {
+        let mut nonce = [0u8; NONCE_BYTES];
         nonce[3..11].copy_from_slice(&self.counter.to_be_bytes());
         if last {
             nonce[11] = LAST_FLAG;
@@ -87,7 +85,7 @@ impl Stream {
         // Only fails past the AEAD's 256 GiB per-message limit; chunks are 64 KiB.
         let tag = self
             .cipher
-            .encrypt_in_place_detached(&nonce, b"", &mut out[start..])
+            .seal_in_place(&nonce, &mut out[start..])
             .map_err(|_| CounterOverflow)?;
         out.extend_from_slice(&tag);
         self.advance()
@@ -105,15 +103,18 @@ impl Stream {
         let Some(split) = chunk.len().checked_sub(TAG_BYTES) else {
             return Ok(false);
         };
+        let (body, tag) = chunk.split_at(split);
+        let Ok(tag) = <&[u8; TAG_BYTES]>::try_from(tag) else {
+            return Ok(false);
+        };
         let nonce = self.nonce(last);
         let start = out.len();
-        out.extend_from_slice(&chunk[..split]);
-        let tag = Tag::from_slice(&chunk[split..]);
-        // chacha20poly1305 checks the tag before decrypting, so on failure the appended
-        // bytes are still ciphertext; they are removed before returning.
+        out.extend_from_slice(body);
+        // The tag is checked before decrypting, so on failure the appended bytes are
+        // still ciphertext; they are removed before returning.
         if self
             .cipher
-            .decrypt_in_place_detached(&nonce, b"", &mut out[start..], tag)
+            .open_in_place(&nonce, &mut out[start..], tag)
             .is_err()
         {
             out.truncate(start);
