@@ -54,9 +54,8 @@ async fn authorization_matrix() {
             &format!("/v1/documents/{doc}/envelopes/{}", revoked.id()),
             Some(&owner.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let link_env = own_env
         .rewrap(
@@ -77,12 +76,8 @@ async fn authorization_matrix() {
             Some(&owner.token),
         )
         .json(&json!({"envelope": b64(link_env.as_bytes())}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let link_id = link["id"].as_str().unwrap().to_owned();
     // Links for the anonymous routes: one unlimited, one used up by its single opening.
     let new_link = |body: Value| {
@@ -114,9 +109,8 @@ async fn authorization_matrix() {
         .to_owned();
     let used_grant = s
         .req(Method::GET, &format!("/v1/links/{used_id}"), None)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json::<Value>()
         .await
         .unwrap()["download_token"]
@@ -125,9 +119,8 @@ async fn authorization_matrix() {
         .to_owned();
     let open_grant = s
         .req(Method::GET, &format!("/v1/links/{open_id}"), None)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json::<Value>()
         .await
         .unwrap()["download_token"]
@@ -352,12 +345,8 @@ async fn authorization_matrix() {
     for who in [Who::Stranger, Who::Revoked] {
         let v: Value = s
             .req(Method::GET, "/v1/shared", token(who).as_deref())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .value()
+            .await;
         assert_eq!(v, json!([]), "{who:?}");
     }
     // The expired session was deleted on first use.
@@ -405,12 +394,8 @@ async fn registration(s: &TestServer, pass: &[u8]) -> (String, Vec<u8>, Vec<u8>)
     let started: Value = s
         .req(Method::POST, "/v1/registrations/start", None)
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let id = started["account_id"].as_str().unwrap().to_owned();
     let (upload, export_key) = client
         .finish(
@@ -574,20 +559,12 @@ async fn account_routes_matrix() {
             Caller::Anonymous | Caller::Expired => assert_eq!(status, U, "{who:?}: {text}"),
             _ => {
                 assert_eq!(status, S::NO_CONTENT, "{who:?}: {text}");
-                let r = s
-                    .req(Method::GET, "/v1/me", used.as_deref())
-                    .send()
-                    .await
-                    .unwrap();
+                let r = s.req(Method::GET, "/v1/me", used.as_deref()).sent().await;
                 assert_eq!(r.status(), U, "{who:?}: logged out session still works");
             }
         }
         if let Some(other) = other {
-            let r = s
-                .req(Method::GET, "/v1/me", Some(&other))
-                .send()
-                .await
-                .unwrap();
+            let r = s.req(Method::GET, "/v1/me", Some(&other)).sent().await;
             assert_eq!(r.status(), S::OK, "{who:?}: another session was ended");
         }
     }
@@ -636,9 +613,8 @@ async fn account_routes_matrix() {
         let r = s
             .req(Method::POST, "/v1/me/passphrase", used.as_deref())
             .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(r.status(), S::NO_CONTENT, "passphrase finish as {who:?}");
         let epochs_after: Vec<u64> = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()]
             .iter()

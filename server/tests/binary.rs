@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffre_server::store::{SledStore, Store};
-use common::{b64, encrypt_for, plaintext};
+use common::{b64, encrypt_for, plaintext, Sent as _};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -482,12 +482,8 @@ async fn sigkill_during_50_concurrent_uploads_loses_nothing_acknowledged() {
     let list: Value = client
         .get(format!("{url}/v1/documents"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let list = list.as_array().unwrap();
     for (id, payload) in &acked.committed {
         let entry = list
@@ -498,9 +494,8 @@ async fn sigkill_during_50_concurrent_uploads_loses_nothing_acknowledged() {
         let got = client
             .get(format!("{url}/v1/documents/{id}/payload"))
             .bearer_auth(&token)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .bytes()
             .await
             .unwrap();
@@ -526,9 +521,8 @@ async fn sigkill_during_50_concurrent_uploads_loses_nothing_acknowledged() {
             let r = client
                 .get(format!("{url}/v1/documents/{id}/payload"))
                 .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+                .sent()
+                .await;
             assert_eq!(
                 r.status(),
                 StatusCode::CONFLICT,
@@ -594,12 +588,8 @@ async fn large_upload_and_download_stream_in_bounded_memory() {
         .post(format!("{url}/v1/documents"))
         .bearer_auth(&token)
         .json(&json!({"metadata": b64(b"m"), "size": size, "envelope": b64(envelope.as_bytes())}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let baseline = peak_rss_kib(server.child.id()).unwrap_or(0);
     // Deterministic bytes generated on the fly: the test holds no copy either.
@@ -615,26 +605,23 @@ async fn large_upload_and_download_stream_in_bounded_memory() {
         .patch(format!("{url}/v1/documents/{id}/payload?offset=0"))
         .bearer_auth(&token)
         .body(::reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let upload_secs = started.elapsed().as_secs_f64();
     let r = client
         .post(format!("{url}/v1/documents/{id}/commit"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let started = std::time::Instant::now();
     let mut r = client
         .get(format!("{url}/v1/documents/{id}/payload"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let mut pos = 0u64;
     while let Some(chunk) = r.chunk().await.unwrap() {
         for (i, b) in chunk.iter().enumerate() {

@@ -25,12 +25,8 @@ async fn register_worker(s: &TestServer, handle: &str) -> (String, Identity) {
     let started: Value = s
         .req(Method::POST, "/v1/registrations/start", None)
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let account_id = started["account_id"].as_str().unwrap().to_owned();
     let (upload, export_key) = client
         .finish(
@@ -47,9 +43,8 @@ async fn register_worker(s: &TestServer, handle: &str) -> (String, Identity) {
             "account_id": account_id, "handle": handle, "registration_upload": b64(&upload),
             "public_key": identity.to_recipient().to_string(), "bundle": b64(&bundle.to_bytes()),
         }}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     (account_id, identity)
 }
@@ -108,9 +103,8 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
                 Some(&token),
             )
             .body(payload)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             s.req(
@@ -118,9 +112,8 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
                 &format!("/v1/documents/{id}/commit"),
                 Some(&token)
             )
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
             StatusCode::OK
         );
@@ -131,9 +124,8 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
                 Some(&token),
             )
             .json(&json!({"envelope": b64(envelopes[1].as_bytes())}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
         let link_env = envelopes[0]
             .rewrap(
@@ -148,9 +140,8 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
                 Some(&token),
             )
             .json(&json!({"envelope": b64(link_env.as_bytes()), "max_downloads": 3}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     let server_key = s.server_key.clone();
@@ -279,9 +270,8 @@ async fn audit_finds_dangling_and_missing_index_entries() {
             Some(&amina.token),
         )
         .json(&json!({"envelope": b64(link_env.as_bytes())}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let link: Id = r.json::<Value>().await.unwrap()["id"]
         .as_str()

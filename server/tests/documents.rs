@@ -19,12 +19,8 @@ async fn upload_commit_list_download_roundtrip_over_several_pieces() {
 
     let list: Value = s
         .req(Method::GET, "/v1/documents", Some(&amina.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], id);
     assert_eq!(list[0]["committed"], true);
@@ -40,9 +36,8 @@ async fn upload_commit_list_download_roundtrip_over_several_pieces() {
             &format!("/v1/documents/{id}/payload"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     let got = r.bytes().await.unwrap();
@@ -74,9 +69,8 @@ async fn range_requests_cross_piece_boundaries() {
         let r = s
             .req(Method::GET, &path, Some(&amina.token))
             .header("range", &header)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{header}");
         assert_eq!(
             r.headers()["content-range"].to_str().unwrap(),
@@ -91,9 +85,8 @@ async fn range_requests_cross_piece_boundaries() {
     let r = s
         .req(Method::GET, &path, Some(&amina.token))
         .header("range", format!("bytes={n}-"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         r.headers()["content-range"],
         format!("bytes */{n}").as_str()
@@ -139,9 +132,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
             &format!("/v1/documents/{id}/commit"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::CONFLICT, "conflict").await;
 
     let status: Value = s
@@ -150,12 +142,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
             &format!("/v1/documents/{id}/upload"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let stored = status["stored"].as_u64().unwrap() as usize;
     assert!(stored <= cut, "stored {stored} > sent {cut}");
     assert!(
@@ -171,9 +159,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
             Some(&amina.token),
         )
         .body(payload.clone())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::CONFLICT, "conflict").await;
 
     let r = s
@@ -183,9 +170,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
             Some(&amina.token),
         )
         .body(payload[stored..].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["stored"], payload.len());
@@ -195,9 +181,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
             &format!("/v1/documents/{id}/commit"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let got = s
         .req(
@@ -205,9 +190,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
             &format!("/v1/documents/{id}/payload"),
             Some(&amina.token),
         )
-        .send()
+        .sent()
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -229,9 +213,8 @@ async fn body_longer_than_declared_is_413_and_commit_refused() {
             Some(&amina.token),
         )
         .body(longer)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
     let status: Value = s
         .req(
@@ -239,12 +222,8 @@ async fn body_longer_than_declared_is_413_and_commit_refused() {
             &format!("/v1/documents/{id}/upload"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(status["stored"], 0);
     assert_eq!(status["committed"], false);
 }
@@ -283,9 +262,8 @@ async fn declared_sizes_must_be_age_stream_lengths_within_limits_and_quota() {
         .json(&json!({
             "metadata": b64(&vec![0u8; 65 * 1024]), "size": 32, "envelope": b64(envelope.as_bytes())
         }))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
 }
 
@@ -305,9 +283,8 @@ async fn uncommitted_documents_are_invisible_to_recipients_and_delete_removes_by
             &format!("/v1/documents/{id}"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // The bytes themselves are gone, not only the record pointing at them.
     assert!(!s.sled.payload_path(doc).exists());
@@ -321,18 +298,13 @@ async fn uncommitted_documents_are_invisible_to_recipients_and_delete_removes_by
             &format!("/v1/documents/{id}"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
     let list: Value = s
         .req(Method::GET, "/v1/documents", Some(&amina.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(list, json!([]));
 }
 
@@ -348,9 +320,8 @@ async fn empty_plaintext_document_round_trips() {
             &format!("/v1/documents/{id}/payload"),
             Some(&amina.token),
         )
-        .send()
+        .sent()
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -417,9 +388,8 @@ async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
             Some(&amina.token),
         )
         .body(payload[..100].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     // The stale tail is gone, not merely overwritten in part.
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 100);
@@ -430,9 +400,8 @@ async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
             Some(&amina.token),
         )
         .body(payload[100..].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = s
         .req(
@@ -440,9 +409,8 @@ async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
             &format!("/v1/documents/{id}/commit"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let got = s
         .req(
@@ -450,9 +418,8 @@ async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
             &format!("/v1/documents/{id}/payload"),
             Some(&amina.token),
         )
-        .send()
+        .sent()
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();

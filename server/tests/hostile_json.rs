@@ -363,14 +363,7 @@ async fn every_json_route_refuses_hostile_bodies_with_a_problem_and_writes_nothi
     ];
 
     // The table covers every route whose OpenAPI request body is JSON.
-    let openapi: Value = s
-        .req(Method::GET, "/v1/openapi.json", None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi: Value = s.req(Method::GET, "/v1/openapi.json", None).value().await;
     let mut json_routes = BTreeSet::new();
     for (path, item) in openapi["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -398,9 +391,8 @@ async fn every_json_route_refuses_hostile_bodies_with_a_problem_and_writes_nothi
         let r = s
             .req(method.clone(), path, *token)
             .json(template)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert!(
             r.status().is_client_error() || path == "/v1/recovery/lookup",
             "{method} {path}: template"
@@ -443,8 +435,7 @@ async fn every_json_route_refuses_hostile_bodies_with_a_problem_and_writes_nothi
     // Still serving normally afterwards.
     let r = s
         .req(Method::GET, "/v1/documents", Some(&amina.token))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }

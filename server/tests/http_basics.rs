@@ -19,11 +19,7 @@ async fn healthz_and_unknown_routes() {
     assert_problem(r, StatusCode::NOT_FOUND, "no-route").await;
     let r = s.req(Method::GET, "/elsewhere", None).send().await.unwrap();
     assert_problem(r, StatusCode::NOT_FOUND, "no-route").await;
-    let r = s
-        .req(Method::PUT, "/v1/documents", None)
-        .send()
-        .await
-        .unwrap();
+    let r = s.req(Method::PUT, "/v1/documents", None).sent().await;
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
 }
 
@@ -45,9 +41,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
     let r = post()
         .header("content-type", "text/plain")
         .body("{}")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(
         r,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -59,9 +54,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
         let r = post()
             .header("content-type", "application/json")
             .body(body)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         let status = r.status();
         assert!(
             status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
@@ -83,9 +77,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
     // Bad base64, bad envelope.
     let r = post()
         .json(&json!({"metadata": "%%%", "size": 32, "envelope": b64(envelope.as_bytes())}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let v = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
     assert!(v["detail"].as_str().unwrap().contains("metadata"));
     let mut bad = envelope.as_bytes().to_vec();
@@ -93,9 +86,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
     for env in [b"not an age header".to_vec(), bad, Vec::new()] {
         let r = post()
             .json(&json!({"metadata": "", "size": 32, "envelope": b64(&env)}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-envelope").await;
     }
     // A body over the JSON limit (256 KiB) is 413 before it is parsed.
@@ -103,9 +95,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
     let r = post()
         .header("content-type", "application/json")
         .body(huge)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
 
     // Hostile path and query values.
@@ -115,9 +106,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
             "/v1/documents/..%2F..%2Fetc",
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
     let r = s
         .req(
@@ -125,9 +115,8 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
             "/v1/documents/ABCDEF00ABCDEF00ABCDEF00ABCDEF00",
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
     let id = s.create(&amina, &envelope, 32).await;
     for q in [
@@ -143,20 +132,15 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
                 Some(&amina.token),
             )
             .body("x")
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
     }
     // Nothing half-written: exactly the one good document, nothing stored in it.
     let list: Value = s
         .req(Method::GET, "/v1/documents", Some(&amina.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["stored"], 0);
 }
@@ -179,16 +163,14 @@ async fn hostile_authorization_headers_are_401() {
             .client
             .get(format!("{}/v1/documents", s.url))
             .header("authorization", value.as_bytes())
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
     let r = s
         .req(Method::GET, "/v1/documents", Some(&amina.token))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -196,14 +178,7 @@ async fn hostile_authorization_headers_are_401() {
 async fn the_openapi_document_lists_exactly_the_routed_operations() {
     use std::collections::BTreeSet;
     let s = TestServer::start().await;
-    let doc: Value = s
-        .req(Method::GET, "/v1/openapi.json", None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = s.req(Method::GET, "/v1/openapi.json", None).value().await;
     const METHODS: [&str; 8] = [
         "get", "put", "post", "delete", "options", "head", "patch", "trace",
     ];

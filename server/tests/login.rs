@@ -38,12 +38,8 @@ async fn register_with_code(
     let started: Value = s
         .req(Method::POST, "/v1/registrations/start", None)
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let account_id = started["account_id"].as_str().unwrap().to_owned();
     let response = unb64(started["registration_response"].as_str().unwrap());
     let (upload, export_key) = client.finish(pass.as_bytes(), &response, KSF_V1).unwrap();
@@ -70,9 +66,8 @@ async fn register_with_code(
             .json(&json!({"consent": true, "account": account})),
         _ => panic!("need an invite or a worker"),
     }
-    .send()
-    .await
-    .unwrap();
+    .sent()
+    .await;
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
@@ -88,9 +83,8 @@ async fn login(s: &TestServer, handle: &str, pass: &str) -> (StatusCode, Value, 
     let r = s
         .req(Method::POST, "/v1/login/start", None)
         .json(&json!({"handle": handle, "login_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     if r.status() != StatusCode::OK {
         let status = r.status();
         return (status, r.json().await.unwrap(), None);
@@ -111,9 +105,8 @@ async fn login(s: &TestServer, handle: &str, pass: &str) -> (StatusCode, Value, 
     let r = s
         .req(Method::POST, "/v1/login/finish", None)
         .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&fin_bytes)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     let identity = match (status, finalization) {
@@ -135,9 +128,8 @@ async fn attempt(s: &TestServer, handle: &str) -> reqwest::Response {
     let (_client, request) = ClientLogin::start(b"guess").unwrap();
     s.req(Method::POST, "/v1/login/start", None)
         .json(&json!({"handle": handle, "login_request": b64(&request)}))
-        .send()
+        .sent()
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -159,12 +151,8 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
     let (b_id, b_identity) = register(&s, "amina", "1234 5678", None, Some(&w1_token)).await;
     let me: Value = s
         .req(Method::GET, "/v1/keys/amina", Some(&w1_token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(me["public_key"], b_identity.to_recipient().to_string());
     let stored = s.store.account(b_id.parse().unwrap()).unwrap().unwrap();
     assert_eq!(
@@ -213,17 +201,9 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
 
     // Another organisation's worker cannot unlock; the beneficiary's own organisation can.
     let unlock = format!("/v1/accounts/{b_id}/unlock");
-    let r = s
-        .req(Method::POST, &unlock, Some(&w2_token))
-        .send()
-        .await
-        .unwrap();
+    let r = s.req(Method::POST, &unlock, Some(&w2_token)).sent().await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let r = s
-        .req(Method::POST, &unlock, Some(&w1_token))
-        .send()
-        .await
-        .unwrap();
+    let r = s.req(Method::POST, &unlock, Some(&w1_token)).sent().await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (status, body, _) = login(&s, "amina", "1234 5678").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -232,17 +212,12 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
     let token = body["token"].as_str().unwrap();
     assert_eq!(
         s.req(Method::POST, "/v1/logout", Some(token))
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::NO_CONTENT
     );
-    let r = s
-        .req(Method::GET, "/v1/me", Some(token))
-        .send()
-        .await
-        .unwrap();
+    let r = s.req(Method::GET, "/v1/me", Some(token)).sent().await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -257,12 +232,8 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
     let started: Value = s
         .req(Method::POST, "/v1/registrations/start", None)
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let account_id = started["account_id"].as_str().unwrap();
     let (upload, export_key) = client
         .finish(
@@ -280,16 +251,14 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
     let r = s
         .req(Method::POST, "/v1/workers", None)
         .json(&json!({"invite": invite, "account": account}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = s
         .req(Method::POST, "/v1/workers", None)
         .json(&json!({"invite": "made-up", "account": account}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     // A beneficiary cannot create beneficiaries; consent is required.
     let beneficiary = s.user(
@@ -300,17 +269,15 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
     let r = s
         .req(Method::POST, "/v1/beneficiaries", Some(&beneficiary.token))
         .json(&json!({"consent": true, "account": account}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     let worker = s.user("w", coffre_server::store::Role::Worker, Some(org.id));
     let r = s
         .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
         .json(&json!({"consent": false, "account": account}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
     // Hostile field values.
     for (field, value) in [
@@ -327,9 +294,8 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
         let r = s
             .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
             .json(&json!({"consent": true, "account": bad}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
     }
     assert!(s.store.account_by_handle("worker.two").unwrap().is_none());
@@ -339,9 +305,8 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
     let r = s
         .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
         .json(&json!({"consent": true, "account": taken}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::CONFLICT, "conflict").await;
 }
 
@@ -352,9 +317,8 @@ async fn unknown_handles_get_a_well_formed_answer() {
     let r = s
         .req(Method::POST, "/v1/login/start", None)
         .json(&json!({"handle": "nobody", "login_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(
@@ -366,17 +330,15 @@ async fn unknown_handles_get_a_well_formed_answer() {
     let r = s
         .req(Method::POST, "/v1/login/start", None)
         .json(&json!({"handle": "nobody", "login_request": b64(&[1, 2, 3])}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
     // Unknown or replayed login ids.
     let r = s
         .req(Method::POST, "/v1/login/finish", None)
         .json(&json!({"login_id": "00".repeat(16), "login_finalization": b64(&[0u8; 64])}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-login").await;
 }
 
@@ -387,9 +349,8 @@ async fn wrong_login_trace(s: &TestServer, handle: &str) -> Vec<(StatusCode, Val
     let r = s
         .req(Method::POST, "/v1/login/start", None)
         .json(&json!({"handle": handle, "login_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     if status != StatusCode::OK {
@@ -411,9 +372,8 @@ async fn wrong_login_trace(s: &TestServer, handle: &str) -> Vec<(StatusCode, Val
     let r = s
         .req(Method::POST, "/v1/login/finish", None)
         .json(&json!({"login_id": body["login_id"], "login_finalization": b64(&fin)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let finish_status = r.status();
     let finish: Value = r.json().await.unwrap();
     vec![(status, shape), (finish_status, finish["type"].clone())]
@@ -527,12 +487,8 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
     let started: Value = s
         .req(Method::POST, "/v1/me/passphrase/start", Some(&token))
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let (upload, bundle) = re_register(
         &unb64(started["registration_response"].as_str().unwrap()),
         client,
@@ -543,22 +499,16 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
     let r = s
         .req(Method::POST, "/v1/me/passphrase", Some(&token))
         .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // Other sessions are signed out; the one that changed the passphrase stays.
     let r = s
         .req(Method::GET, "/v1/me", Some(&other_session))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = s
-        .req(Method::GET, "/v1/me", Some(&token))
-        .send()
-        .await
-        .unwrap();
+    let r = s.req(Method::GET, "/v1/me", Some(&token)).sent().await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         login(&s, "amina", "old pin").await.0,
@@ -576,12 +526,8 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
     let lookup: Value = s
         .req(Method::POST, "/v1/recovery/lookup", None)
         .json(&json!({"handle": "amina"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(lookup["account_id"], id);
     let recovery_token = code.derive_auth_token(&id);
     let (client, request) = ClientRegistration::start(b"third pin").unwrap();
@@ -610,22 +556,16 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
     let r = s
         .req(Method::POST, "/v1/recovery/finish", None)
         .json(&wrong_finish)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-login").await;
     let r = s
         .req(Method::POST, "/v1/recovery/finish", None)
         .json(&finish)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = s
-        .req(Method::GET, "/v1/me", Some(&token))
-        .send()
-        .await
-        .unwrap();
+    let r = s.req(Method::GET, "/v1/me", Some(&token)).sent().await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let (status, _, opened) = login(&s, "amina", "third pin").await;
     assert_eq!(status, StatusCode::OK);
@@ -635,21 +575,13 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
     let a: Value = s
         .req(Method::POST, "/v1/recovery/lookup", None)
         .json(&json!({"handle": "ghost"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let b: Value = s
         .req(Method::POST, "/v1/recovery/lookup", None)
         .json(&json!({"handle": "ghost"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(a, b);
     assert_eq!(a["account_id"].as_str().unwrap().len(), 32);
 }
@@ -667,9 +599,8 @@ async fn change_passphrase_upload(
     let r = s
         .req(Method::POST, "/v1/me/passphrase/start", Some(token))
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let started: Value = r.json().await.unwrap();
     re_register(
@@ -683,9 +614,8 @@ async fn change_passphrase_upload(
 
 async fn me_status(s: &TestServer, token: &str) -> StatusCode {
     s.req(Method::GET, "/v1/me", Some(token))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .status()
 }
 
@@ -706,12 +636,8 @@ async fn a_passphrase_change_ends_every_other_session_even_a_login_in_flight() {
     let started: Value = s
         .req(Method::POST, "/v1/login/start", None)
         .json(&json!({"handle": "amina", "login_request": b64(&ke1)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let (ke3, _, _) = thief
         .finish(
             b"old pin",
@@ -724,18 +650,16 @@ async fn a_passphrase_change_ends_every_other_session_even_a_login_in_flight() {
     let r = s
         .req(Method::POST, "/v1/me/passphrase", Some(&phone))
         .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     // The old passphrase's login in flight completes the protocol but gets no session.
     let r = s
         .req(Method::POST, "/v1/login/finish", None)
         .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&ke3)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     if let Some(token) = body["token"].as_str() {
@@ -777,9 +701,8 @@ async fn a_passphrase_change_ends_every_other_session_even_a_login_in_flight() {
     let r = s
         .req(Method::POST, "/v1/me/passphrase", Some(&phone))
         .json(&json!({"registration_upload": b64(&upload), "bundle": b64(&bundle)}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(me_status(&s, &phone).await, StatusCode::OK);
     assert_eq!(
@@ -824,9 +747,8 @@ async fn a_failed_passphrase_change_changes_nothing() {
         let r = s
             .req(Method::POST, "/v1/me/passphrase", Some(&phone))
             .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
     }
     // Nothing moved: same record, bundle and epoch; both sessions alive; the old

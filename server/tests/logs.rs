@@ -46,12 +46,8 @@ async fn logs_hold_no_secret() {
     let started: Value = s
         .req(Method::POST, "/v1/registrations/start", None)
         .json(&json!({"registration_request": b64(&request)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let account_id = started["account_id"].as_str().unwrap().to_owned();
     let (upload, export_key) = client
         .finish(
@@ -68,9 +64,8 @@ async fn logs_hold_no_secret() {
             "account_id": account_id, "handle": "worker", "registration_upload": b64(&upload),
             "public_key": identity.to_recipient().to_string(), "bundle": b64(&bundle.to_bytes()),
         }}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // A failed login, then a good one.
@@ -79,12 +74,8 @@ async fn logs_hold_no_secret() {
         let started: Value = s
             .req(Method::POST, "/v1/login/start", None)
             .json(&json!({"handle": "worker", "login_request": b64(&ke1)}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .value()
+            .await;
         let ke3 = client
             .finish(
                 p.as_bytes(),
@@ -96,9 +87,8 @@ async fn logs_hold_no_secret() {
         let r = s
             .req(Method::POST, "/v1/login/finish", None)
             .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&ke3)}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         if p == pass {
             let body: Value = r.json().await.unwrap();
             let token = body["token"].as_str().unwrap().to_owned();
@@ -122,21 +112,13 @@ async fn logs_hold_no_secret() {
                     Some(&token),
                 )
                 .json(&json!({"envelope": b64(link_env.as_bytes()), "max_downloads": 1}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .value()
+                .await;
             let link_id = link["id"].as_str().unwrap().to_owned();
             let opened: Value = s
                 .req(Method::GET, &format!("/v1/links/{link_id}"), None)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .value()
+                .await;
             let grant = opened["download_token"].as_str().unwrap().to_owned();
             let r = s
                 .req(
@@ -144,9 +126,8 @@ async fn logs_hold_no_secret() {
                     &format!("/v1/links/{link_id}/payload?grant={grant}"),
                     None,
                 )
-                .send()
-                .await
-                .unwrap();
+                .sent()
+                .await;
             assert_eq!(r.status(), StatusCode::OK);
             let secrets: Vec<String> = vec![
                 grant,

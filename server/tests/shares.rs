@@ -20,12 +20,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
 
     let shared: Value = s
         .req(Method::GET, "/v1/shared", Some(&worker.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(shared.as_array().unwrap().len(), 1);
     assert_eq!(shared[0]["id"], id);
     // The worker learns whose paper it is (the share graph is stored in clear anyway).
@@ -37,9 +33,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
             &format!("/v1/documents/{id}/payload"),
             Some(&worker.token),
         )
-        .send()
+        .sent()
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -56,12 +51,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
             &format!("/v1/documents/{id}/envelopes"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let recipients: Vec<&str> = shares
         .as_array()
         .unwrap()
@@ -79,9 +70,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
             &format!("/v1/documents/{id}/envelopes/{}", worker.id()),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = s
         .req(
@@ -89,18 +79,13 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
             &format!("/v1/documents/{id}/payload"),
             Some(&worker.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
     let shared: Value = s
         .req(Method::GET, "/v1/shared", Some(&worker.token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(shared, json!([]));
     // Revoking twice: nothing left to revoke.
     let r = s
@@ -109,9 +94,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
             &format!("/v1/documents/{id}/envelopes/{}", worker.id()),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
     // The owner's own envelope cannot be revoked.
     let r = s
@@ -120,9 +104,8 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
             &format!("/v1/documents/{id}/envelopes/{}", amina.id()),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::CONFLICT, "conflict").await;
 }
 
@@ -141,9 +124,8 @@ async fn a_recipient_can_drop_their_own_share_only() {
             &format!("/v1/documents/{id}/envelopes/{}", w2.id()),
             Some(&w1.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = s
         .req(
@@ -151,9 +133,8 @@ async fn a_recipient_can_drop_their_own_share_only() {
             &format!("/v1/documents/{id}/envelopes/{}", w1.id()),
             Some(&w1.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(s
         .store
@@ -176,9 +157,8 @@ async fn shares_expire_and_are_purged() {
             &format!("/v1/documents/{id}"),
             Some(&worker.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["expires_at"], s.now() + 100);
@@ -189,9 +169,8 @@ async fn shares_expire_and_are_purged() {
             &format!("/v1/documents/{id}/payload"),
             Some(&worker.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
     assert!(
         s.store
@@ -214,9 +193,8 @@ async fn shares_expire_and_are_purged() {
             Some(&amina.token),
         )
         .json(&json!({"envelope": b64(env.as_bytes()), "expires_at": s.now()}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
 }
 
@@ -246,9 +224,8 @@ async fn sharing_checks_envelope_recipient_and_commit() {
         let r = s
             .req(Method::PUT, &path, Some(&amina.token))
             .json(&json!({"envelope": b64(&env)}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-envelope").await;
     }
     assert!(s
@@ -270,9 +247,8 @@ async fn sharing_checks_envelope_recipient_and_commit() {
             Some(&amina.token),
         )
         .json(&json!({"envelope": b64(env.as_bytes())}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
     // Not committed yet.
     let (e2, p2) = encrypt_for(&amina.identity, b"later");
@@ -284,9 +260,8 @@ async fn sharing_checks_envelope_recipient_and_commit() {
             Some(&amina.token),
         )
         .json(&json!({"envelope": b64(env.as_bytes())}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::CONFLICT, "conflict").await;
 }
 
@@ -316,12 +291,8 @@ async fn links_open_anonymously_until_expiry_or_limit() {
 
     // Limit of 2 downloads, counted when the link is opened.
     let link: Value = create(json!({"envelope": b64(env.as_bytes()), "max_downloads": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let lid = link["id"].as_str().unwrap().to_owned();
     let payload_path = format!("/v1/links/{lid}/payload");
     let fetch = |grant: Option<&str>, range: Option<&str>| {
@@ -346,12 +317,8 @@ async fn links_open_anonymously_until_expiry_or_limit() {
     for left in [1, 0] {
         let opened: Value = s
             .req(Method::GET, &format!("/v1/links/{lid}"), None)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .value()
+            .await;
         assert_eq!(opened["downloads_left"], left);
         let grant = opened["download_token"].as_str().unwrap().to_owned();
         assert_eq!(
@@ -372,9 +339,8 @@ async fn links_open_anonymously_until_expiry_or_limit() {
     // Used up: no third opening, and no payload without the grant of an opening.
     let r = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::GONE, "gone").await;
     assert_problem(fetch(None, None).await.unwrap(), StatusCode::GONE, "gone").await;
     assert_problem(
@@ -402,21 +368,13 @@ async fn links_open_anonymously_until_expiry_or_limit() {
     }
     // A grant is for its own link only.
     let other: Value = create(json!({"envelope": b64(env.as_bytes())}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let other_id = other["id"].as_str().unwrap().to_owned();
     let opened: Value = s
         .req(Method::GET, &format!("/v1/links/{other_id}"), None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     assert_eq!(opened["downloads_left"], Value::Null);
     let other_grant = opened["download_token"].as_str().unwrap().to_owned();
     assert_problem(
@@ -431,9 +389,8 @@ async fn links_open_anonymously_until_expiry_or_limit() {
             &format!("/v1/links/{other_id}/payload?grant={other_grant}"),
             None,
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // The visitor of the last opening resumes their interrupted download with Range.
@@ -454,38 +411,28 @@ async fn links_open_anonymously_until_expiry_or_limit() {
 
     // Expiry.
     let link: Value = create(json!({"envelope": b64(env.as_bytes()), "expires_at": s.now() + 50}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     let lid = link["id"].as_str().unwrap().to_owned();
     assert_eq!(
         s.req(Method::GET, &format!("/v1/links/{lid}"), None)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
     let opened: Value = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     // The grant never outlives the link.
     assert_eq!(opened["download_expires_at"], s.now() + 50);
     let grant = opened["download_token"].as_str().unwrap().to_owned();
     s.advance(50);
     let r = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::GONE, "gone").await;
     for query in [String::new(), format!("?grant={grant}")] {
         let r = s
@@ -494,28 +441,22 @@ async fn links_open_anonymously_until_expiry_or_limit() {
                 &format!("/v1/links/{lid}/payload{query}"),
                 None,
             )
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_problem(r, StatusCode::GONE, "gone").await;
     }
 
     // Bad inputs.
     let r = create(json!({"envelope": b64(env.as_bytes()), "max_downloads": 0}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
-    let r = create(json!({"envelope": b64(b"nope")}))
-        .send()
-        .await
-        .unwrap();
+    let r = create(json!({"envelope": b64(b"nope")})).sent().await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-envelope").await;
     let r = s
         .req(Method::GET, &format!("/v1/links/{}", "22".repeat(16)), None)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
 
     // Deleting the document takes its links with it.
@@ -525,15 +466,13 @@ async fn links_open_anonymously_until_expiry_or_limit() {
             &format!("/v1/documents/{id}"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
 }
 
@@ -559,9 +498,8 @@ async fn sweep_purges_expired_and_abandoned_records() {
             Some(&amina.token),
         )
         .json(&json!({"envelope": b64(env.as_bytes()), "expires_at": s.now() + 10}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // An upload abandoned half-way, and a payload left by a crash in the middle of a delete.
     let (e2, p2) = encrypt_for(&amina.identity, &plaintext(5000));
@@ -573,9 +511,8 @@ async fn sweep_purges_expired_and_abandoned_records() {
             Some(&amina.token),
         )
         .body(p2[..100].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let orphan = s
         .sled
@@ -653,12 +590,8 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
                 Some(&amina.token),
             )
             .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .value()
+            .await;
         links.push(link["id"].as_str().unwrap().to_owned());
     }
     let open = |lid: &str| s.req(Method::GET, &format!("/v1/links/{lid}"), None).send();
@@ -683,9 +616,8 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
             None,
         )
         .header("range", "bytes=100-")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert!(r.bytes().await.unwrap()[..] == payload[100..]);
 
@@ -718,12 +650,8 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
             &format!("/v1/documents/{id}/links"),
             Some(&amina.token),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .value()
+        .await;
     for l in listed.as_array().unwrap() {
         assert_eq!(l["last_opened_at"], START_TIME + 50 * 60, "{l}");
     }

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use coffre_core::opaque::ServerSetup;
 use coffre_server::statics::StaticDirs;
 use coffre_server::store::SledStore;
 use coffre_server::{AppState, Limits};
+use common::Sent as _;
 
 #[tokio::test]
 async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
@@ -43,9 +46,8 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
 
     let r = client
         .get(format!("{url}/pkg/coffre_wasm_bg.wasm"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/wasm");
     assert_eq!(r.headers()["cache-control"], "no-cache");
@@ -55,9 +57,8 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
     let r = client
         .get(format!("{url}/"))
         .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert!(r.headers()["content-type"]
@@ -82,24 +83,18 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
     assert_eq!(
         client
             .get(format!("{url}/missing.js"))
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         404
     );
-    let r = client
-        .get(format!("{url}/v1/nothing"))
-        .send()
-        .await
-        .unwrap();
+    let r = client.get(format!("{url}/v1/nothing")).sent().await;
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert_eq!(
         client
             .get(format!("{url}/healthz"))
-            .send()
+            .sent()
             .await
-            .unwrap()
             .text()
             .await
             .unwrap(),

@@ -234,6 +234,25 @@ pub fn encrypt_for(identity: &Identity, plaintext: &[u8]) -> (Envelope, Vec<u8>)
     (envelope, payload.to_vec())
 }
 
+/// The two endings every test request has: sent (any status), or sent and read as JSON.
+#[allow(async_fn_in_trait)]
+pub trait Sent {
+    /// Sends the request; panics if no response comes.
+    async fn sent(self) -> Response;
+    /// Sends the request and parses the body as JSON; panics on failure.
+    async fn value(self) -> Value;
+}
+
+impl Sent for RequestBuilder {
+    async fn sent(self) -> Response {
+        self.send().await.unwrap()
+    }
+
+    async fn value(self) -> Value {
+        self.sent().await.json().await.unwrap()
+    }
+}
+
 /// Asserts a problem response: status, content type and stable type slug.
 pub async fn assert_problem(r: Response, status: StatusCode, slug: &str) -> Value {
     assert_eq!(r.status(), status, "expected {status} {slug}");
