@@ -157,6 +157,15 @@ export async function logout() {
   setToken(null);
 }
 
+/**
+ * The size of the original file from its age payload's size: a 16-byte nonce, then
+ * chunks of up to 64 KiB each followed by a 16-byte tag (at least one chunk).
+ */
+export function plainSize(payload) {
+  const chunks = Math.max(1, Math.ceil((payload - 16) / (65536 + 16)));
+  return Math.max(0, payload - 16 - 16 * chunks);
+}
+
 /** Opens the sealed metadata of documents as the server lists them (own or shared). */
 function openAll(docs) {
   const out = [];
@@ -164,7 +173,7 @@ function openAll(docs) {
     if (!doc.committed || !doc.envelope) continue;
     let env = null;
     let meta = null;
-    const base = { id: doc.id, owner: doc.owner, ownerHandle: doc.owner_handle ?? null, size: doc.size, envelope: doc.envelope, createdAt: doc.committed_at ?? doc.created_at, expiresAt: doc.expires_at ?? null };
+    const base = { id: doc.id, owner: doc.owner, ownerHandle: doc.owner_handle ?? null, size: plainSize(doc.size), envelope: doc.envelope, createdAt: doc.committed_at ?? doc.created_at, expiresAt: doc.expires_at ?? null };
     try {
       env = Envelope.parse(unb64(doc.envelope));
       meta = env.openMetadata(identity, unb64(doc.metadata));
@@ -455,7 +464,7 @@ export async function openLink(id, secret) {
     return {
       id,
       envelope: opened.envelope,
-      size: opened.size,
+      size: plainSize(opened.size),
       name: meta.name,
       mimeType: meta.mimeType,
       category: CATEGORIES.includes(meta.category) ? meta.category : 'other',

@@ -609,6 +609,8 @@ describe('web app', () => {
     await visitor.page.goto(link);
     await visitor.page.waitForSelector(`h1:text("${f.name}")`, WAIT);
     assert.match(await text(visitor.page, '#link-left'), /^Ce lien peut encore être ouvert 2 fois, jusqu’au /);
+    // The size shown is the original file's, not the ciphertext's.
+    assert.match(await text(visitor.page, '#doc-facts'), new RegExp(`· ${f.buffer.length} octets$`));
     assert.equal(await visitor.page.locator('#logout').count(), 0);
     const got = await download(visitor.page, '#download');
     assert.equal(got.name, f.name + '.pdf');
