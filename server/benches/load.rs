@@ -10,10 +10,10 @@
 //!   connections (wrk, 10 s each, 127.0.0.1 only);
 //! - upload and download MB/s of a 100 MB document next to a plain file write (synced)
 //!   and read of the same bytes in the same directory: three alternating rounds, median,
-//!   after one large write that makes both reuse already-touched memory (see
-//!   `warm_up_memory`);
+//!   each measured write right after a write that makes it reuse already-touched memory
+//!   (see `warm_up_memory`);
 //! - the peak resident memory (VmHWM) of a freshly started server while a 1 GiB upload
-//!   streams through, next to a plain synced write of 1 GiB.
+//!   streams through, next to a plain synced write of 1 GiB (both warmed up the same way).
 //!
 //! CPU use is sampled around each phase (server, client or wrk, everything else from
 //! /proc/stat): they all share the machine's cores, so the table shows whether the
@@ -472,12 +472,15 @@ fn plain_read(path: &Path, size: u64) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// Writes and removes a file larger than anything the bench writes later. On this VM a
-/// page the guest never touched costs a host page fault on first use: the first 100 MB
-/// written after boot went to the page cache at 0.3 GB/s, the next ones (reusing freed
-/// pages) at 3 GB/s. Without this, whichever of the server or the plain file write ran
-/// first got the fresh pages and looked four times slower. Every measured file is then
-/// removed after use, so later writes reuse these pages too.
+/// Writes and removes a file of `size` bytes, right before a measured write of less. On
+/// this VM a page the guest has not touched lately costs a host page fault on first use:
+/// the guest hands freed pages back to its host within seconds (virtio-balloon free page
+/// reporting), and writing into such pages fills the page cache at ~0.4 GB/s instead of
+/// ~4 GB/s (a plain 1 GiB write: 0.36-0.42 GB/s 10 s after the last one freed its pages,
+/// 1.9-2.1 GB/s right after). Without this, whichever of the server or the plain file
+/// write came second after a pause looked four times slower: the 1 GiB upload's
+/// "424 MB/s" next to a 1847 MB/s plain write was that, not the server. So every
+/// measured write, server or plain, follows one of these within the second.
 fn warm_up_memory(dir: &Path, size: u64, piece: &Bytes) {
     let path = dir.join("warm-up.bin");
     plain_write(&path, size, piece);
@@ -610,13 +613,15 @@ async fn main() {
     let size_100 = stream_length(1_525); // 99 967 816 bytes
     let size_gib = stream_length(16_384); // 1 074 004 984 bytes
     let plain_path = dir.path().join("plain.bin");
-    warm_up_memory(dir.path(), size_gib + (256 << 20), &piece);
+    let warm_100 = size_100 + (64 << 20);
+    let warm_gib = size_gib + (256 << 20);
     let (mut ups, mut downs, mut plain_ws, mut plain_rs) = (vec![], vec![], vec![], vec![]);
     let (mut up_cpu, mut down_cpu) = (vec![], vec![]);
     for round in 0..ROUNDS {
         // Alternate which goes first, so neither always meets the other's dirty pages.
         let server_first = round % 2 == 1;
         let plain = |ws: &mut Vec<f64>, rs: &mut Vec<f64>| {
+            warm_up_memory(dir.path(), warm_100, &piece);
             ws.push(plain_write(&plain_path, size_100, &piece));
             rs.push(plain_read(&plain_path, size_100));
             std::fs::remove_file(&plain_path).unwrap();
@@ -625,6 +630,7 @@ async fn main() {
             plain(&mut plain_ws, &mut plain_rs);
         }
         let id = client.create(size_100).await;
+        warm_up_memory(dir.path(), warm_100, &piece);
         let watch = CpuWatch::start(&server);
         ups.push(client.upload(&id, size_100, &piece).await);
         up_cpu.push(watch.finish());
@@ -656,6 +662,7 @@ async fn main() {
 
     // --- memory while 1 GiB streams through a freshly started server ---
     // A fresh process, so that its VmHWM is the upload's alone and not the wrk runs'.
+    warm_up_memory(dir.path(), warm_gib, &piece);
     let gib_plain_w = mb(size_gib, plain_write(&plain_path, size_gib, &piece));
     std::fs::remove_file(&plain_path).unwrap();
     let server = Server::spawn(dir.path());
@@ -665,6 +672,7 @@ async fn main() {
     };
     let gib_rss_start_kib = server.peak_rss_kib();
     let id = client.create(size_gib).await;
+    warm_up_memory(dir.path(), warm_gib, &piece);
     let watch = CpuWatch::start(&server);
     let gib_up = mb(size_gib, client.upload(&id, size_gib, &piece).await);
     let gib_up_cpu = watch.finish();

@@ -67,25 +67,19 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(AppError::Unauthorized)?;
         let token_hash = hash_token(text.trim()).ok_or(AppError::Unauthorized)?;
         let session = state
-            .blocking(move |s| s.session(&token_hash))
-            .await?
+            .record(move |s| s.session(&token_hash))?
             .ok_or(AppError::Unauthorized)?;
         if state.now() >= session.expires_at {
-            state
-                .blocking(move |s| s.delete_session(&token_hash))
-                .await?;
+            state.record(move |s| s.delete_session(&token_hash))?;
             return Err(AppError::Unauthorized);
         }
         let account_id = session.account;
         let account = state
-            .blocking(move |s| s.account(account_id))
-            .await?
+            .record(move |s| s.account(account_id))?
             .ok_or(AppError::Unauthorized)?;
         if session.credential_epoch != account.credential_epoch {
             // Opened with a passphrase that has been replaced since.
-            state
-                .blocking(move |s| s.delete_session(&token_hash))
-                .await?;
+            state.record(move |s| s.delete_session(&token_hash))?;
             return Err(AppError::Unauthorized);
         }
         Ok(Self {

@@ -445,8 +445,7 @@ pub async fn register_worker(
     let mut account = build_account(&body.account, Role::Worker, now)?;
     let invite_hash = hash_token(body.invite.trim()).ok_or(AppError::Forbidden)?;
     let invite = state
-        .blocking(move |s| s.invite(&invite_hash))
-        .await?
+        .record(move |s| s.invite(&invite_hash))?
         .ok_or(AppError::Forbidden)?;
     if invite.expires_at <= now {
         return Err(AppError::Forbidden);
@@ -454,8 +453,7 @@ pub async fn register_worker(
     account.org = Some(invite.org);
     let stored = account.clone();
     state
-        .blocking(move |s| s.create_account(&stored, Some(&invite_hash)))
-        .await
+        .record(move |s| s.create_account(&stored, Some(&invite_hash)))
         .map_err(|e| match e {
             // Consumed by a concurrent registration.
             AppError::NotFound => AppError::Forbidden,
@@ -491,9 +489,7 @@ pub async fn register_beneficiary(
     account.created_by = Some(worker.id);
     account.consent_at = Some(now);
     let stored = account.clone();
-    state
-        .blocking(move |s| s.create_account(&stored, None))
-        .await?;
+    state.record(move |s| s.create_account(&stored, None))?;
     state.flush().await?;
     tracing::info!(account = %account.id, worker = %worker.id, "beneficiary registered");
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
@@ -513,27 +509,25 @@ pub async fn login_start(
     let handle = body.handle.trim().to_ascii_lowercase();
     let max = state.limits.max_failed_logins;
     let lookup = handle.clone();
-    let account = state
-        .blocking(move |s| {
-            let Some(found) = s.account_by_handle(&lookup)? else {
-                return Ok(Ok(None));
-            };
-            let mut locked = false;
-            let account = s.update_account(found.id, &mut |a| {
-                if a.locked || a.failed_logins >= max {
-                    a.locked = true;
-                    locked = true;
-                } else {
-                    a.failed_logins += 1;
-                }
-                Ok(())
-            })?;
-            if locked {
-                return Ok(Err(AppError::AccountLocked));
+    let account = state.record(move |s| {
+        let Some(found) = s.account_by_handle(&lookup)? else {
+            return Ok(Ok(None));
+        };
+        let mut locked = false;
+        let account = s.update_account(found.id, &mut |a| {
+            if a.locked || a.failed_logins >= max {
+                a.locked = true;
+                locked = true;
+            } else {
+                a.failed_logins += 1;
             }
-            Ok(Ok(Some(account)))
-        })
-        .await??;
+            Ok(())
+        })?;
+        if locked {
+            return Ok(Err(AppError::AccountLocked));
+        }
+        Ok(Ok(Some(account)))
+    })??;
     // The attempt must be on disk before KE2 leaves: KE2 lets the client test a guess.
     if account.is_some() {
         state.flush().await?;
@@ -600,25 +594,23 @@ pub async fn login_finish(
         tracing::info!(account = %account_id, "failed login");
         return Err(AppError::InvalidLogin);
     }
-    let account = state
-        .blocking(move |s| {
-            let mut outcome = Ok(());
-            let account = s.update_account(account_id, &mut |a| {
-                outcome = if a.credential_epoch != epoch {
-                    // The passphrase changed since this login started: it proved the old one.
-                    Err(AppError::InvalidLogin)
-                } else if a.locked {
-                    // Locked by a worker or by parallel attempts meanwhile: no session.
-                    Err(AppError::AccountLocked)
-                } else {
-                    a.failed_logins = 0;
-                    Ok(())
-                };
+    let account = state.record(move |s| {
+        let mut outcome = Ok(());
+        let account = s.update_account(account_id, &mut |a| {
+            outcome = if a.credential_epoch != epoch {
+                // The passphrase changed since this login started: it proved the old one.
+                Err(AppError::InvalidLogin)
+            } else if a.locked {
+                // Locked by a worker or by parallel attempts meanwhile: no session.
+                Err(AppError::AccountLocked)
+            } else {
+                a.failed_logins = 0;
                 Ok(())
-            })?;
-            Ok(outcome.map(|()| account))
-        })
-        .await??;
+            };
+            Ok(())
+        })?;
+        Ok(outcome.map(|()| account))
+    })??;
     let (token, token_hash) = generate_token()?;
     let session = Session {
         account: account.id,
@@ -628,9 +620,7 @@ pub async fn login_finish(
         credential_epoch: epoch,
     };
     let expires_at = session.expires_at;
-    state
-        .blocking(move |s| s.put_session(&token_hash, &session))
-        .await?;
+    state.record(move |s| s.put_session(&token_hash, &session))?;
     state.flush().await?;
     tracing::info!(account = %account.id, "login");
     Ok(Json(LoggedIn {
@@ -647,7 +637,7 @@ pub async fn login_finish(
     security(("bearer" = [])))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> AppResult<StatusCode> {
     let hash = caller.token_hash;
-    state.blocking(move |s| s.delete_session(&hash)).await?;
+    state.record(move |s| s.delete_session(&hash))?;
     state.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -672,8 +662,7 @@ pub async fn public_key(
 ) -> AppResult<Json<PublicKeyView>> {
     let handle = handle.trim().to_ascii_lowercase();
     let account = state
-        .blocking(move |s| s.account_by_handle(&handle))
-        .await?
+        .record(move |s| s.account_by_handle(&handle))?
         .ok_or(AppError::NotFound)?;
     Ok(Json(PublicKeyView {
         id: account.id.to_string(),
@@ -697,21 +686,18 @@ pub async fn unlock(
         return Err(AppError::Forbidden);
     };
     let target = state
-        .blocking(move |s| s.account(id))
-        .await?
+        .record(move |s| s.account(id))?
         .ok_or(AppError::NotFound)?;
     if target.org != Some(org) {
         return Err(AppError::Forbidden);
     }
-    state
-        .blocking(move |s| {
-            s.update_account(id, &mut |a| {
-                a.locked = false;
-                a.failed_logins = 0;
-                Ok(())
-            })
+    state.record(move |s| {
+        s.update_account(id, &mut |a| {
+            a.locked = false;
+            a.failed_logins = 0;
+            Ok(())
         })
-        .await?;
+    })?;
     state.flush().await?;
     tracing::info!(account = %id, worker = %worker.id, "account unlocked");
     Ok(StatusCode::NO_CONTENT)
@@ -769,23 +755,21 @@ async fn replace_credentials(
     unlock: bool,
     keep_session: Option<[u8; 32]>,
 ) -> AppResult<()> {
-    state
-        .blocking(move |s| {
-            s.replace_credentials(
-                id,
-                &|a| {
-                    a.password_file.clone_from(&record);
-                    a.bundle.clone_from(&bundle);
-                    a.ksf_version = KSF_V1.version();
-                    if unlock {
-                        a.locked = false;
-                        a.failed_logins = 0;
-                    }
-                },
-                keep_session.as_ref(),
-            )
-        })
-        .await?;
+    state.record(move |s| {
+        s.replace_credentials(
+            id,
+            &|a| {
+                a.password_file.clone_from(&record);
+                a.bundle.clone_from(&bundle);
+                a.ksf_version = KSF_V1.version();
+                if unlock {
+                    a.locked = false;
+                    a.failed_logins = 0;
+                }
+            },
+            keep_session.as_ref(),
+        )
+    })?;
     state.flush().await
 }
 
@@ -899,8 +883,7 @@ async fn check_recovery(state: &AppState, handle: &str, token: &str) -> AppResul
         .map_err(|_| AppError::Unprocessable("recovery_token: 32 bytes expected".into()))?;
     let handle = handle.trim().to_ascii_lowercase();
     let account = state
-        .blocking(move |s| s.account_by_handle(&handle))
-        .await?
+        .record(move |s| s.account_by_handle(&handle))?
         .ok_or(AppError::InvalidLogin)?;
     let verifier: [u8; 32] = account
         .recovery_verifier
@@ -927,9 +910,7 @@ pub async fn recovery_lookup(
     throttle(&state, &ip)?;
     let handle = body.handle.trim().to_ascii_lowercase();
     let lookup = handle.clone();
-    let account = state
-        .blocking(move |s| s.account_by_handle(&lookup))
-        .await?;
+    let account = state.record(move |s| s.account_by_handle(&lookup))?;
     let id = account.map_or_else(|| stand_in_id(&state, &handle), |a| a.id);
     Ok(Json(RecoveryAccount {
         account_id: id.to_string(),

@@ -222,15 +222,13 @@ pub async fn put_envelope(
         created_at: now,
         expires_at: body.expires_at,
     };
-    state
-        .blocking(move |s| {
-            if s.account(recipient)?.is_none() {
-                return Ok(Err(AppError::NotFound));
-            }
-            s.put_envelope(id, recipient, &record)?;
-            Ok(Ok(()))
-        })
-        .await??;
+    state.record(move |s| {
+        if s.account(recipient)?.is_none() {
+            return Ok(Err(AppError::NotFound));
+        }
+        s.put_envelope(id, recipient, &record)?;
+        Ok(Ok(()))
+    })??;
     state.flush().await?;
     tracing::info!(doc = %id, %recipient, "envelope added");
     Ok(StatusCode::NO_CONTENT)
@@ -248,26 +246,24 @@ pub async fn list_envelopes(
 ) -> AppResult<Json<Vec<ShareView>>> {
     owned(&state, caller.account.id, id).await?;
     let now = state.now();
-    let (views, purged) = state
-        .blocking(move |s| {
-            let mut views = Vec::new();
-            let mut purged = false;
-            for (recipient, record) in s.envelopes_of(id)? {
-                if record.expires_at.is_some_and(|t| now >= t) {
-                    s.delete_envelope(id, recipient)?;
-                    purged = true;
-                    continue;
-                }
-                views.push(ShareView {
-                    recipient: recipient.to_string(),
-                    handle: s.account(recipient)?.map(|a| a.handle),
-                    created_at: record.created_at,
-                    expires_at: record.expires_at,
-                });
+    let (views, purged) = state.record(move |s| {
+        let mut views = Vec::new();
+        let mut purged = false;
+        for (recipient, record) in s.envelopes_of(id)? {
+            if record.expires_at.is_some_and(|t| now >= t) {
+                s.delete_envelope(id, recipient)?;
+                purged = true;
+                continue;
             }
-            Ok((views, purged))
-        })
-        .await?;
+            views.push(ShareView {
+                recipient: recipient.to_string(),
+                handle: s.account(recipient)?.map(|a| a.handle),
+                created_at: record.created_at,
+                expires_at: record.expires_at,
+            });
+        }
+        Ok((views, purged))
+    })?;
     if purged {
         state.flush().await?;
     }
@@ -298,9 +294,7 @@ pub async fn revoke(
         (_, Access::Recipient(_)) if recipient == me => {}
         (_, Access::Recipient(_)) => return Err(AppError::Forbidden),
     }
-    let existed = state
-        .blocking(move |s| s.delete_envelope(id, recipient))
-        .await?;
+    let existed = state.record(move |s| s.delete_envelope(id, recipient))?;
     if !existed {
         return Err(AppError::NotFound);
     }
@@ -319,17 +313,14 @@ pub async fn shared_with_me(
     caller: Caller,
 ) -> AppResult<Json<Vec<DocumentView>>> {
     let me = caller.account.id;
-    let ids = state.blocking(move |s| s.shared_with(me)).await?;
+    let ids = state.record(move |s| s.shared_with(me))?;
     let mut views = Vec::with_capacity(ids.len());
     for id in ids {
         match access(&state, me, id).await {
             Ok((doc, access)) => {
                 let mut view = DocumentView::new(&doc, access.envelope());
                 let owner = doc.owner;
-                view.owner_handle = state
-                    .blocking(move |s| s.account(owner))
-                    .await?
-                    .map(|a| a.handle);
+                view.owner_handle = state.record(move |s| s.account(owner))?.map(|a| a.handle);
                 views.push(view);
             }
             Err(AppError::NotFound) => {}
@@ -377,7 +368,7 @@ pub async fn create_link(
         last_opened_at: None,
     };
     let view = LinkView::from(&link);
-    state.blocking(move |s| s.put_link(&link)).await?;
+    state.record(move |s| s.put_link(&link))?;
     state.flush().await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -393,7 +384,7 @@ pub async fn list_links(
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<Json<Vec<LinkView>>> {
     owned(&state, caller.account.id, id).await?;
-    let links = state.blocking(move |s| s.links_of(id)).await?;
+    let links = state.record(move |s| s.links_of(id))?;
     Ok(Json(links.iter().map(LinkView::from).collect()))
 }
 
@@ -408,11 +399,10 @@ pub async fn delete_link(
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<StatusCode> {
     let link = state
-        .blocking(move |s| s.link(id))
-        .await?
+        .record(move |s| s.link(id))?
         .ok_or(AppError::NotFound)?;
     owned(&state, caller.account.id, link.doc).await?;
-    state.blocking(move |s| s.delete_link(id)).await?;
+    state.record(move |s| s.delete_link(id))?;
     state.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -429,16 +419,14 @@ pub async fn open_link(
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<Json<OpenedLink>> {
     let now = state.now();
-    let (opened, doc) = state
-        .blocking(move |s| {
-            let opened = s.open_link(id, now)?;
-            let doc = match &opened {
-                Some(LinkOpen::Opened(l)) => s.document(l.doc)?,
-                _ => None,
-            };
-            Ok((opened, doc))
-        })
-        .await?;
+    let (opened, doc) = state.record(move |s| {
+        let opened = s.open_link(id, now)?;
+        let doc = match &opened {
+            Some(LinkOpen::Opened(l)) => s.document(l.doc)?,
+            _ => None,
+        };
+        Ok((opened, doc))
+    })?;
     let link = match opened {
         None => return Err(AppError::NotFound),
         Some(LinkOpen::Exhausted) => return Err(AppError::Gone),
@@ -480,16 +468,14 @@ pub async fn link_payload(
     ApiQuery(query): ApiQuery<LinkPayloadQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let (link, doc) = state
-        .blocking(move |s| {
-            let link = s.link(id)?;
-            let doc = match &link {
-                Some(l) => s.document(l.doc)?,
-                None => None,
-            };
-            Ok((link, doc))
-        })
-        .await?;
+    let (link, doc) = state.record(move |s| {
+        let link = s.link(id)?;
+        let doc = match &link {
+            Some(l) => s.document(l.doc)?,
+            None => None,
+        };
+        Ok((link, doc))
+    })?;
     let link = link.ok_or(AppError::NotFound)?;
     let doc = doc.ok_or(AppError::NotFound)?;
     let now = state.now();

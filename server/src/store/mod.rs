@@ -411,7 +411,11 @@ pub trait Store: Send + Sync + 'static {
     /// stored length or the end of the pieces written since (uploads are sequential). The
     /// bytes are neither durable nor part of the document until
     /// [`Store::advance_payload`] counts them; a crash before that loses only them.
-    fn write_payload(&self, id: Id, offset: u64, bytes: &[u8]) -> StoreResult<()>;
+    fn write_payload(&self, id: Id, offset: u64, parts: &[&[u8]]) -> StoreResult<()>;
+    /// Makes the pieces written so far durable without counting them (the next
+    /// [`Store::advance_payload`] then has little left to sync). May run beside
+    /// [`Store::write_payload`] of the same upload.
+    fn sync_payload(&self, id: Id) -> StoreResult<()>;
     /// Makes the pieces written up to `to` durable, then moves the stored length from
     /// `from` (which must be the current one) to `to`, atomically; returns `to`.
     fn advance_payload(&self, id: Id, from: u64, to: u64) -> StoreResult<u64>;

@@ -11,7 +11,10 @@
 //! is one file, `payloads/<document id>`, next to sled's files. Pieces are written to the
 //! file as they arrive, then synced *before* the document record's `stored` length moves
 //! past them (once per checkpoint, not per piece: one fsync per MiB cost four fifths of
-//! the upload speed), so the record never claims bytes the file lacks. Bytes past
+//! the upload speed), so the record never claims bytes the file lacks. Between
+//! checkpoints the upload also syncs the file in the background ([`Store::sync_payload`],
+//! one at a time, never waited for by the receiving loop), so the disk writes while the
+//! network delivers and the checkpoint's own sync has little left to do. Bytes past
 //! `stored` (a crash before the checkpoint) were never acknowledged and are cut off by
 //! the next upload.
 
@@ -171,9 +174,15 @@ impl SledStore {
         self.payloads.join(id.to_string())
     }
 
-    /// Writes `bytes` at `offset` of the payload file, first cutting off anything past
-    /// `stored` (see the module docs). Not synced.
-    fn write_payload_file(&self, id: Id, stored: u64, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    /// Writes `parts`, one after the other, at `offset` of the payload file, first cutting
+    /// off anything past `stored` (see the module docs). Not synced.
+    fn write_payload_file(
+        &self,
+        id: Id,
+        stored: u64,
+        offset: u64,
+        parts: &[&[u8]],
+    ) -> io::Result<()> {
         let path = self.payload_path(id);
         let mut file = OpenOptions::new()
             .create(true)
@@ -189,7 +198,19 @@ impl SledStore {
             )));
         }
         file.seek(SeekFrom::Start(offset))?;
-        file.write_all(bytes)
+        // `write_all_vectored` is not stable yet: the same loop by hand.
+        let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut slices = &mut slices[..];
+        io::IoSlice::advance_slices(&mut slices, 0); // skips empty parts
+        while !slices.is_empty() {
+            match file.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Syncs a payload file and, for a new file, its directory entry.
@@ -414,8 +435,15 @@ impl Store for SledStore {
         Self::get(&self.documents, &id.0)
     }
 
-    fn write_payload(&self, id: Id, offset: u64, bytes: &[u8]) -> StoreResult<()> {
-        if bytes.len() > PIECE_BYTES {
+    fn sync_payload(&self, id: Id) -> StoreResult<()> {
+        File::open(self.payload_path(id))
+            .and_then(|f| f.sync_data())
+            .map_err(backend)
+    }
+
+    fn write_payload(&self, id: Id, offset: u64, parts: &[&[u8]]) -> StoreResult<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > PIECE_BYTES {
             return Err(StoreError::Conflict("piece too large".into()));
         }
         let Some(doc) = self.document(id)? else {
@@ -430,13 +458,13 @@ impl Store for SledStore {
                 doc.stored
             )));
         }
-        if offset.saturating_add(bytes.len() as u64) > doc.size {
+        if offset.saturating_add(len as u64) > doc.size {
             return Err(StoreError::Conflict("payload longer than declared".into()));
         }
-        if bytes.is_empty() {
+        if len == 0 {
             return Ok(());
         }
-        self.write_payload_file(id, doc.stored, offset, bytes)
+        self.write_payload_file(id, doc.stored, offset, parts)
             .map_err(backend)
     }
 
