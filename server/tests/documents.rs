@@ -175,26 +175,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["stored"], payload.len());
-    let r = s
-        .req(
-            Method::POST,
-            &format!("/v1/documents/{id}/commit"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let got = s
-        .req(
-            Method::GET,
-            &format!("/v1/documents/{id}/payload"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    s.commit(&amina, &id).await;
+    let got = s.payload(&amina, &id).await;
     assert!(got[..] == payload[..]);
 }
 
@@ -349,26 +331,8 @@ async fn bodies_in_chunks_of_every_size_are_stored_in_order() {
         .sent()
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = s
-        .req(
-            Method::POST,
-            &format!("/v1/documents/{id}/commit"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let got = s
-        .req(
-            Method::GET,
-            &format!("/v1/documents/{id}/payload"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    s.commit(&amina, &id).await;
+    let got = s.payload(&amina, &id).await;
     assert!(got[..] == payload[..], "stored bytes differ from the body");
     assert_eq!(
         coffre_core::decrypt(&envelope.join(&got), &[amina.identity]).unwrap(),
@@ -382,17 +346,7 @@ async fn empty_plaintext_document_round_trips() {
     let amina = s.user("amina", Role::Beneficiary, None);
     let (id, payload, envelope) = s.upload(&amina, b"").await;
     assert_eq!(payload.len(), 32);
-    let got = s
-        .req(
-            Method::GET,
-            &format!("/v1/documents/{id}/payload"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let got = s.payload(&amina, &id).await;
     assert_eq!(
         coffre_core::decrypt(&envelope.join(&got), &[amina.identity]).unwrap(),
         b""
@@ -471,25 +425,7 @@ async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
         .sent()
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = s
-        .req(
-            Method::POST,
-            &format!("/v1/documents/{id}/commit"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let got = s
-        .req(
-            Method::GET,
-            &format!("/v1/documents/{id}/payload"),
-            Some(&amina.token),
-        )
-        .sent()
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    s.commit(&amina, &id).await;
+    let got = s.payload(&amina, &id).await;
     assert!(got[..] == payload[..]);
 }

@@ -168,6 +168,33 @@ impl TestServer {
         (id, payload, envelope)
     }
 
+    /// Commits an uploaded document; asserts 200.
+    pub async fn commit(&self, owner: &User, id: &str) {
+        let r = self
+            .req(
+                Method::POST,
+                &format!("/v1/documents/{id}/commit"),
+                Some(&owner.token),
+            )
+            .sent()
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "commit {id}");
+    }
+
+    /// Downloads a document's whole payload as `who`; asserts 200.
+    pub async fn payload(&self, who: &User, id: &str) -> bytes::Bytes {
+        let r = self
+            .req(
+                Method::GET,
+                &format!("/v1/documents/{id}/payload"),
+                Some(&who.token),
+            )
+            .sent()
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "download {id}");
+        r.bytes().await.unwrap()
+    }
+
     /// Creates an uncommitted document; returns its id.
     pub async fn create(&self, owner: &User, envelope: &Envelope, size: usize) -> String {
         let r = self
