@@ -7,7 +7,8 @@
 //! add noise), spawns the real server binary (bench profile) on 127.0.0.1:0 with its
 //! default `info` logging going to a file, and measures:
 //! - requests/s and p50/p99 latency of "list own documents" and "add an envelope" at 64
-//!   connections (wrk, 10 s each, 127.0.0.1 only);
+//!   connections (wrk, 10 s each, 127.0.0.1 only), next to `GET /healthz` under the same
+//!   load as a control that touches no storage;
 //! - upload and download MB/s of a 100 MB document next to a plain file write (synced)
 //!   and read of the same bytes in the same directory: three alternating rounds, median,
 //!   each measured write right after a write that makes it reuse already-touched memory
@@ -578,6 +579,9 @@ async fn main() {
         client.upload(&id, small, &piece).await;
         shared_doc = id;
     }
+    // Control: the same load on a route that touches no storage. A p99 spike here too
+    // is the machine or the runtime, not sled.
+    let health = wrk(&server, &format!("{}/healthz", server.url), &token, None);
     let list = wrk(
         &server,
         &format!("{}/v1/documents", server.url),
@@ -646,10 +650,10 @@ async fn main() {
     let rss_after_100_kib = server.peak_rss_kib();
     server.stop();
     let mb = |bytes: u64, secs: f64| bytes as f64 / 1e6 / secs;
-    // plain write time / upload time, round by round, sorted: the spread says how much
-    // of a verdict is the machine's mood.
-    let mut round_ratios: Vec<f64> = plain_ws.iter().zip(&ups).map(|(p, u)| p / u).collect();
-    round_ratios.sort_by(f64::total_cmp);
+    // plain write time / upload time, round by round, in order: the spread says how much
+    // of a verdict is the machine's mood, and rounds alternate which write came first
+    // (odd rounds: the server's), so an order effect would show as a zigzag.
+    let round_ratios: Vec<f64> = plain_ws.iter().zip(&ups).map(|(p, u)| p / u).collect();
     let up = mb(size_100, median(ups));
     let down = mb(size_100, median(downs));
     let plain_w = mb(size_100, median(plain_ws));
@@ -731,6 +735,16 @@ async fn main() {
     }
     let _ = writeln!(
         report,
+        "| control, no storage: `GET /healthz` | {:.0} | {:.2} ms | {:.2} ms | {} / {} | {} | (for information) |",
+        health.requests_per_second,
+        health.p50_ms,
+        health.p99_ms,
+        health.non_2xx,
+        health.errors,
+        describe(health.cpu),
+    );
+    let _ = writeln!(
+        report,
         "\n## Payloads (100 MB = {size_100} bytes; median of {ROUNDS} alternating rounds)\n"
     );
     let _ = writeln!(
@@ -754,7 +768,7 @@ async fn main() {
     );
     let _ = writeln!(
         report,
-        "| upload / plain write, round by round (sorted) | {} | | |",
+        "| upload / plain write, round by round (server second, then first, …) | {} | | |",
         round_ratios
             .iter()
             .map(|r| format!("{r:.2}"))
