@@ -56,6 +56,41 @@ async function drain(readable, keep) {
   }
 }
 
+/**
+ * The client side of one OPAQUE login, step by step, each step timed; the bench script
+ * relays the messages to coffre-server. The same code runs in Node and in the page.
+ */
+export function loginClient(coffre) {
+  let login;
+  let result;
+  const timed = (f) => {
+    const t0 = performance.now();
+    const value = f();
+    return { ...value, ms: performance.now() - t0 };
+  };
+  return {
+    start: (passphrase) =>
+      timed(() => {
+        login = coffre.Login.start(passphrase);
+        return { request: login.request };
+      }),
+    finish: (response, ksf) =>
+      timed(() => {
+        result = login.finish(response, ksf);
+        login.free();
+        return { finalization: result.finalization };
+      }),
+    open: (bundle, accountId) =>
+      timed(() => {
+        const id = result.openBundle(bundle, accountId);
+        const recipient = id.recipient();
+        id.free();
+        result.free();
+        return { recipient };
+      }),
+  };
+}
+
 export async function runBench(libs, { mib = 64, piece = 64 * 1024, rounds = 3 } = {}) {
   const { coffre, glue, sodium, noble, argon2id, subtle } = libs;
   const total = mib * MIB;

@@ -23,7 +23,7 @@ import init, * as coffre from 'coffre';
 import sodium from 'libsodium-wrappers';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { argon2id } from 'hash-wasm';
-import { runBench } from './cases.js';
+import { runBench, loginClient } from './cases.js';
 import { startServer } from '../test/browser/server.js';
 import { launch, CHROMIUM } from '../test/browser/chromium.js';
 
@@ -178,38 +178,6 @@ async function loginRows(server, client) {
   ];
 }
 
-/** The client side of a login in this Node process (shipped module). */
-function nodeLoginClient() {
-  let login;
-  let result;
-  const timed = (f) => {
-    const t0 = performance.now();
-    const value = f();
-    return { ...value, ms: performance.now() - t0 };
-  };
-  return {
-    start: async (passphrase) =>
-      timed(() => {
-        login = coffre.Login.start(passphrase);
-        return { request: login.request };
-      }),
-    finish: async (response, ksf) =>
-      timed(() => {
-        result = login.finish(response, ksf);
-        login.free();
-        return { finalization: result.finalization };
-      }),
-    open: async (bundle, accountId) =>
-      timed(() => {
-        const id = result.openBundle(bundle, accountId);
-        const recipient = id.recipient();
-        id.free();
-        result.free();
-        return { recipient };
-      }),
-  };
-}
-
 /** The client side of a login in a Chromium page (bench/page.html; bytes as arrays). */
 function pageLoginClient(page) {
   return {
@@ -304,7 +272,7 @@ const nativeRows = native();
 const coffreSrv = await coffreServer();
 let chrome;
 try {
-  if (coffreSrv) nodeRows.push(...(await loginRows(coffreSrv, nodeLoginClient())));
+  if (coffreSrv) nodeRows.push(...(await loginRows(coffreSrv, loginClient(coffre))));
   else nodeRows.push({ name: 'OPAQUE login: coffre-server not built (cargo build --release -p coffre-server)', op: '-', value: 0, unit: '-' });
   chrome = await chromium(coffreSrv);
 } finally {
