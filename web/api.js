@@ -20,9 +20,11 @@ const PROBLEMS = {
   'too-many-requests': 'errTooManyRequests',
   'unauthorized': 'errSession',
   'forbidden': 'errNotAllowed',
-  'conflict': 'errHandleTaken',
+  'handle-taken': 'errHandleTaken',
   'payload-too-large': 'errTooLarge',
   'quota-exceeded': 'errQuota',
+  // The store is unreachable for a moment: the same as a cut connection (uploads resume).
+  'unavailable': 'errNetwork',
 };
 
 let token = null;

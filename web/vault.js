@@ -316,7 +316,7 @@ export async function uploadDocument(file, name, category, onStep) {
     try {
       const status = await request('PATCH', `/v1/documents/${id}/payload?offset=${from}`, {
         body: payload.slice(from, Math.min(payload.size, from + UPLOAD_PIECE)),
-        problems: { conflict: 'errOffset' },
+        problems: { 'offset-mismatch': 'errOffset', 'already-committed': 'errOffset', 'upload-busy': 'errOffset' },
       });
       pending.stored = status.stored;
       failures = 0;
@@ -333,7 +333,7 @@ export async function uploadDocument(file, name, category, onStep) {
     onStep?.('uploading', pending.stored / payload.size);
   }
   try {
-    await request('POST', `/v1/documents/${id}/commit`, { problems: { conflict: 'errOffset' } });
+    await request('POST', `/v1/documents/${id}/commit`, { problems: { 'upload-incomplete': 'errOffset', 'already-committed': 'errOffset' } });
   } catch (e) {
     // A commit whose answer was lost to a cut connection: already done is done.
     if (e.key !== 'errOffset' || !(await request('GET', `/v1/documents/${id}`)).committed) throw e;

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use bytes::Bytes;
 use coffre_core::{Envelope, Identity};
-use coffre_server::store::{Id, SledStore, Store};
+use coffre_server::store::{Id, Records, SledRecords};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_coffre-server");
@@ -77,8 +77,8 @@ fn median(mut values: Vec<f64>) -> f64 {
 mod seed;
 
 /// An account and a live session written into the (stopped) store; returns (id, token).
-fn seed_account(store: &SledStore, handle: &str) -> (Id, String) {
-    let (_, id, token) = seed::seed_account(store, handle, 24 * 3600);
+async fn seed_account(store: &dyn Records, handle: &str) -> (Id, String) {
+    let (_, id, token) = seed::seed_account(store, handle, 24 * 3600).await;
     (id, token)
 }
 
@@ -548,10 +548,10 @@ async fn main() {
     clock_ticks();
     let dir = tempfile::tempdir().unwrap();
     let (recipient, token) = {
-        let store = SledStore::open(&dir.path().join("data"), 8 << 20).unwrap();
-        let (_, token) = seed_account(&store, "owner");
-        let (recipient, _) = seed_account(&store, "worker");
-        store.flush().unwrap();
+        let store = SledRecords::open(&dir.path().join("data"), 8 << 20).unwrap();
+        let (_, token) = seed_account(&store, "owner").await;
+        let (recipient, _) = seed_account(&store, "worker").await;
+        store.close().await.unwrap();
         (recipient, token)
     };
     let server = Server::spawn(dir.path());

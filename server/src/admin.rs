@@ -1,46 +1,50 @@
-//! Administrator operations run from the command line on a stopped server's store:
-//! creating organisations and worker invites.
+//! Administrator operations: creating organisations and worker invites. They go through
+//! the same [`Records`] as the server, so on a store that several processes share they
+//! work while the server runs.
 
 use crate::auth::generate_token;
 use crate::error::AppError;
-use crate::store::{Id, Invite, Org, Store, StoreError};
+use crate::store::{Id, Invite, Org, Records};
 
 /// How long an invite code stays valid.
 pub const INVITE_SECONDS: u64 = 14 * 24 * 3600;
 
+/// Longest organisation name, in bytes.
+pub const ORG_NAME_MAX_BYTES: usize = 200;
+
 /// Creates an organisation.
-pub fn create_org(store: &dyn Store, name: &str, now: u64) -> Result<Org, StoreError> {
+pub async fn create_org(records: &dyn Records, name: &str, now: u64) -> Result<Org, AppError> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(StoreError::Conflict(
-            "the name must have 1 to 200 bytes".into(),
-        ));
+    if name.is_empty() || name.len() > ORG_NAME_MAX_BYTES {
+        return Err(AppError::Unprocessable(format!(
+            "the name must have 1 to {ORG_NAME_MAX_BYTES} bytes"
+        )));
     }
     let org = Org {
         id: Id::generate()?,
         name: name.to_owned(),
         created_at: now,
     };
-    store.put_org(&org)?;
-    store.flush()?;
+    records.put_org(&org).await?;
     Ok(org)
 }
 
 /// Creates a one-time invite for a worker of `org`; returns the code to hand over. Only
 /// its hash is stored.
-pub fn create_invite(store: &dyn Store, org: Id, now: u64) -> Result<String, AppError> {
-    if store.org(org)?.is_none() {
+pub async fn create_invite(records: &dyn Records, org: Id, now: u64) -> Result<String, AppError> {
+    if records.org(org).await?.is_none() {
         return Err(AppError::NotFound);
     }
     let (code, hash) = generate_token()?;
-    store.put_invite(
-        &hash,
-        &Invite {
-            org,
-            created_at: now,
-            expires_at: now + INVITE_SECONDS,
-        },
-    )?;
-    store.flush()?;
+    records
+        .put_invite(
+            &hash,
+            &Invite {
+                org,
+                created_at: now,
+                expires_at: now + INVITE_SECONDS,
+            },
+        )
+        .await?;
     Ok(code)
 }

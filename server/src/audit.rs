@@ -16,9 +16,9 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde::Serialize;
 use sled::Db;
 
-use crate::api::documents::is_stream_length;
 use crate::store::{
-    Account, Document, EnvelopeRecord, Id, Invite, Link, Org, Session, SledStore, ID_BYTES,
+    is_stream_length, Account, Document, EnvelopeRecord, FilePayloads, Id, Invite, Link, Org,
+    PendingLogin, RateWindow, Session, SledRecords, UnknownAttempts, UploadLease, ID_BYTES,
     PIECE_BYTES,
 };
 
@@ -135,6 +135,23 @@ fn field_lists() -> (FieldList, FieldList) {
         ),
         ("doc_links", vec!["document -> link"]),
         ("account_sessions", vec!["account -> session token hash"]),
+        (
+            "pending_logins",
+            vec!["login id", "account", "credential epoch", "expires_at"],
+        ),
+        (
+            "unknown_attempts",
+            vec![
+                "SHA-256 of a tried handle that has no account",
+                "attempts",
+                "last_at",
+            ],
+        ),
+        ("rate", vec!["client address", "window start", "count"]),
+        (
+            "upload_leases",
+            vec!["document", "holder (random request id)", "expires_at"],
+        ),
     ]);
     let sealed = BTreeMap::from([
         (
@@ -158,14 +175,22 @@ fn field_lists() -> (FieldList, FieldList) {
             vec!["envelope (age header: file key sealed to X25519)"],
         ),
         ("links", vec!["envelope (age header to the link key)"]),
+        (
+            "pending_logins",
+            vec!["OPAQUE login state (ChaCha20-Poly1305 under a key from the server key file)"],
+        ),
     ]);
     (clear, sealed)
 }
 
 /// Audits a store. `server_key`, when given, is the key file's content, searched for in
 /// every key, value and payload.
-pub fn audit(store: &SledStore, server_key: Option<&[u8]>) -> AuditReport {
-    let db = store.db();
+pub fn audit(
+    records: &SledRecords,
+    payloads: &FilePayloads,
+    server_key: Option<&[u8]>,
+) -> AuditReport {
+    let db = records.db();
     let mut report = AuditReport::default();
     let (clear, sealed) = field_lists();
     report.in_clear = clear;
@@ -224,7 +249,7 @@ pub fn audit(store: &SledStore, server_key: Option<&[u8]>) -> AuditReport {
             report.trees.insert(name_text, stats);
         }
     }
-    check_payloads(db, store.payload_dir(), &needles, &mut report);
+    check_payloads(db, payloads.dir(), &needles, &mut report);
     report
 }
 
@@ -456,6 +481,32 @@ fn check_entry(
             }
             if !exists(db, "doc_links", &pair(l.doc, l.id)) {
                 return Err("link without its index entry".into());
+            }
+        }
+        "pending_logins" => {
+            id_key(key)?;
+            let p: PendingLogin = json(value)?;
+            if p.sealed_state.is_empty() {
+                return Err("pending login without its sealed state".into());
+            }
+        }
+        "unknown_attempts" => {
+            if key.len() != 32 {
+                return Err("unknown-handle key is not a SHA-256".into());
+            }
+            json::<UnknownAttempts>(value)?;
+        }
+        "rate" => {
+            std::str::from_utf8(key).map_err(|_| "rate key is not UTF-8")?;
+            json::<RateWindow>(value)?;
+        }
+        "upload_leases" => {
+            let doc = id_key(key)?;
+            json::<UploadLease>(value)?;
+            if !exists(db, "documents", &doc.0) {
+                report
+                    .warnings
+                    .push(format!("upload lease of a missing document {doc}"));
             }
         }
         _ => {}

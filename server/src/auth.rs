@@ -67,19 +67,22 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(AppError::Unauthorized)?;
         let token_hash = hash_token(text.trim()).ok_or(AppError::Unauthorized)?;
         let session = state
-            .record(move |s| s.session(&token_hash))?
+            .records
+            .session(&token_hash)
+            .await?
             .ok_or(AppError::Unauthorized)?;
         if state.now() >= session.expires_at {
-            state.record(move |s| s.delete_session(&token_hash))?;
+            state.records.delete_session(&token_hash).await?;
             return Err(AppError::Unauthorized);
         }
-        let account_id = session.account;
         let account = state
-            .record(move |s| s.account(account_id))?
+            .records
+            .account(session.account)
+            .await?
             .ok_or(AppError::Unauthorized)?;
         if session.credential_epoch != account.credential_epoch {
             // Opened with a passphrase that has been replaced since.
-            state.record(move |s| s.delete_session(&token_hash))?;
+            state.records.delete_session(&token_hash).await?;
             return Err(AppError::Unauthorized);
         }
         Ok(Self {

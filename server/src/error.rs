@@ -39,6 +39,38 @@ pub enum AppError {
     /// The request conflicts with the current state (wrong offset, already committed…).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Another account has this handle.
+    #[error("handle taken")]
+    HandleTaken,
+    /// A client reused an id that exists already.
+    #[error("id taken")]
+    IdTaken,
+    /// Sharing or linking a document whose upload is not committed.
+    #[error("not committed")]
+    NotCommitted,
+    /// Uploading to or committing a document that is committed already.
+    #[error("already committed")]
+    AlreadyCommitted,
+    /// An upload at another offset than the stored length; `stored` says where to resume.
+    #[error("offset mismatch")]
+    OffsetMismatch {
+        /// The stored length.
+        stored: u64,
+    },
+    /// A commit before every byte is stored.
+    #[error("upload incomplete")]
+    UploadIncomplete {
+        /// Bytes stored.
+        stored: u64,
+        /// Bytes declared.
+        size: u64,
+    },
+    /// Another request is still writing this document's payload; retry shortly.
+    #[error("upload busy")]
+    UploadBusy,
+    /// The storage cannot be reached now; the cause is logged, the client retries.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The resource existed but is no longer available (expired link or share).
     #[error("gone")]
     Gone,
@@ -93,6 +125,10 @@ pub struct Problem {
     /// What was wrong with this request (never a server-side cause or a secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Extension member of `offset-mismatch` and `upload-incomplete`: the payload bytes
+    /// stored, where an upload resumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
 }
 
 impl AppError {
@@ -106,6 +142,14 @@ impl AppError {
             Self::NoRoute => "no-route",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
+            Self::HandleTaken => "handle-taken",
+            Self::IdTaken => "id-taken",
+            Self::NotCommitted => "not-committed",
+            Self::AlreadyCommitted => "already-committed",
+            Self::OffsetMismatch { .. } => "offset-mismatch",
+            Self::UploadIncomplete { .. } => "upload-incomplete",
+            Self::UploadBusy => "upload-busy",
+            Self::Unavailable(_) => "unavailable",
             Self::Gone => "gone",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
@@ -129,7 +173,15 @@ impl AppError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_)
+            | Self::HandleTaken
+            | Self::IdTaken
+            | Self::NotCommitted
+            | Self::AlreadyCommitted
+            | Self::OffsetMismatch { .. }
+            | Self::UploadIncomplete { .. }
+            | Self::UploadBusy => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -154,6 +206,14 @@ impl AppError {
             Self::NoRoute => "No such route",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict with the current state",
+            Self::HandleTaken => "Handle already taken",
+            Self::IdTaken => "Identifier already in use",
+            Self::NotCommitted => "Upload not committed",
+            Self::AlreadyCommitted => "Upload already committed",
+            Self::OffsetMismatch { .. } => "Upload offset is not the stored length",
+            Self::UploadIncomplete { .. } => "Upload incomplete",
+            Self::UploadBusy => "Another request is writing this upload",
+            Self::Unavailable(_) => "Storage temporarily unavailable",
             Self::Gone => "No longer available",
             Self::PayloadTooLarge => "Request body too large",
             Self::UnsupportedMediaType => "Unsupported media type",
@@ -176,6 +236,13 @@ impl AppError {
             | Self::Unprocessable(d)
             | Self::InvalidEnvelope(d)
             | Self::InvalidPayload(d) => Some(d.clone()),
+            Self::OffsetMismatch { stored } => Some(format!(
+                "the upload resumes at offset {stored} (GET …/upload tells it too)"
+            )),
+            Self::UploadIncomplete { stored, size } => {
+                Some(format!("{stored} of {size} payload bytes are stored"))
+            }
+            Self::NotCommitted => Some("commit the upload before sharing".into()),
             Self::AccountLocked => {
                 Some("too many failed logins; a worker of the organisation can unlock it".into())
             }
@@ -190,15 +257,23 @@ impl AppError {
             title: self.title().to_owned(),
             status: self.status().as_u16(),
             detail: self.detail(),
+            stored: match self {
+                Self::OffsetMismatch { stored } | Self::UploadIncomplete { stored, .. } => {
+                    Some(*stored)
+                }
+                _ => None,
+            },
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
+        match &self {
             // The cause stays in the log; the client learns only that it failed.
-            tracing::error!(%cause, "request failed");
+            Self::Internal(cause) => tracing::error!(%cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "storage unavailable"),
+            _ => {}
         }
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
@@ -206,6 +281,16 @@ impl IntoResponse for AppError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let retry_after = match self {
+            Self::UploadBusy => Some("2"),
+            Self::Unavailable(_) => Some("5"),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        }
         if let Self::RangeNotSatisfiable { size } = self {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -218,8 +303,24 @@ impl IntoResponse for AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict(d) => Self::Conflict(d),
+            StoreError::NotFound | StoreError::RecipientNotFound => Self::NotFound,
+            StoreError::HandleTaken => Self::HandleTaken,
+            StoreError::IdTaken => Self::IdTaken,
+            // Unknown, used and expired invites look alike to the client.
+            StoreError::InviteInvalid => Self::Forbidden,
+            StoreError::AccountLocked => Self::AccountLocked,
+            // The login proved a passphrase that has been replaced since.
+            StoreError::CredentialsChanged => Self::InvalidLogin,
+            StoreError::QuotaExceeded => Self::QuotaExceeded,
+            StoreError::NotCommitted => Self::NotCommitted,
+            StoreError::AlreadyCommitted => Self::AlreadyCommitted,
+            StoreError::OffsetMismatch { stored } => Self::OffsetMismatch { stored },
+            StoreError::BeyondDeclaredSize { .. } | StoreError::PieceTooLarge => {
+                Self::PayloadTooLarge
+            }
+            StoreError::Incomplete { stored, size } => Self::UploadIncomplete { stored, size },
+            StoreError::TooManyPending => Self::TooManyRequests,
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Backend(cause) => Self::Internal(cause),
         }
     }

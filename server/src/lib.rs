@@ -8,11 +8,11 @@
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
 //! use std::sync::Arc;
-//! use coffre_server::{app, AppState, Limits, store::SledStore};
+//! use coffre_server::{app, AppState, Limits, store};
 //! let dir = tempfile::tempdir()?;
-//! let store = SledStore::open(dir.path(), 16 << 20)?;
+//! let (records, payloads) = store::open_embedded(dir.path(), 16 << 20)?;
 //! let setup = coffre_core::opaque::ServerSetup::generate();
-//! let state = AppState::new(Arc::new(store), setup, Limits::default());
+//! let state = AppState::new(Arc::new(records), Arc::new(payloads), setup, Limits::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! axum::serve(listener, app(state)).await?;
 //! # Ok(()) }
@@ -26,6 +26,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod keyfile;
+pub mod keys;
 pub mod openapi;
 pub mod statics;
 pub mod store;
@@ -38,7 +39,7 @@ use axum::Router;
 use coffre_core::opaque::ServerSetup;
 
 pub use error::{AppError, AppResult, Problem};
-use store::Store;
+use store::{Payloads, Records};
 
 /// Size limits and policy numbers. Every limit gives a distinct 4xx problem when hit.
 #[derive(Debug, Clone)]
@@ -105,103 +106,49 @@ impl Clock {
     }
 }
 
-/// Everything handlers share.
+/// Everything handlers share. Nothing here changes an answer between two requests:
+/// what does (sessions, pending logins, counters, leases) is in the records, so that any
+/// number of server processes on the same store answer alike.
 #[derive(Clone)]
 pub struct AppState {
-    /// The storage.
-    pub store: Arc<dyn Store>,
+    /// The records.
+    pub records: Arc<dyn Records>,
+    /// The payload bytes.
+    pub payloads: Arc<dyn Payloads>,
     /// The OPAQUE server setup (OPRF seed and key pair) from the key file.
     pub opaque: Arc<ServerSetup>,
+    /// Per-purpose keys derived from the key file.
+    pub keys: Arc<keys::ServerKeys>,
     /// Limits in force.
     pub limits: Arc<Limits>,
     /// Source of time.
     pub clock: Clock,
-    /// Logins between their two messages (in memory only: they hold secrets).
-    pub logins: Arc<api::accounts::PendingLogins>,
     /// Static file directories, if served.
     pub statics: statics::StaticDirs,
-    /// One upload request at a time per document (see [`api::documents::UploadLocks`]).
-    pub uploads: Arc<api::documents::UploadLocks>,
-    /// Shares one disk sync among the writes that wait for it (see [`GroupFlush`]).
-    pub flushes: Arc<GroupFlush>,
-}
-
-/// Group commit: one store flush makes every write finished before it durable, so the
-/// requests that wait while a flush runs share the next one instead of queueing one
-/// fsync each. Measured on the add-envelope route at 64 connections, one flush per
-/// request capped it at 4.9k req/s with p99 29 ms.
-#[derive(Debug, Default)]
-pub struct GroupFlush {
-    /// Tickets handed out; a caller takes one after its writes are done.
-    issued: AtomicU64,
-    /// Every ticket up to this one is durable.
-    durable: AtomicU64,
-    /// One flush at a time; waiters queue here in order.
-    running: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
     /// State with the system clock and no static files.
-    pub fn new(store: Arc<dyn Store>, opaque: ServerSetup, limits: Limits) -> Self {
+    pub fn new(
+        records: Arc<dyn Records>,
+        payloads: Arc<dyn Payloads>,
+        opaque: ServerSetup,
+        limits: Limits,
+    ) -> Self {
         Self {
-            store,
+            records,
+            payloads,
+            keys: Arc::new(keys::ServerKeys::new(&opaque)),
             opaque: Arc::new(opaque),
             limits: Arc::new(limits),
             clock: Clock::System,
-            logins: Arc::default(),
             statics: statics::StaticDirs::default(),
-            uploads: Arc::default(),
-            flushes: Arc::default(),
         }
     }
 
     /// Unix seconds now.
     pub fn now(&self) -> u64 {
         self.clock.now()
-    }
-
-    /// Runs a storage call that may wait on the disk (payload files, flush, sweep) off the
-    /// async workers.
-    pub async fn blocking<T, F>(&self, f: F) -> AppResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Store) -> Result<T, store::StoreError> + Send + 'static,
-    {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
-            .map_err(AppError::from)
-    }
-
-    /// Runs a record operation (a read or a small transaction on records) right here, on
-    /// the async worker. sled answers these from memory in microseconds: they append to
-    /// its in-memory log and make nothing durable (that is [`AppState::flush`]). Sending
-    /// each to the blocking pool cost more than the work itself: at 64 connections on 2
-    /// cores, four such hand-offs per request made tokio start ~190 blocking threads that
-    /// crowded out the two workers (add-envelope 7.5k req/s, p99 21 ms; inline 11-14k
-    /// req/s, p99 9-12 ms). What can wait on the disk — payload files, [`AppState::flush`],
-    /// the sweep — goes through [`AppState::blocking`].
-    pub fn record<T, F>(&self, f: F) -> AppResult<T>
-    where
-        F: FnOnce(&dyn Store) -> Result<T, store::StoreError>,
-    {
-        f(self.store.as_ref()).map_err(AppError::from)
-    }
-
-    /// Makes every write so far durable; called before acknowledging a write.
-    pub async fn flush(&self) -> AppResult<()> {
-        let gate = &self.flushes;
-        let ticket = gate.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        let _turn = gate.running.lock().await;
-        if gate.durable.load(Ordering::SeqCst) >= ticket {
-            return Ok(()); // a flush that started after our writes has finished
-        }
-        // Every ticket issued so far belongs to writes that are done: this flush covers them.
-        let covered = gate.issued.load(Ordering::SeqCst);
-        self.blocking(|s| s.flush()).await?;
-        gate.durable.fetch_max(covered, Ordering::SeqCst);
-        Ok(())
     }
 }
 
@@ -237,14 +184,15 @@ pub fn operations() -> Vec<(api::Op, String)> {
     ops
 }
 
-/// Runs one maintenance pass: purges what expired and what was abandoned, and makes it
-/// durable. Expired envelopes are also refused and purged on access; this catches the
-/// ones nobody asks for.
+/// Runs one maintenance pass: purges what expired and what was abandoned, then the
+/// payloads no document refers to. Expired envelopes are also refused and purged on
+/// access; this catches the ones nobody asks for.
 pub async fn sweep_once(state: &AppState) -> AppResult<store::Sweep> {
     let now = state.now();
     let stale_before = now.saturating_sub(state.limits.stale_upload_seconds);
-    let sweep = state.blocking(move |s| s.sweep(now, stale_before)).await?;
-    state.flush().await?;
+    let mut sweep = state.records.sweep(now, stale_before).await?;
+    sweep.orphan_payloads =
+        store::sweep_payloads(state.records.as_ref(), state.payloads.as_ref()).await?;
     if sweep != store::Sweep::default() {
         tracing::info!(?sweep, "sweep");
     }
@@ -252,14 +200,17 @@ pub async fn sweep_once(state: &AppState) -> AppResult<store::Sweep> {
 }
 
 /// Serves `state`'s app on `listener` until `shutdown` completes, with client addresses
-/// available to handlers (per-IP login throttling). In-flight requests finish first.
+/// available to handlers (per-IP login throttling). In-flight requests finish first, then
+/// the sweeper is told to stop and awaited, and the records are closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store = Arc::clone(&state.store);
+    let records = Arc::clone(&state.records);
+    let stop = Arc::new(tokio::sync::Notify::new());
     let sweeper_state = state.clone();
+    let sweeper_stop = Arc::clone(&stop);
     let sweeper = tokio::spawn(async move {
         let period =
             std::time::Duration::from_secs(sweeper_state.limits.sweep_every_seconds.max(1));
@@ -267,19 +218,24 @@ pub async fn serve(
             if let Err(e) = sweep_once(&sweeper_state).await {
                 tracing::error!(error = %e, "sweep failed");
             }
-            tokio::time::sleep(period).await;
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = sweeper_stop.notified() => break,
+            }
         }
     });
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
-    sweeper.abort();
+    // `notify_one` keeps the permit if the sweeper is mid-pass: it stops right after.
+    stop.notify_one();
+    if let Err(e) = sweeper.await {
+        tracing::error!(error = %e, "sweeper failed");
+    }
     // Whatever was written, durable before the process exits.
-    match tokio::task::spawn_blocking(move || store.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
-        Err(e) => tracing::error!(error = %e, "final flush failed"),
+    if let Err(e) = records.close().await {
+        tracing::error!(error = %e, "final flush failed");
     }
     result
 }

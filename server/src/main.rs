@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use coffre_server::store::SledStore;
+use coffre_server::store::{self, FilePayloads, SledRecords};
 use coffre_server::{admin, audit, keyfile, statics::StaticDirs, AppState, Clock, Limits};
 
 #[derive(Parser)]
@@ -105,10 +105,10 @@ enum InviteCommand {
     },
 }
 
-fn open_store(data: &DataDir) -> anyhow::Result<SledStore> {
+fn open_store(data: &DataDir) -> anyhow::Result<(SledRecords, FilePayloads)> {
     std::fs::create_dir_all(&data.data)
         .with_context(|| format!("creating {}", data.data.display()))?;
-    SledStore::open(&data.data, data.cache_mib << 20).with_context(|| {
+    store::open_embedded(&data.data, data.cache_mib << 20).with_context(|| {
         format!(
             "opening the store in {} (is a server already running on it?)",
             data.data.display()
@@ -142,10 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             web,
             pkg,
         } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
+            runtime()?.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
@@ -156,9 +153,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !data.data.is_dir() {
                 anyhow::bail!("no data directory at {}", data.data.display());
             }
-            let store = open_store(&data)?;
+            let (records, payloads) = open_store(&data)?;
             let key = server_key.as_deref().map(keyfile::read_raw).transpose()?;
-            let report = audit::audit(&store, key.as_deref());
+            let report = audit::audit(&records, &payloads, key.as_deref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -173,22 +170,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org {
             command: OrgCommand::Create { name, data },
         } => {
-            let store = open_store(&data)?;
-            let org = admin::create_org(&store, &name, Clock::System.now())?;
+            let (records, _) = open_store(&data)?;
+            let org = runtime()?
+                .block_on(admin::create_org(&records, &name, Clock::System.now()))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", org.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Invite {
             command: InviteCommand::Create { org, data },
         } => {
-            let store = open_store(&data)?;
+            let (records, _) = open_store(&data)?;
             let org = org.parse().context("--org is not an organisation id")?;
-            let code = admin::create_invite(&store, org, Clock::System.now())
+            let code = runtime()?
+                .block_on(admin::create_invite(&records, org, Clock::System.now()))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{code}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn serve(
@@ -203,8 +209,13 @@ async fn serve(
     if created {
         tracing::warn!(path = %key.display(), "created a new OPAQUE server key file; keep it apart from backups of the data directory");
     }
-    let store = open_store(&data)?;
-    let mut state = AppState::new(Arc::new(store), setup, Limits::default());
+    let (records, payloads) = open_store(&data)?;
+    let mut state = AppState::new(
+        Arc::new(records),
+        Arc::new(payloads),
+        setup,
+        Limits::default(),
+    );
     state.statics = statics;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -37,13 +37,13 @@ const ORDER: [Who; 6] = [
 #[tokio::test]
 async fn authorization_matrix() {
     let s = TestServer::start().await;
-    let owner = s.user("owner", Role::Beneficiary, None);
-    let recipient = s.user("recipient", Role::Worker, None);
-    let revoked = s.user("revoked", Role::Worker, None);
-    let stranger = s.user("stranger", Role::Beneficiary, None);
-    let third = s.user("third", Role::Worker, None);
+    let owner = s.user("owner", Role::Beneficiary, None).await;
+    let recipient = s.user("recipient", Role::Worker, None).await;
+    let revoked = s.user("revoked", Role::Worker, None).await;
+    let stranger = s.user("stranger", Role::Beneficiary, None).await;
+    let third = s.user("third", Role::Worker, None).await;
     // A session of the owner that has expired.
-    let expired = s.session_for(owner.id(), 10);
+    let expired = s.session_for(owner.id(), 10).await;
 
     let (doc, payload, own_env) = s.upload(&owner, &plaintext(1000)).await;
     s.share(&owner, &doc, &own_env, &recipient, None).await;
@@ -353,6 +353,7 @@ async fn authorization_matrix() {
     assert!(s
         .store
         .session(&coffre_server::auth::hash_token(&expired).unwrap())
+        .await
         .unwrap()
         .is_none());
 }
@@ -415,13 +416,17 @@ async fn account_routes_matrix() {
     use coffre_server::admin;
     use coffre_server::store::Id;
     let s = TestServer::start().await;
-    let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", s.now()).unwrap();
-    let org_b = admin::create_org(s.store.as_ref(), "Accueil Sud", s.now()).unwrap();
-    let beneficiary = s.user("amina", Role::Beneficiary, Some(org_a.id));
-    let worker_a = s.user("worker.a", Role::Worker, Some(org_a.id));
-    let worker_b = s.user("worker.b", Role::Worker, Some(org_b.id));
-    let orphan = s.user("orphan", Role::Worker, None);
-    let expired = s.session_for(worker_a.id(), 10);
+    let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", s.now())
+        .await
+        .unwrap();
+    let org_b = admin::create_org(s.store.as_ref(), "Accueil Sud", s.now())
+        .await
+        .unwrap();
+    let beneficiary = s.user("amina", Role::Beneficiary, Some(org_a.id)).await;
+    let worker_a = s.user("worker.a", Role::Worker, Some(org_a.id)).await;
+    let worker_b = s.user("worker.b", Role::Worker, Some(org_b.id)).await;
+    let orphan = s.user("orphan", Role::Worker, None).await;
+    let expired = s.session_for(worker_a.id(), 10).await;
     s.advance(60);
     let account = |who: Caller| match who {
         Caller::Anonymous => None,
@@ -432,20 +437,21 @@ async fn account_routes_matrix() {
     };
     // A fresh session per request, so that logging out or changing a passphrase in one
     // row does not change the next; the expired one is always the same.
-    let token = |who: Caller| -> Option<String> {
-        match who {
-            Caller::Anonymous => None,
-            Caller::Expired => Some(expired.clone()),
-            _ => account(who).map(|id| s.session_for(id, 3600)),
+    let token = async |who: Caller| -> Option<String> {
+        match (who, account(who)) {
+            (Caller::Anonymous, _) => None,
+            (Caller::Expired, _) => Some(expired.clone()),
+            (_, Some(id)) => Some(s.session_for(id, 3600).await),
+            (_, None) => None,
         }
     };
-    let send = |who: Caller, method: Method, path: String, body: Option<Value>| {
-        let token = token(who);
+    let send = async |who: Caller, method: Method, path: String, body: Option<Value>| {
+        let token = token(who).await;
         let mut r = s.req(method, &path, token.as_deref());
         if let Some(b) = body {
             r = r.json(&b);
         }
-        async move {
+        {
             let r = r.send().await.unwrap();
             let status = r.status();
             let text = r.text().await.unwrap();
@@ -473,7 +479,7 @@ async fn account_routes_matrix() {
             send(who, Method::POST, "/v1/beneficiaries".into(), Some(body)).await;
         assert_eq!(status, want, "beneficiaries as {who:?}: {text}");
         if want == S::CREATED {
-            let created = s.store.account_by_handle(&handle).unwrap().unwrap();
+            let created = s.store.account_by_handle(&handle).await.unwrap().unwrap();
             let org = if who == Caller::WorkerA {
                 org_a.id
             } else {
@@ -482,19 +488,14 @@ async fn account_routes_matrix() {
             assert_eq!(created.org, Some(org), "{who:?}");
             assert_eq!(created.created_by, account(who));
         } else {
-            assert!(s.store.account_by_handle(&handle).unwrap().is_none());
+            assert!(s.store.account_by_handle(&handle).await.unwrap().is_none());
         }
     }
 
     // Unlocking: a worker of the account's own organisation only.
-    let lock = |id: Id| {
-        s.store
-            .update_account(id, &mut |a| {
-                a.locked = true;
-                a.failed_logins = 10;
-                Ok(())
-            })
-            .unwrap();
+    // Locked as ten failed logins lock it.
+    let lock = async |id: Id| {
+        while s.store.count_login_attempt(id, 10).await.is_ok() {}
     };
     for (target, want) in [
         // A beneficiary of organisation A.
@@ -505,7 +506,7 @@ async fn account_routes_matrix() {
         (orphan.id(), [U, U, FB, FB, FB, FB]),
     ] {
         for (who, want) in CALLERS.into_iter().zip(want) {
-            lock(target);
+            lock(target).await;
             let (status, text, _) = send(
                 who,
                 Method::POST,
@@ -514,7 +515,7 @@ async fn account_routes_matrix() {
             )
             .await;
             assert_eq!(status, want, "unlock {target} as {who:?}: {text}");
-            let after = s.store.account(target).unwrap().unwrap();
+            let after = s.store.account(target).await.unwrap().unwrap();
             assert_eq!(!after.locked, want == S::NO_CONTENT, "{who:?}");
         }
     }
@@ -553,7 +554,10 @@ async fn account_routes_matrix() {
 
     // Logout: ends the caller's own session, and only that one.
     for who in CALLERS {
-        let other = account(who).map(|id| s.session_for(id, 3600));
+        let other = match account(who) {
+            Some(id) => Some(s.session_for(id, 3600).await),
+            None => None,
+        };
         let (status, text, used) = send(who, Method::POST, "/v1/logout".into(), None).await;
         match who {
             Caller::Anonymous | Caller::Expired => assert_eq!(status, U, "{who:?}: {text}"),
@@ -579,10 +583,10 @@ async fn account_routes_matrix() {
             Some(json!({"registration_request": b64(&request)})),
         )
         .await;
-        let epochs_before: Vec<u64> = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()]
-            .iter()
-            .map(|id| s.store.account(*id).unwrap().unwrap().credential_epoch)
-            .collect();
+        let mut epochs_before: Vec<u64> = Vec::new();
+        for id in [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()] {
+            epochs_before.push(s.store.account(id).await.unwrap().unwrap().credential_epoch);
+        }
         if matches!(who, Caller::Anonymous | Caller::Expired) {
             assert_eq!(status, U, "passphrase start as {who:?}: {text}");
             let (status, text, _) = send(
@@ -616,10 +620,10 @@ async fn account_routes_matrix() {
             .sent()
             .await;
         assert_eq!(r.status(), S::NO_CONTENT, "passphrase finish as {who:?}");
-        let epochs_after: Vec<u64> = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()]
-            .iter()
-            .map(|id| s.store.account(*id).unwrap().unwrap().credential_epoch)
-            .collect();
+        let mut epochs_after: Vec<u64> = Vec::new();
+        for id in [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()] {
+            epochs_after.push(s.store.account(id).await.unwrap().unwrap().credential_epoch);
+        }
         for (i, (b, a)) in epochs_before.iter().zip(&epochs_after).enumerate() {
             let own = [beneficiary.id(), worker_a.id(), worker_b.id(), orphan.id()][i]
                 == account(who).unwrap();

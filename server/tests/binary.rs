@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_server::store::{SledStore, Store};
+use coffre_server::store::{Records as _, SledRecords};
 use common::{b64, encrypt_for, plaintext, Sent as _};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -74,10 +74,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 /// Prepares an account and a session in a (stopped) store; returns (identity, token).
-fn seed_user(data: &Path, handle: &str) -> (coffre_core::Identity, String) {
-    let store = SledStore::open(data, 8 << 20).unwrap();
-    let (identity, _, token) = common::seed::seed_account(&store, handle, 3600);
-    store.flush().unwrap();
+async fn seed_user(data: &Path, handle: &str) -> (coffre_core::Identity, String) {
+    let store = SledRecords::open(data, 8 << 20).unwrap();
+    let (identity, _, token) = common::seed::seed_account(&store, handle, 3600).await;
+    store.close().await.unwrap();
     (identity, token)
 }
 
@@ -398,7 +398,7 @@ mod reqwest {
 async fn sigkill_during_50_concurrent_uploads_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (identity, token) = seed_user(&data, "amina");
+    let (identity, token) = seed_user(&data, "amina").await;
     let args = [
         "serve",
         "--listen",
@@ -568,7 +568,7 @@ async fn large_upload_and_download_stream_in_bounded_memory() {
     const CHUNKS: u64 = 3 * 1024; // 3072 × 64 KiB ≈ 192 MiB of ciphertext
     let size = 16 + CHUNKS * 65552;
     let dir = tempfile::tempdir().unwrap();
-    let (_, token) = seed_user(&dir.path().join("data"), "amina");
+    let (_, token) = seed_user(&dir.path().join("data"), "amina").await;
     let args = [
         "serve",
         "--listen",

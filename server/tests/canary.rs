@@ -9,7 +9,6 @@ use coffre_core::bundle::KeyBundle;
 use coffre_core::metadata::{seal_metadata, Category, Metadata};
 use coffre_core::opaque::{ClientRegistration, KSF_V1};
 use coffre_core::{Encryptor, Identity};
-use coffre_server::admin;
 use coffre_server::audit::audit;
 use coffre_server::store::{Id, Role};
 use common::*;
@@ -19,8 +18,7 @@ use serde_json::{json, Value};
 const CANARY: &str = "CANARY-b1e5c0ffee-do-not-store";
 
 async fn register_worker(s: &TestServer, handle: &str) -> (String, Identity) {
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     let (client, request) = ClientRegistration::start(CANARY.as_bytes()).unwrap();
     let started: Value = s
         .req(Method::POST, "/v1/registrations/start", None)
@@ -67,9 +65,9 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
     let s = TestServer::start().await;
     let (_, identity) = register_worker(&s, "worker").await;
     // A session for the registered account (login is covered in login.rs).
-    let account = s.store.account_by_handle("worker").unwrap().unwrap();
-    let token = s.session_for(account.id, 3600);
-    let friend = s.user("friend", Role::Worker, None);
+    let account = s.store.account_by_handle("worker").await.unwrap().unwrap();
+    let token = s.session_for(account.id, 3600).await;
+    let friend = s.user("friend", Role::Worker, None).await;
     let content = format!("{CANARY} ").repeat(40_000).into_bytes(); // ~1.2 MiB, two pieces
     for (i, category) in [Category::Identity, Category::Housing, Category::Other]
         .into_iter()
@@ -146,8 +144,8 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
     }
     let server_key = s.server_key.clone();
     let sled = s.sled.clone();
+    let files = s.files.clone();
     let dir = s.stop().await;
-    sled.db().flush().unwrap();
     let data = dir.path().join("data");
 
     let needles: Vec<Vec<u8>> = vec![
@@ -178,7 +176,7 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
         "the data directory holds only {scanned} bytes: was anything stored?"
     );
 
-    let report = audit(&sled, Some(&server_key));
+    let report = audit(&sled, &files, Some(&server_key));
     assert!(report.passed(), "{:?}", report.violations);
     assert!(report.violations.is_empty());
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
@@ -191,14 +189,14 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
 #[tokio::test]
 async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (id, _, _) = s.upload(&amina, &plaintext(1000)).await;
     let doc: Id = id.parse().unwrap();
-    let clean = audit(&s.sled, Some(&s.server_key));
+    let clean = s.audit(Some(&s.server_key));
     assert!(clean.passed(), "{:?}", clean.violations);
 
     // The OPAQUE key hidden inside a stored value (base64 in JSON, as a bug would put it).
-    let mut d = s.store.document(doc).unwrap().unwrap();
+    let mut d = s.store.document(doc).await.unwrap().unwrap();
     d.metadata = s.server_key[32..64].to_vec();
     s.sled
         .db()
@@ -206,7 +204,7 @@ async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
         .unwrap()
         .insert(doc.0, serde_json::to_vec(&d).unwrap())
         .unwrap();
-    let report = audit(&s.sled, Some(&s.server_key));
+    let report = s.audit(Some(&s.server_key));
     assert!(
         report
             .violations
@@ -220,7 +218,7 @@ async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
     let envelopes = s.sled.db().open_tree("envelopes").unwrap();
     let (k, _) = envelopes.iter().next().unwrap().unwrap();
     envelopes.insert(k, serde_json::to_vec(&json!({"envelope": b64(b"junk"), "granted_by": amina.id().to_string(), "created_at": 1, "expires_at": null})).unwrap()).unwrap();
-    let payload = std::fs::read_dir(s.sled.payload_dir())
+    let payload = std::fs::read_dir(s.files.dir())
         .unwrap()
         .next()
         .unwrap()
@@ -233,7 +231,7 @@ async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
         .unwrap()
         .set_len(len - 1)
         .unwrap();
-    let report = audit(&s.sled, None);
+    let report = s.audit(None);
     assert!(
         report.violations.iter().any(|v| v.contains("envelope")),
         "{:?}",
@@ -253,8 +251,8 @@ async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
 #[tokio::test]
 async fn audit_finds_dangling_and_missing_index_entries() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
-    let worker = s.user("worker", Role::Worker, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let worker = s.user("worker", Role::Worker, None).await;
     let (id, _, own) = s.upload(&amina, &plaintext(1000)).await;
     s.share(&amina, &id, &own, &worker, None).await;
     let link_env = own
@@ -279,7 +277,7 @@ async fn audit_finds_dangling_and_missing_index_entries() {
         .parse()
         .unwrap();
     let doc: Id = id.parse().unwrap();
-    let report = audit(&s.sled, Some(&s.server_key));
+    let report = s.audit(Some(&s.server_key));
     assert!(report.passed(), "{:?}", report.violations);
 
     let db = s.sled.db();
@@ -355,7 +353,7 @@ async fn audit_finds_dangling_and_missing_index_entries() {
     ];
     for (name, tamper) in cases {
         tamper(true);
-        let report = audit(&s.sled, None);
+        let report = s.audit(None);
         assert!(!report.passed(), "{name}: tampering not found");
         assert!(
             report
@@ -366,7 +364,7 @@ async fn audit_finds_dangling_and_missing_index_entries() {
             report.violations
         );
         tamper(false);
-        let report = audit(&s.sled, None);
+        let report = s.audit(None);
         assert!(report.passed(), "{name} undone: {:?}", report.violations);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn upload_commit_list_download_roundtrip_over_several_pieces() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     // 2.5 MiB of plaintext: three pieces, the last one short.
     let plain = plaintext(PIECE_BYTES * 5 / 2);
     let (id, payload, envelope) = s.upload(&amina, &plain).await;
@@ -54,7 +54,7 @@ async fn upload_commit_list_download_roundtrip_over_several_pieces() {
 #[tokio::test]
 async fn range_requests_cross_piece_boundaries() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (id, payload, _) = s.upload(&amina, &plaintext(PIECE_BYTES * 2)).await;
     let n = payload.len() as u64;
     let p = PIECE_BYTES as u64;
@@ -102,7 +102,7 @@ async fn range_requests_cross_piece_boundaries() {
 #[tokio::test]
 async fn interrupted_upload_resumes_from_the_stored_offset() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let plain = plaintext(3 * PIECE_BYTES);
     let (envelope, payload) = encrypt_for(&amina.identity, &plain);
     let id = s.create(&amina, &envelope, payload.len()).await;
@@ -134,7 +134,8 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
         )
         .sent()
         .await;
-    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+    let v = assert_problem(r, StatusCode::CONFLICT, "upload-incomplete").await;
+    assert!(v["stored"].as_u64().unwrap() < payload.len() as u64, "{v}");
 
     let status: Value = s
         .req(
@@ -161,7 +162,9 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
         .body(payload.clone())
         .sent()
         .await;
-    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+    // The problem says where to resume, as `GET …/upload` does.
+    let v = assert_problem(r, StatusCode::CONFLICT, "offset-mismatch").await;
+    assert_eq!(v["stored"].as_u64().unwrap() as usize, stored, "{v}");
 
     let r = s
         .req(
@@ -183,7 +186,7 @@ async fn interrupted_upload_resumes_from_the_stored_offset() {
 #[tokio::test]
 async fn body_longer_than_declared_is_413_and_commit_refused() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (envelope, payload) = encrypt_for(&amina.identity, b"short");
     let id = s.create(&amina, &envelope, payload.len()).await;
     let mut longer = payload.clone();
@@ -218,7 +221,7 @@ async fn declared_sizes_must_be_age_stream_lengths_within_limits_and_quota() {
         ..Limits::default()
     };
     let s = TestServer::start_with(limits).await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (envelope, _) = encrypt_for(&amina.identity, b"x");
     let create = |size: u64| {
         s.req(Method::POST, "/v1/documents", Some(&amina.token))
@@ -252,11 +255,11 @@ async fn declared_sizes_must_be_age_stream_lengths_within_limits_and_quota() {
 #[tokio::test]
 async fn uncommitted_documents_are_invisible_to_recipients_and_delete_removes_bytes() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (id, _, envelope) = s.upload(&amina, &plaintext(PIECE_BYTES + 5)).await;
     let doc: Id = id.parse().unwrap();
-    assert!(s.store.piece_at(doc, 0).unwrap().is_some());
-    let worker = s.user("worker", Role::Worker, None);
+    assert!(s.payload_ids().await.contains(&doc));
+    let worker = s.user("worker", Role::Worker, None).await;
     s.share(&amina, &id, &envelope, &worker, None).await;
 
     let r = s
@@ -269,11 +272,10 @@ async fn uncommitted_documents_are_invisible_to_recipients_and_delete_removes_by
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // The bytes themselves are gone, not only the record pointing at them.
-    assert!(!s.sled.payload_path(doc).exists());
-    assert!(s.store.piece_at(doc, 0).unwrap().is_none());
-    assert!(s.store.piece_at(doc, PIECE_BYTES as u64).unwrap().is_none());
-    assert!(s.store.envelope(doc, worker.id()).unwrap().is_none());
-    assert!(s.store.shared_with(worker.id()).unwrap().is_empty());
+    assert!(!s.files.path(doc).exists());
+    assert!(!s.payload_ids().await.contains(&doc));
+    assert!(s.store.envelope(doc, worker.id()).await.unwrap().is_none());
+    assert!(s.store.shared_with(worker.id()).await.unwrap().is_empty());
     let r = s
         .req(
             Method::GET,
@@ -296,7 +298,7 @@ async fn bodies_in_chunks_of_every_size_are_stored_in_order() {
     // together: a chunked body mixing 1-byte, small, large and piece-crossing chunks must
     // come back byte for byte.
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let plain = plaintext(PIECE_BYTES * 5 / 2 + 12_345);
     let (envelope, payload) = encrypt_for(&amina.identity, &plain);
     let id = s.create(&amina, &envelope, payload.len()).await;
@@ -343,7 +345,7 @@ async fn bodies_in_chunks_of_every_size_are_stored_in_order() {
 #[tokio::test]
 async fn empty_plaintext_document_round_trips() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (id, payload, envelope) = s.upload(&amina, b"").await;
     assert_eq!(payload.len(), 32);
     let got = s.payload(&amina, &id).await;
@@ -361,7 +363,7 @@ async fn concurrent_creates_cannot_overrun_the_quota() {
         ..Limits::default()
     };
     let s = TestServer::start_with(limits).await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (envelope, _) = encrypt_for(&amina.identity, b"x");
     let body = json!({"metadata": b64(b"m"), "size": size, "envelope": b64(envelope.as_bytes())});
     let requests = (0..10).map(|_| {
@@ -379,7 +381,7 @@ async fn concurrent_creates_cannot_overrun_the_quota() {
         .filter(|s| **s == StatusCode::CREATED)
         .count();
     assert_eq!(created, 2, "{statuses:?}");
-    assert_eq!(s.store.documents_of(amina.id()).unwrap().len(), 2);
+    assert_eq!(s.store.documents_of(amina.id()).await.unwrap().len(), 2);
 }
 
 /// A crash after pieces reached the file but before their checkpoint: the record still
@@ -388,16 +390,18 @@ async fn concurrent_creates_cannot_overrun_the_quota() {
 #[tokio::test]
 async fn unacknowledged_bytes_of_a_crashed_upload_are_cut_off() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (envelope, payload) = encrypt_for(&amina.identity, &plaintext(PIECE_BYTES / 2));
     let id = s.create(&amina, &envelope, payload.len()).await;
     let doc: coffre_server::store::Id = id.parse().unwrap();
     // What a killed server leaves: written, never counted.
-    s.store
-        .write_payload(doc, 0, &[&vec![0xee; payload.len() - 1]])
-        .unwrap();
-    assert_eq!(s.store.document(doc).unwrap().unwrap().stored, 0);
-    let path = s.sled.payload_path(doc);
+    {
+        use coffre_server::store::Payloads as _;
+        let junk = bytes::Bytes::from(vec![0xee; payload.len() - 1]);
+        s.files.append(doc, 0, 0, vec![junk]).await.unwrap();
+    }
+    assert_eq!(s.store.document(doc).await.unwrap().unwrap().stored, 0);
+    let path = s.files.path(doc);
     assert_eq!(
         std::fs::metadata(&path).unwrap().len() as usize,
         payload.len() - 1

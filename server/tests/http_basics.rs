@@ -26,7 +26,7 @@ async fn healthz_and_unknown_routes() {
 #[tokio::test]
 async fn hostile_json_bodies_get_problems_and_write_nothing() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     let (envelope, _) = encrypt_for(&amina.identity, b"x");
     let post = || s.req(Method::POST, "/v1/documents", Some(&amina.token));
 
@@ -148,7 +148,7 @@ async fn hostile_json_bodies_get_problems_and_write_nothing() {
 #[tokio::test]
 async fn hostile_authorization_headers_are_401() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
     for value in [
         "".to_owned(),
         "Bearer".to_owned(),

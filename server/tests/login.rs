@@ -136,10 +136,18 @@ async fn attempt(s: &TestServer, handle: &str) -> reqwest::Response {
 async fn register_login_lockout_and_unlock_by_same_organisation_only() {
     let s = TestServer::start().await;
     let now = s.now();
-    let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", now).unwrap();
-    let org_b = admin::create_org(s.store.as_ref(), "Accueil Sud", now).unwrap();
-    let invite_a = admin::create_invite(s.store.as_ref(), org_a.id, now).unwrap();
-    let invite_b = admin::create_invite(s.store.as_ref(), org_b.id, now).unwrap();
+    let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", now)
+        .await
+        .unwrap();
+    let org_b = admin::create_org(s.store.as_ref(), "Accueil Sud", now)
+        .await
+        .unwrap();
+    let invite_a = admin::create_invite(s.store.as_ref(), org_a.id, now)
+        .await
+        .unwrap();
+    let invite_b = admin::create_invite(s.store.as_ref(), org_b.id, now)
+        .await
+        .unwrap();
 
     let (w1_id, _) = register(&s, "worker.a", "w1 pass", Some(&invite_a), None).await;
     let (w1_status, w1_login, _) = login(&s, "worker.a", "w1 pass").await;
@@ -154,7 +162,12 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
         .value()
         .await;
     assert_eq!(me["public_key"], b_identity.to_recipient().to_string());
-    let stored = s.store.account(b_id.parse().unwrap()).unwrap().unwrap();
+    let stored = s
+        .store
+        .account(b_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored.created_by.map(|i| i.to_string()),
         Some(w1_id.clone())
@@ -224,8 +237,7 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
 #[tokio::test]
 async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (org, invite) = s.org_with_invite("Relais").await;
     register(&s, "worker.one", "pass", Some(&invite), None).await;
 
     let (client, request) = ClientRegistration::start(b"pass").unwrap();
@@ -261,18 +273,22 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
         .await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     // A beneficiary cannot create beneficiaries; consent is required.
-    let beneficiary = s.user(
-        "someone",
-        coffre_server::store::Role::Beneficiary,
-        Some(org.id),
-    );
+    let beneficiary = s
+        .user(
+            "someone",
+            coffre_server::store::Role::Beneficiary,
+            Some(org.id),
+        )
+        .await;
     let r = s
         .req(Method::POST, "/v1/beneficiaries", Some(&beneficiary.token))
         .json(&json!({"consent": true, "account": account}))
         .sent()
         .await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let worker = s.user("w", coffre_server::store::Role::Worker, Some(org.id));
+    let worker = s
+        .user("w", coffre_server::store::Role::Worker, Some(org.id))
+        .await;
     let r = s
         .req(Method::POST, "/v1/beneficiaries", Some(&worker.token))
         .json(&json!({"consent": false, "account": account}))
@@ -298,7 +314,12 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
             .await;
         assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
     }
-    assert!(s.store.account_by_handle("worker.two").unwrap().is_none());
+    assert!(s
+        .store
+        .account_by_handle("worker.two")
+        .await
+        .unwrap()
+        .is_none());
     // Taken handle.
     let mut taken = account.clone();
     taken["handle"] = json!("worker.one");
@@ -307,7 +328,7 @@ async fn invites_are_single_use_and_beneficiaries_need_a_worker_and_consent() {
         .json(&json!({"consent": true, "account": taken}))
         .sent()
         .await;
-    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+    assert_problem(r, StatusCode::CONFLICT, "handle-taken").await;
 }
 
 #[tokio::test]
@@ -382,8 +403,7 @@ async fn wrong_login_trace(s: &TestServer, handle: &str) -> Vec<(StatusCode, Val
 #[tokio::test]
 async fn unknown_handles_lock_like_accounts_so_they_cannot_be_told_apart() {
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     register(&s, "amina", "the right pin", Some(&invite), None).await;
 
     let mut existing = Vec::new();
@@ -439,11 +459,10 @@ async fn login_attempts_are_throttled_per_ip() {
 #[tokio::test]
 async fn a_stolen_store_without_the_key_file_cannot_verify_a_guess() {
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     let (id, _) = register(&s, "amina", "the right pin", Some(&invite), None).await;
     // What a thief of the sled directory has: the stored record and the account id.
-    let stolen = s.store.account(id.parse().unwrap()).unwrap().unwrap();
+    let stolen = s.store.account(id.parse().unwrap()).await.unwrap().unwrap();
     let record = opaque::PasswordFile::from_bytes(&stolen.password_file).unwrap();
     // Without the server's OPRF seed they must guess a setup: even the right passphrase
     // does not verify against the record.
@@ -474,14 +493,13 @@ fn re_register(
 #[tokio::test]
 async fn change_passphrase_then_recover_with_the_printed_code() {
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     let (id, identity, code) =
         register_with_code(&s, "amina", "old pin", Some(&invite), None).await;
     let (_, body, _) = login(&s, "amina", "old pin").await;
     let token = body["token"].as_str().unwrap().to_owned();
 
-    let other_session = s.session_for(id.parse().unwrap(), 3600);
+    let other_session = s.session_for(id.parse().unwrap(), 3600).await;
     // Change: new OPAQUE record and re-sealed bundle.
     let (client, request) = ClientRegistration::start(b"new pin").unwrap();
     let started: Value = s
@@ -622,8 +640,7 @@ async fn me_status(s: &TestServer, token: &str) -> StatusCode {
 #[tokio::test]
 async fn a_passphrase_change_ends_every_other_session_even_a_login_in_flight() {
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     let (id, identity) = register(&s, "amina", "old pin", Some(&invite), None).await;
     let (_, phone, _) = login(&s, "amina", "old pin").await;
     let phone = phone["token"].as_str().unwrap().to_owned();
@@ -714,15 +731,14 @@ async fn a_passphrase_change_ends_every_other_session_even_a_login_in_flight() {
 #[tokio::test]
 async fn a_failed_passphrase_change_changes_nothing() {
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     let (id, identity, code) =
         register_with_code(&s, "amina", "old pin", Some(&invite), None).await;
     let (_, phone, _) = login(&s, "amina", "old pin").await;
     let phone = phone["token"].as_str().unwrap().to_owned();
     let (_, other, _) = login(&s, "amina", "old pin").await;
     let other = other["token"].as_str().unwrap().to_owned();
-    let before = s.store.account(id.parse().unwrap()).unwrap().unwrap();
+    let before = s.store.account(id.parse().unwrap()).await.unwrap().unwrap();
 
     let (upload, bundle) = change_passphrase_upload(&s, &phone, "new pin", &identity, &id).await;
     let mut bad_key = upload.clone();
@@ -753,7 +769,7 @@ async fn a_failed_passphrase_change_changes_nothing() {
     }
     // Nothing moved: same record, bundle and epoch; both sessions alive; the old
     // passphrase still opens the vault and the new one does not.
-    let after = s.store.account(id.parse().unwrap()).unwrap().unwrap();
+    let after = s.store.account(id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(after.password_file, before.password_file);
     assert_eq!(after.bundle, before.bundle);
     assert_eq!(after.credential_epoch, before.credential_epoch);

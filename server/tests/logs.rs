@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use coffre_core::bundle::KeyBundle;
 use coffre_core::opaque::{ClientLogin, ClientRegistration, KSF_V1};
 use coffre_core::Identity;
-use coffre_server::admin;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -39,8 +38,7 @@ async fn logs_hold_no_secret() {
         .init();
 
     let s = TestServer::start().await;
-    let org = admin::create_org(s.store.as_ref(), "Relais", s.now()).unwrap();
-    let invite = admin::create_invite(s.store.as_ref(), org.id, s.now()).unwrap();
+    let (_, invite) = s.org_with_invite("Relais").await;
     let pass = "secret pin 4711";
     let (client, request) = ClientRegistration::start(pass.as_bytes()).unwrap();
     let started: Value = s
@@ -93,7 +91,7 @@ async fn logs_hold_no_secret() {
             let body: Value = r.json().await.unwrap();
             let token = body["token"].as_str().unwrap().to_owned();
             let worker = common::User {
-                account: s.store.account_by_handle("worker").unwrap().unwrap(),
+                account: s.store.account_by_handle("worker").await.unwrap().unwrap(),
                 identity: Identity::generate().unwrap(),
                 token: token.clone(),
             };

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn recipient_decrypts_then_loses_access_on_revoke() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
-    let worker = s.user("worker", Role::Worker, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let worker = s.user("worker", Role::Worker, None).await;
     let plain = b"attestation d'hebergement".to_vec();
     let (id, _, own) = s.upload(&amina, &plain).await;
     s.share(&amina, &id, &own, &worker, None).await;
@@ -112,9 +112,9 @@ async fn recipient_decrypts_then_loses_access_on_revoke() {
 #[tokio::test]
 async fn a_recipient_can_drop_their_own_share_only() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
-    let w1 = s.user("w1", Role::Worker, None);
-    let w2 = s.user("w2", Role::Worker, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let w1 = s.user("w1", Role::Worker, None).await;
+    let w2 = s.user("w2", Role::Worker, None).await;
     let (id, _, own) = s.upload(&amina, b"doc").await;
     s.share(&amina, &id, &own, &w1, None).await;
     s.share(&amina, &id, &own, &w2, None).await;
@@ -139,6 +139,7 @@ async fn a_recipient_can_drop_their_own_share_only() {
     assert!(s
         .store
         .envelope(id.parse().unwrap(), w2.id())
+        .await
         .unwrap()
         .is_some());
 }
@@ -146,8 +147,8 @@ async fn a_recipient_can_drop_their_own_share_only() {
 #[tokio::test]
 async fn shares_expire_and_are_purged() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
-    let worker = s.user("worker", Role::Worker, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let worker = s.user("worker", Role::Worker, None).await;
     let (id, _, own) = s.upload(&amina, b"doc").await;
     s.share(&amina, &id, &own, &worker, Some(s.now() + 100))
         .await;
@@ -175,6 +176,7 @@ async fn shares_expire_and_are_purged() {
     assert!(
         s.store
             .envelope(id.parse().unwrap(), worker.id())
+            .await
             .unwrap()
             .is_none(),
         "expired envelope not purged"
@@ -201,8 +203,8 @@ async fn shares_expire_and_are_purged() {
 #[tokio::test]
 async fn sharing_checks_envelope_recipient_and_commit() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
-    let worker = s.user("worker", Role::Worker, None);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let worker = s.user("worker", Role::Worker, None).await;
     let (id, _, own) = s.upload(&amina, b"doc").await;
     let path = format!("/v1/documents/{id}/envelopes/{}", worker.id());
     // Two stanzas: a valid age header, but not an envelope.
@@ -231,6 +233,7 @@ async fn sharing_checks_envelope_recipient_and_commit() {
     assert!(s
         .store
         .envelope(id.parse().unwrap(), worker.id())
+        .await
         .unwrap()
         .is_none());
     // Unknown recipient account.
@@ -262,15 +265,15 @@ async fn sharing_checks_envelope_recipient_and_commit() {
         .json(&json!({"envelope": b64(env.as_bytes())}))
         .sent()
         .await;
-    assert_problem(r, StatusCode::CONFLICT, "conflict").await;
+    assert_problem(r, StatusCode::CONFLICT, "not-committed").await;
 }
 
 #[tokio::test]
 async fn links_open_anonymously_until_expiry_or_limit() {
     let s = TestServer::start().await;
-    let mut amina = s.user("amina", Role::Beneficiary, None);
+    let mut amina = s.user("amina", Role::Beneficiary, None).await;
     // The test moves the clock past a download grant's lifetime.
-    amina.token = s.session_for(amina.id(), 24 * 3600);
+    amina.token = s.session_for(amina.id(), 24 * 3600).await;
     let plain = plaintext(70_000);
     let (id, payload, own) = s.upload(&amina, &plain).await;
     let link_key = Identity::generate().unwrap();
@@ -479,9 +482,9 @@ async fn links_open_anonymously_until_expiry_or_limit() {
 #[tokio::test]
 async fn sweep_purges_expired_and_abandoned_records() {
     let s = TestServer::start().await;
-    let amina = s.user("amina", Role::Beneficiary, None);
-    let worker = s.user("worker", Role::Worker, None);
-    let short_session = s.session_for(worker.id(), 10);
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let worker = s.user("worker", Role::Worker, None).await;
+    let short_session = s.session_for(worker.id(), 10).await;
     let (id, _, own) = s.upload(&amina, b"doc").await;
     s.share(&amina, &id, &own, &worker, Some(s.now() + 10))
         .await;
@@ -515,12 +518,12 @@ async fn sweep_purges_expired_and_abandoned_records() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let orphan = s
-        .sled
-        .payload_path("42424242424242424242424242424242".parse().unwrap());
+        .files
+        .path("42424242424242424242424242424242".parse().unwrap());
     std::fs::write(&orphan, b"left over").unwrap();
 
     // Nothing is due yet: a sweep removes only the orphan payload.
-    let first = s.store.sweep(s.now(), s.now() - 3600).unwrap();
+    let first = s.sweep(3600).await.unwrap();
     assert_eq!(first.orphan_payloads, 1);
     assert!(!orphan.exists());
     assert_eq!(
@@ -534,41 +537,39 @@ async fn sweep_purges_expired_and_abandoned_records() {
     );
 
     s.advance(3600 + 10);
-    let swept = s.store.sweep(s.now(), s.now() - 3600).unwrap();
+    let swept = s.sweep(3600).await.unwrap();
     // The short session and the two one-hour sessions of the users.
     assert_eq!(swept.sessions, 3);
     assert_eq!(swept.envelopes, 1);
     assert_eq!(swept.links, 1);
     assert_eq!(swept.stale_uploads, 1);
     let doc: coffre_server::store::Id = id.parse().unwrap();
-    assert!(s.store.envelope(doc, worker.id()).unwrap().is_none());
-    assert!(s.store.links_of(doc).unwrap().is_empty());
+    assert!(s.store.envelope(doc, worker.id()).await.unwrap().is_none());
+    assert!(s.store.links_of(doc).await.unwrap().is_empty());
     assert!(s
         .store
         .document(abandoned.parse().unwrap())
+        .await
         .unwrap()
         .is_none());
-    assert!(s
-        .store
-        .piece_at(abandoned.parse().unwrap(), 0)
-        .unwrap()
-        .is_none());
+    assert!(!s.payload_ids().await.contains(&abandoned.parse().unwrap()));
     assert!(s
         .store
         .session(&coffre_server::auth::hash_token(&short_session).unwrap())
+        .await
         .unwrap()
         .is_none());
     // The committed document and the owner's own envelope stay.
-    assert!(s.store.document(doc).unwrap().is_some());
-    assert!(s.store.envelope(doc, amina.id()).unwrap().is_some());
+    assert!(s.store.document(doc).await.unwrap().is_some());
+    assert!(s.store.envelope(doc, amina.id()).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
     use coffre_server::store::LINK_GRANT_SECONDS;
     let s = TestServer::start().await;
-    let mut amina = s.user("amina", Role::Beneficiary, None);
-    amina.token = s.session_for(amina.id(), 24 * 3600);
+    let mut amina = s.user("amina", Role::Beneficiary, None).await;
+    amina.token = s.session_for(amina.id(), 24 * 3600).await;
     let (id, payload, own) = s.upload(&amina, &plaintext(5000)).await;
     let doc: coffre_server::store::Id = id.parse().unwrap();
     let env = own
@@ -606,9 +607,9 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
     // More than an hour after creation, 20 minutes after the last opening: the visitor
     // may still be downloading, so the sweep keeps the link.
     s.advance(20 * 60);
-    let swept = s.store.sweep(s.now(), 0).unwrap();
+    let swept = s.store.sweep(s.now(), 0).await.unwrap();
     assert_eq!(swept.links, 0, "{swept:?}");
-    assert_eq!(s.store.links_of(doc).unwrap().len(), 3);
+    assert_eq!(s.store.links_of(doc).await.unwrap().len(), 3);
     let r = s
         .req(
             Method::GET,
@@ -624,13 +625,14 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
     // Once the last opening's grant is over, the used-up link goes; the link with a
     // download left and the unlimited one stay.
     s.advance(LINK_GRANT_SECONDS - 20 * 60 - 1);
-    assert_eq!(s.store.sweep(s.now(), 0).unwrap().links, 0);
+    assert_eq!(s.store.sweep(s.now(), 0).await.unwrap().links, 0);
     s.advance(1);
-    let swept = s.store.sweep(s.now(), 0).unwrap();
+    let swept = s.store.sweep(s.now(), 0).await.unwrap();
     assert_eq!(swept.links, 1, "{swept:?}");
     let left: Vec<String> = s
         .store
         .links_of(doc)
+        .await
         .unwrap()
         .iter()
         .map(|l| l.id.to_string())

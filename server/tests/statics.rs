@@ -8,7 +8,7 @@ mod common;
 
 use coffre_core::opaque::ServerSetup;
 use coffre_server::statics::StaticDirs;
-use coffre_server::store::SledStore;
+use coffre_server::store;
 use coffre_server::{AppState, Limits};
 use common::Sent as _;
 
@@ -29,8 +29,13 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
         .collect();
     std::fs::write(pkg.join("coffre_wasm_bg.wasm"), &wasm).unwrap();
 
-    let store = SledStore::open(&dir.path().join("data"), 8 << 20).unwrap();
-    let mut state = AppState::new(Arc::new(store), ServerSetup::generate(), Limits::default());
+    let (records, payloads) = store::open_embedded(&dir.path().join("data"), 8 << 20).unwrap();
+    let mut state = AppState::new(
+        Arc::new(records),
+        Arc::new(payloads),
+        ServerSetup::generate(),
+        Limits::default(),
+    );
     state.statics = StaticDirs {
         web: Some(web),
         pkg: Some(pkg),

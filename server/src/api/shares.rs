@@ -202,11 +202,6 @@ pub async fn put_envelope(
     ApiJson(body): ApiJson<PutEnvelope>,
 ) -> AppResult<StatusCode> {
     let doc = owned(&state, caller.account.id, id).await?;
-    if !doc.committed {
-        return Err(AppError::Conflict(
-            "commit the upload before sharing".into(),
-        ));
-    }
     let envelope = decode_b64("envelope", &body.envelope)?;
     check_envelope(&envelope)?;
     let now = state.now();
@@ -222,14 +217,9 @@ pub async fn put_envelope(
         created_at: now,
         expires_at: body.expires_at,
     };
-    state.record(move |s| {
-        if s.account(recipient)?.is_none() {
-            return Ok(Err(AppError::NotFound));
-        }
-        s.put_envelope(id, recipient, &record)?;
-        Ok(Ok(()))
-    })??;
-    state.flush().await?;
+    // The document (committed, not deleted meanwhile) and the recipient are checked in
+    // the same step as the write.
+    state.records.put_envelope(id, recipient, &record).await?;
     tracing::info!(doc = %id, %recipient, "envelope added");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -246,26 +236,18 @@ pub async fn list_envelopes(
 ) -> AppResult<Json<Vec<ShareView>>> {
     owned(&state, caller.account.id, id).await?;
     let now = state.now();
-    let (views, purged) = state.record(move |s| {
-        let mut views = Vec::new();
-        let mut purged = false;
-        for (recipient, record) in s.envelopes_of(id)? {
-            if record.expires_at.is_some_and(|t| now >= t) {
-                s.delete_envelope(id, recipient)?;
-                purged = true;
-                continue;
-            }
-            views.push(ShareView {
-                recipient: recipient.to_string(),
-                handle: s.account(recipient)?.map(|a| a.handle),
-                created_at: record.created_at,
-                expires_at: record.expires_at,
-            });
+    let mut views = Vec::new();
+    for (recipient, record) in state.records.envelopes_of(id).await? {
+        if record.expires_at.is_some_and(|t| now >= t) {
+            state.records.delete_envelope(id, recipient).await?;
+            continue;
         }
-        Ok((views, purged))
-    })?;
-    if purged {
-        state.flush().await?;
+        views.push(ShareView {
+            recipient: recipient.to_string(),
+            handle: state.records.account(recipient).await?.map(|a| a.handle),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        });
     }
     Ok(Json(views))
 }
@@ -294,11 +276,9 @@ pub async fn revoke(
         (_, Access::Recipient(_)) if recipient == me => {}
         (_, Access::Recipient(_)) => return Err(AppError::Forbidden),
     }
-    let existed = state.record(move |s| s.delete_envelope(id, recipient))?;
-    if !existed {
+    if !state.records.delete_envelope(id, recipient).await? {
         return Err(AppError::NotFound);
     }
-    state.flush().await?;
     tracing::info!(doc = %id, %recipient, "envelope revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -313,14 +293,13 @@ pub async fn shared_with_me(
     caller: Caller,
 ) -> AppResult<Json<Vec<DocumentView>>> {
     let me = caller.account.id;
-    let ids = state.record(move |s| s.shared_with(me))?;
+    let ids = state.records.shared_with(me).await?;
     let mut views = Vec::with_capacity(ids.len());
     for id in ids {
         match access(&state, me, id).await {
             Ok((doc, access)) => {
                 let mut view = DocumentView::new(&doc, access.envelope());
-                let owner = doc.owner;
-                view.owner_handle = state.record(move |s| s.account(owner))?.map(|a| a.handle);
+                view.owner_handle = state.records.account(doc.owner).await?.map(|a| a.handle);
                 views.push(view);
             }
             Err(AppError::NotFound) => {}
@@ -342,12 +321,7 @@ pub async fn create_link(
     ApiPath(id): ApiPath<Id>,
     ApiJson(body): ApiJson<CreateLink>,
 ) -> AppResult<(StatusCode, Json<LinkView>)> {
-    let doc = owned(&state, caller.account.id, id).await?;
-    if !doc.committed {
-        return Err(AppError::Conflict(
-            "commit the upload before sharing".into(),
-        ));
-    }
+    owned(&state, caller.account.id, id).await?;
     let envelope = decode_b64("envelope", &body.envelope)?;
     check_envelope(&envelope)?;
     let now = state.now();
@@ -368,8 +342,8 @@ pub async fn create_link(
         last_opened_at: None,
     };
     let view = LinkView::from(&link);
-    state.record(move |s| s.put_link(&link))?;
-    state.flush().await?;
+    // Refused in the same step if the document is not committed or was deleted.
+    state.records.put_link(&link).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -384,7 +358,7 @@ pub async fn list_links(
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<Json<Vec<LinkView>>> {
     owned(&state, caller.account.id, id).await?;
-    let links = state.record(move |s| s.links_of(id))?;
+    let links = state.records.links_of(id).await?;
     Ok(Json(links.iter().map(LinkView::from).collect()))
 }
 
@@ -398,12 +372,9 @@ pub async fn delete_link(
     caller: Caller,
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<StatusCode> {
-    let link = state
-        .record(move |s| s.link(id))?
-        .ok_or(AppError::NotFound)?;
+    let link = state.records.link(id).await?.ok_or(AppError::NotFound)?;
     owned(&state, caller.account.id, link.doc).await?;
-    state.record(move |s| s.delete_link(id))?;
-    state.flush().await?;
+    state.records.delete_link(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -419,22 +390,17 @@ pub async fn open_link(
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<Json<OpenedLink>> {
     let now = state.now();
-    let (opened, doc) = state.record(move |s| {
-        let opened = s.open_link(id, now)?;
-        let doc = match &opened {
-            Some(LinkOpen::Opened(l)) => s.document(l.doc)?,
-            _ => None,
-        };
-        Ok((opened, doc))
-    })?;
-    let link = match opened {
+    // Counted and durable in one step: a crash cannot give a limit of 1 a second opening.
+    let link = match state.records.open_link(id, now).await? {
         None => return Err(AppError::NotFound),
         Some(LinkOpen::Exhausted) => return Err(AppError::Gone),
         Some(LinkOpen::Opened(link)) => link,
     };
-    let doc = doc.ok_or(AppError::NotFound)?;
-    // The count must survive a crash, or a limit of 1 could be exceeded.
-    state.flush().await?;
+    let doc = state
+        .records
+        .document(link.doc)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let grant_expires = now
         .saturating_add(LINK_GRANT_SECONDS)
         .min(link.expires_at.unwrap_or(u64::MAX));
@@ -468,16 +434,12 @@ pub async fn link_payload(
     ApiQuery(query): ApiQuery<LinkPayloadQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let (link, doc) = state.record(move |s| {
-        let link = s.link(id)?;
-        let doc = match &link {
-            Some(l) => s.document(l.doc)?,
-            None => None,
-        };
-        Ok((link, doc))
-    })?;
-    let link = link.ok_or(AppError::NotFound)?;
-    let doc = doc.ok_or(AppError::NotFound)?;
+    let link = state.records.link(id).await?.ok_or(AppError::NotFound)?;
+    let doc = state
+        .records
+        .document(link.doc)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let now = state.now();
     if link.expires_at.is_some_and(|t| now >= t) {
         return Err(AppError::Gone);
@@ -494,5 +456,5 @@ pub async fn link_payload(
             "open the link first and pass its download_token as ?grant=".into(),
         ));
     }
-    payload_response(state, &doc, &headers)
+    payload_response(&state, &doc, &headers).await
 }

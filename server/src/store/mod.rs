@@ -1,22 +1,46 @@
-//! Storage behind one trait, so that sled (the embedded default, [`SledStore`]) can be
-//! swapped for an object store when a deployment outgrows one machine.
+//! Storage behind two async traits: [`Records`] (accounts, sessions, documents, shares,
+//! links, and every counter or lease that changes an answer) and [`Payloads`] (the
+//! ciphertext bytes). sled + payload files ([`SledRecords`], [`FilePayloads`]) are the
+//! embedded default; the traits are shaped so that a database and an object store can
+//! stand in for them with several server processes in front (DESIGN.md, "Store
+//! boundary").
+//!
+//! Rules every backend keeps (the conformance suite, `server/tests/conformance/`, checks
+//! each one against every backend):
+//! - each operation that must be atomic (quota + create, one-use invite, failed-login
+//!   count + lock, link opening count, passphrase swap + session purge, upload offset
+//!   and commit, share/revoke against delete, upload exclusivity) is *one* method, made
+//!   atomic by the backend; handlers never check and then write;
+//! - a mutating method returns only once its change is durable, except where its doc
+//!   says otherwise (pending logins, rate counters, upload leases: losing those in a
+//!   crash only makes a client start again);
+//! - nothing that decides an answer lives in one process: pending logins, attempt
+//!   counters and upload exclusivity are records, with an expiry where they have one;
+//! - errors are typed ([`StoreError`]); the HTTP layer maps each to its own problem type.
 //!
 //! Everything stored is either public by design (handles, public keys, sizes,
 //! timestamps, the share graph; DESIGN.md "Threat model") or ciphertext the server cannot
 //! open (sealed metadata, sealed key bundles, envelopes, payload pieces, OPAQUE records
-//! that are useless without the separate key file).
+//! that are useless without the separate key file, pending logins sealed under a key
+//! derived from that file).
 //!
 //! Payloads move in pieces of at most [`PIECE_BYTES`], on upload and on download, so
 //! that no whole file is ever held in memory.
 
-mod sled_store;
+mod file_payloads;
+mod sled_records;
 
 use std::fmt;
 use std::str::FromStr;
 
+use async_trait::async_trait;
+use bytes::Bytes;
+use coffre_core::format::stream::{ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES};
+use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-pub use sled_store::{SledStore, PAYLOAD_DIR, TREES};
+pub use file_payloads::{FilePayloads, PAYLOAD_DIR};
+pub use sled_records::{SledRecords, TREES};
 
 /// Largest payload piece written or read at once. Bounds the memory one upload or
 /// download holds at a time.
@@ -30,16 +54,74 @@ pub const ID_BYTES: usize = 16;
 /// last opening before the sweeper removes it.
 pub const LINK_GRANT_SECONDS: u64 = 3600;
 
-/// Why a storage operation failed.
+/// Most logins kept between their two messages; beyond, new ones are refused
+/// ([`StoreError::TooManyPending`]) until some expire.
+pub const MAX_PENDING_LOGINS: u64 = 10_000;
+
+/// Why a storage operation failed. No variant carries text meant for a user: the HTTP
+/// layer words each one; `Unavailable` and `Backend` carry causes for the log only.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The record does not exist.
     #[error("not found")]
     NotFound,
-    /// The operation does not fit the current state (taken handle, wrong offset…). The
-    /// text is safe to show to the client.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// Another account has this handle.
+    #[error("handle taken")]
+    HandleTaken,
+    /// A record with this id exists already (ids are random: a client reusing one).
+    #[error("id taken")]
+    IdTaken,
+    /// The invite is unknown, already used or expired.
+    #[error("invite unknown, used or expired")]
+    InviteInvalid,
+    /// The account is locked after too many failed logins.
+    #[error("account locked")]
+    AccountLocked,
+    /// The account's credentials changed since the login started (its epoch moved on).
+    #[error("credentials changed")]
+    CredentialsChanged,
+    /// Creating this document would take the owner past the quota.
+    #[error("quota exceeded")]
+    QuotaExceeded,
+    /// The document's upload is not committed yet (it cannot be shared).
+    #[error("not committed")]
+    NotCommitted,
+    /// The document is committed; its payload cannot change.
+    #[error("already committed")]
+    AlreadyCommitted,
+    /// An upload step named another offset than the stored length.
+    #[error("upload offset is {stored}")]
+    OffsetMismatch {
+        /// The stored (acknowledged) length, where the upload resumes.
+        stored: u64,
+    },
+    /// The bytes would run past the size declared at creation.
+    #[error("payload longer than its declared {size} bytes")]
+    BeyondDeclaredSize {
+        /// The declared size.
+        size: u64,
+    },
+    /// A commit before every byte is stored.
+    #[error("{stored} of {size} payload bytes stored")]
+    Incomplete {
+        /// Bytes stored.
+        stored: u64,
+        /// Bytes declared.
+        size: u64,
+    },
+    /// The recipient of a share has no account.
+    #[error("recipient not found")]
+    RecipientNotFound,
+    /// A piece larger than [`PIECE_BYTES`].
+    #[error("piece too large")]
+    PieceTooLarge,
+    /// Too many logins are waiting for their second message.
+    #[error("too many pending logins")]
+    TooManyPending,
+    /// The backend cannot be reached now; the request may be retried.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The backend failed; the text is for the log only.
     #[error("storage backend: {0}")]
     Backend(String),
@@ -339,7 +421,78 @@ pub enum LinkOpen {
     Exhausted,
 }
 
-/// What a [`Store::sweep`] removed.
+/// The new credentials of a passphrase change or a recovery
+/// ([`Records::replace_credentials`]).
+#[derive(Clone)]
+pub struct CredentialChange {
+    /// The new OPAQUE registration record.
+    pub password_file: Vec<u8>,
+    /// The identity sealed under the new export key.
+    pub bundle: Vec<u8>,
+    /// Argon2id parameter version of the new record.
+    pub ksf_version: u16,
+    /// Also clears the failed-login count and the lock (recovery with the printed code).
+    pub unlock: bool,
+}
+
+/// A login between its two messages.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingLogin {
+    /// The OPAQUE server state, sealed by the HTTP layer under a key from the server key
+    /// file: in the clear it would let a reader of the store finish this login.
+    #[serde(with = "b64")]
+    pub sealed_state: Vec<u8>,
+    /// The account and its credential epoch when KE2 was computed; `None` for the fake
+    /// answer to an unknown handle.
+    pub account: Option<(Id, u64)>,
+    /// Refused (and swept) from then on (unix seconds).
+    pub expires_at: u64,
+}
+
+impl fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("account", &self.account)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Login attempts on a handle that has no account, counted like an account's so that
+/// the answers do not tell whether a handle exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnknownAttempts {
+    /// Attempts counted.
+    pub attempts: u32,
+    /// Last attempt (unix seconds).
+    pub last_at: u64,
+}
+
+/// One fixed window of a rate counter ([`Records::count_rate`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateWindow {
+    /// Start of the window (unix seconds).
+    pub start: u64,
+    /// Length of the window (seconds).
+    pub seconds: u64,
+    /// Events counted in it.
+    pub count: u32,
+}
+
+/// Exclusive right to write one document's payload ([`Records::acquire_upload`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadLease {
+    /// Random id of the request holding it.
+    pub holder: Id,
+    /// Free for others from then on (unix seconds), unless renewed.
+    pub expires_at: u64,
+}
+
+/// What a [`Records::sweep`] removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Sweep {
     /// Expired sessions.
@@ -350,119 +503,238 @@ pub struct Sweep {
     pub envelopes: u64,
     /// Expired or used-up links.
     pub links: u64,
-    /// Uploads abandoned before commit.
+    /// Uploads abandoned before commit (records; their bytes go with the orphans).
     pub stale_uploads: u64,
-    /// Payload files of documents that no longer exist (a delete interrupted by a crash).
+    /// Payloads of documents that no longer exist (a delete interrupted by a crash, a
+    /// stale upload).
     pub orphan_payloads: u64,
+    /// Logins never finished.
+    pub pending_logins: u64,
+    /// Rate-counter windows that ended.
+    pub rate_windows: u64,
+    /// Upload leases that expired.
+    pub upload_leases: u64,
 }
 
-/// The storage the server needs. Every method is synchronous and short (no method holds
-/// more than one piece); durability is explicit through [`Store::flush`], which handlers
-/// call before acknowledging a write.
-pub trait Store: Send + Sync + 'static {
-    // --- accounts and sessions ---
-    /// Creates an account; `Conflict` if the handle is taken. If `invite_hash` is given,
-    /// the invite is consumed in the same transaction (`NotFound` if it is not there).
-    fn create_account(&self, account: &Account, invite_hash: Option<&[u8; 32]>) -> StoreResult<()>;
-    /// An account by id.
-    fn account(&self, id: Id) -> StoreResult<Option<Account>>;
-    /// An account by handle.
-    fn account_by_handle(&self, handle: &str) -> StoreResult<Option<Account>>;
-    /// Applies `change` to an account atomically (retried on concurrent change).
-    fn update_account(
+/// The records the server keeps. Every method is one atomic step of the backend; see the
+/// module docs for the rules.
+#[async_trait]
+pub trait Records: Send + Sync + 'static {
+    // --- accounts ---
+    /// Creates an account; [`StoreError::HandleTaken`] or [`StoreError::IdTaken`] if it
+    /// clashes.
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    /// Creates a worker's account with a one-use invite, atomically: the invite must exist
+    /// and not be expired at `now` ([`StoreError::InviteInvalid`]); it is consumed with
+    /// the account or not at all, and gives the account its organisation.
+    async fn create_account_with_invite(
         &self,
-        id: Id,
-        change: &mut dyn FnMut(&mut Account) -> StoreResult<()>,
+        account: &Account,
+        invite_hash: &[u8; 32],
+        now: u64,
     ) -> StoreResult<Account>;
-    /// Stores a session under its token hash.
-    fn put_session(&self, token_hash: &[u8; 32], session: &Session) -> StoreResult<()>;
-    /// A session by token hash.
-    fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>>;
-    /// Deletes a session (logout, expiry).
-    fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
-    /// Replaces an account's credentials in one transaction: applies `change` (the new
-    /// OPAQUE record and bundle), moves the account to the next credential epoch, deletes
-    /// every session of the account but `keep`, and moves `keep` to the new epoch. Sessions
-    /// opened concurrently under the old epoch are refused from then on (see
-    /// [`Account::credential_epoch`]). A failure leaves everything as it was.
-    fn replace_credentials(
+    /// An account by id.
+    async fn account(&self, id: Id) -> StoreResult<Option<Account>>;
+    /// An account by handle.
+    async fn account_by_handle(&self, handle: &str) -> StoreResult<Option<Account>>;
+    /// Counts one login attempt, atomically with every concurrent one: once `max` are
+    /// counted since the last success or unlock, the account locks and this (and every
+    /// later attempt) fails with [`StoreError::AccountLocked`]. Durable on return.
+    async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account>;
+    /// The same count for a handle without an account, keyed by a digest of the handle.
+    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<()>;
+    /// A finished login: clears the count unless the credentials changed since the login
+    /// started at `epoch` ([`StoreError::CredentialsChanged`]) or the account locked
+    /// meanwhile ([`StoreError::AccountLocked`]).
+    async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account>;
+    /// Clears the lock and the count (a worker, in person).
+    async fn unlock_account(&self, id: Id) -> StoreResult<Account>;
+    /// Replaces an account's credentials in one step: the new record and bundle, the
+    /// next credential epoch, every session of the account deleted but `keep`, which
+    /// moves to the new epoch. Sessions opened concurrently under the old epoch are
+    /// refused from then on (see [`Account::credential_epoch`]).
+    async fn replace_credentials(
         &self,
         id: Id,
-        change: &dyn Fn(&mut Account),
+        change: &CredentialChange,
         keep: Option<&[u8; 32]>,
     ) -> StoreResult<Account>;
 
+    // --- logins between their two messages, and rate counters (not durable) ---
+    /// Keeps a login until its second message; [`StoreError::TooManyPending`] when
+    /// [`MAX_PENDING_LOGINS`] unexpired ones wait. Not flushed: a crash makes the client
+    /// start again.
+    async fn put_pending_login(&self, id: Id, login: &PendingLogin, now: u64) -> StoreResult<()>;
+    /// Takes a login out, once: a second take, or one after its expiry, finds nothing.
+    async fn take_pending_login(&self, id: Id, now: u64) -> StoreResult<Option<PendingLogin>>;
+    /// Counts one event under `key` in the fixed window of `seconds` that holds `now`;
+    /// returns the count in that window, this event included. Not flushed.
+    async fn count_rate(&self, key: &str, now: u64, seconds: u64) -> StoreResult<u32>;
+
+    // --- sessions ---
+    /// Stores a session under its token hash.
+    async fn put_session(&self, token_hash: &[u8; 32], session: &Session) -> StoreResult<()>;
+    /// A session by token hash.
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>>;
+    /// Deletes a session (logout, expiry).
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+
     // --- organisations ---
     /// Creates an organisation.
-    fn put_org(&self, org: &Org) -> StoreResult<()>;
+    async fn put_org(&self, org: &Org) -> StoreResult<()>;
     /// An organisation by id.
-    fn org(&self, id: Id) -> StoreResult<Option<Org>>;
+    async fn org(&self, id: Id) -> StoreResult<Option<Org>>;
     /// Stores an invite under its code hash.
-    fn put_invite(&self, code_hash: &[u8; 32], invite: &Invite) -> StoreResult<()>;
+    async fn put_invite(&self, code_hash: &[u8; 32], invite: &Invite) -> StoreResult<()>;
     /// An invite by code hash.
-    fn invite(&self, code_hash: &[u8; 32]) -> StoreResult<Option<Invite>>;
+    async fn invite(&self, code_hash: &[u8; 32]) -> StoreResult<Option<Invite>>;
 
     // --- documents ---
-    /// Creates an uncommitted document together with the owner's own envelope.
-    fn create_document(&self, doc: &Document, owner_envelope: &EnvelopeRecord) -> StoreResult<()>;
+    /// Creates an uncommitted document with the owner's own envelope, if the owner's
+    /// documents (committed or not) plus this one stay within `quota` bytes, atomically
+    /// with every concurrent create ([`StoreError::QuotaExceeded`]).
+    async fn create_document(
+        &self,
+        doc: &Document,
+        owner_envelope: &EnvelopeRecord,
+        quota: u64,
+    ) -> StoreResult<()>;
     /// A document by id, committed or not.
-    fn document(&self, id: Id) -> StoreResult<Option<Document>>;
-    /// Writes one piece (≤ [`PIECE_BYTES`]) of an upload at `offset`, which must be the
-    /// stored length or the end of the pieces written since (uploads are sequential). The
-    /// bytes are neither durable nor part of the document until
-    /// [`Store::advance_payload`] counts them; a crash before that loses only them.
-    fn write_payload(&self, id: Id, offset: u64, parts: &[&[u8]]) -> StoreResult<()>;
-    /// Makes the pieces written so far durable without counting them (the next
-    /// [`Store::advance_payload`] then has little left to sync). May run beside
-    /// [`Store::write_payload`] of the same upload.
-    fn sync_payload(&self, id: Id) -> StoreResult<()>;
-    /// Makes the pieces written up to `to` durable, then moves the stored length from
-    /// `from` (which must be the current one) to `to`, atomically; returns `to`.
-    fn advance_payload(&self, id: Id, from: u64, to: u64) -> StoreResult<u64>;
-    /// Makes a fully uploaded document visible, atomically.
-    fn commit_document(&self, id: Id, now: u64) -> StoreResult<Document>;
-    /// Up to [`PIECE_BYTES`] acknowledged payload bytes from `offset`: (start, bytes), with
-    /// start ≤ offset < start + bytes.len(); `None` past the stored length.
-    fn piece_at(&self, id: Id, offset: u64) -> StoreResult<Option<(u64, Vec<u8>)>>;
+    async fn document(&self, id: Id) -> StoreResult<Option<Document>>;
     /// Documents owned by `owner`, committed or not.
-    fn documents_of(&self, owner: Id) -> StoreResult<Vec<Document>>;
-    /// Deletes a document, its pieces, envelopes and links.
-    fn delete_document(&self, id: Id) -> StoreResult<()>;
+    async fn documents_of(&self, owner: Id) -> StoreResult<Vec<Document>>;
+    /// Moves the stored length from `from` (which must be the current one:
+    /// [`StoreError::OffsetMismatch`]) to `to` (at most the declared size), once the
+    /// payload store holds those bytes durably. Returns `to`.
+    async fn advance_upload(&self, id: Id, from: u64, to: u64) -> StoreResult<u64>;
+    /// Makes a fully stored document visible, atomically.
+    async fn commit_document(&self, id: Id, now: u64) -> StoreResult<Document>;
+    /// Deletes a document with its envelopes, links and lease; returns what it was. The
+    /// caller deletes the payload after: until then it is an orphan that nothing refers to.
+    async fn delete_document(&self, id: Id) -> StoreResult<Document>;
+    /// Takes (or, for the same `holder`, renews) the exclusive right to write `doc`'s
+    /// payload until `now + seconds`; `false` while another holder's lease runs. Not
+    /// flushed: after a crash, leases restart empty, which frees them early.
+    async fn acquire_upload(
+        &self,
+        doc: Id,
+        holder: Id,
+        now: u64,
+        seconds: u64,
+    ) -> StoreResult<bool>;
+    /// Gives a lease back (nothing if `holder` no longer holds it).
+    async fn release_upload(&self, doc: Id, holder: Id) -> StoreResult<()>;
 
     // --- envelopes (shares) ---
-    /// Adds or replaces `recipient`'s envelope of `doc`.
-    fn put_envelope(&self, doc: Id, recipient: Id, record: &EnvelopeRecord) -> StoreResult<()>;
+    /// Adds or replaces `recipient`'s envelope of a committed document, atomically with a
+    /// concurrent delete of the document or the recipient ([`StoreError::NotFound`],
+    /// [`StoreError::NotCommitted`], [`StoreError::RecipientNotFound`]).
+    async fn put_envelope(
+        &self,
+        doc: Id,
+        recipient: Id,
+        record: &EnvelopeRecord,
+    ) -> StoreResult<()>;
     /// `recipient`'s envelope of `doc`.
-    fn envelope(&self, doc: Id, recipient: Id) -> StoreResult<Option<EnvelopeRecord>>;
+    async fn envelope(&self, doc: Id, recipient: Id) -> StoreResult<Option<EnvelopeRecord>>;
     /// Removes an envelope; whether one was there.
-    fn delete_envelope(&self, doc: Id, recipient: Id) -> StoreResult<bool>;
+    async fn delete_envelope(&self, doc: Id, recipient: Id) -> StoreResult<bool>;
     /// All envelopes of a document, by recipient.
-    fn envelopes_of(&self, doc: Id) -> StoreResult<Vec<(Id, EnvelopeRecord)>>;
+    async fn envelopes_of(&self, doc: Id) -> StoreResult<Vec<(Id, EnvelopeRecord)>>;
     /// Documents shared with `recipient` (their own documents excluded).
-    fn shared_with(&self, recipient: Id) -> StoreResult<Vec<Id>>;
+    async fn shared_with(&self, recipient: Id) -> StoreResult<Vec<Id>>;
 
     // --- links ---
-    /// Creates a link.
-    fn put_link(&self, link: &Link) -> StoreResult<()>;
+    /// Creates a link to a committed document ([`StoreError::NotFound`],
+    /// [`StoreError::NotCommitted`]).
+    async fn put_link(&self, link: &Link) -> StoreResult<()>;
     /// A link by id, without counting.
-    fn link(&self, id: Id) -> StoreResult<Option<Link>>;
+    async fn link(&self, id: Id) -> StoreResult<Option<Link>>;
     /// Counts one opening if the link is still valid at `now` and records `now` as its
-    /// last opening, atomically.
-    fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>>;
+    /// last opening, atomically; durable before it returns.
+    async fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>>;
     /// Links of a document.
-    fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>>;
+    async fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>>;
     /// Deletes a link; whether one was there.
-    fn delete_link(&self, id: Id) -> StoreResult<bool>;
+    async fn delete_link(&self, id: Id) -> StoreResult<bool>;
 
     // --- maintenance ---
-    /// Removes what has expired at `now` (sessions, invites, shares, expired links, and
-    /// used-up links [`LINK_GRANT_SECONDS`] after their last opening), uploads created
-    /// before `stale_before` and never committed, and payloads no document refers to.
-    fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep>;
+    /// Removes what has expired at `now`: sessions, invites, shares, expired links and
+    /// used-up links [`LINK_GRANT_SECONDS`] after their last opening, pending logins, rate
+    /// windows, upload leases, and the records of uploads created before `stale_before`
+    /// and never committed. Payload bytes are the caller's (see [`sweep_payloads`]).
+    async fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep>;
+    /// Makes every write so far durable; for shutdown (each method is durable already).
+    async fn close(&self) -> StoreResult<()>;
+}
 
-    // --- durability ---
-    /// Makes every write so far durable (survives SIGKILL and power loss).
-    fn flush(&self) -> StoreResult<()>;
+/// A stream of payload bytes, in pieces of at most [`PIECE_BYTES`].
+pub type PayloadStream = BoxStream<'static, StoreResult<Bytes>>;
+
+/// The payload bytes of documents. Which bytes count is decided by the records
+/// ([`Document::stored`]), never by this store: bytes past the stored length were never
+/// acknowledged, and a backend may keep them as separate pieces until they are replaced.
+#[async_trait]
+pub trait Payloads: Send + Sync + 'static {
+    /// Prepares the storage of a new document's payload.
+    async fn begin(&self, id: Id) -> StoreResult<()>;
+    /// Writes one piece (the parts in order, at most [`PIECE_BYTES`] together) at
+    /// `offset`. `stored` is the acknowledged length: a piece at `stored` first drops
+    /// anything an earlier, cut upload left past it; any other offset must be the end of
+    /// the pieces written since. Not durable until [`Payloads::sync`].
+    async fn append(&self, id: Id, stored: u64, offset: u64, parts: Vec<Bytes>) -> StoreResult<()>;
+    /// Makes every piece written so far durable. May run beside an `append` of the same
+    /// payload (syncing ahead while the next piece arrives).
+    async fn sync(&self, id: Id) -> StoreResult<()>;
+    /// Bytes `start..end` of a payload, which must lie within its stored length.
+    async fn read(&self, id: Id, start: u64, end: u64) -> StoreResult<PayloadStream>;
+    /// Deletes a payload; a missing one is fine.
+    async fn delete(&self, id: Id) -> StoreResult<()>;
+    /// The ids of every payload held, for the sweep of orphans and for audits.
+    async fn list(&self) -> StoreResult<Vec<Id>>;
+}
+
+/// The embedded store in a data directory: sled records in `dir`, payload files in
+/// `dir/payloads`. `cache_bytes` bounds sled's page cache.
+pub fn open_embedded(
+    dir: &std::path::Path,
+    cache_bytes: u64,
+) -> StoreResult<(SledRecords, FilePayloads)> {
+    let payloads = FilePayloads::open(&dir.join(PAYLOAD_DIR))?;
+    let records = SledRecords::open(dir, cache_bytes)?;
+    Ok((records, payloads))
+}
+
+/// Deletes the payloads that no document refers to any more (a delete cut by a crash
+/// between its record and its bytes, a swept stale upload); returns how many. Ids are
+/// random, so such a payload can never become visible again; the record decides, so a
+/// payload whose document exists is never touched.
+pub async fn sweep_payloads(records: &dyn Records, payloads: &dyn Payloads) -> StoreResult<u64> {
+    let mut removed = 0;
+    for id in payloads.list().await? {
+        if records.document(id).await?.is_none() {
+            payloads.delete(id).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether `size` bytes can be an age STREAM payload: a 16-byte nonce, then full chunks
+/// of 64 KiB + 16, then a last chunk of 17..=64 KiB + 16 bytes — or exactly 16 (an empty
+/// chunk) when the whole plaintext is empty (c2sp.org/age, "Payload"). Chunks are not
+/// delimited, so the length is all the structure there is to check without the key.
+pub fn is_stream_length(size: u64) -> bool {
+    let chunk = ENCRYPTED_CHUNK_SIZE as u64;
+    let Some(body) = size.checked_sub(PAYLOAD_NONCE_BYTES as u64) else {
+        return false;
+    };
+    let (full, rest) = (body / chunk, body % chunk);
+    match rest {
+        0 => full >= 1,
+        r if r == TAG_BYTES as u64 => full == 0,
+        r => r > TAG_BYTES as u64,
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use coffre_core::opaque::ServerSetup;
 use coffre_core::{Envelope, Identity};
-use coffre_server::store::{Account, Id, Role, Session, SledStore, Store};
+use coffre_server::store::{self, Account, FilePayloads, Id, Records, Role, Session, SledRecords};
 use coffre_server::{AppState, Clock, Limits};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -18,8 +18,12 @@ pub mod seed;
 /// A running server.
 pub struct TestServer {
     pub url: String,
-    pub store: Arc<dyn Store>,
-    pub sled: Arc<SledStore>,
+    /// The records, as the server uses them (backend-neutral).
+    pub store: Arc<dyn Records>,
+    /// The same records as sled, for the audit and its tamper tests.
+    pub sled: Arc<SledRecords>,
+    /// The payload files, for the audit.
+    pub files: FilePayloads,
     pub clock: Arc<AtomicU64>,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
@@ -51,12 +55,13 @@ impl TestServer {
 
     pub async fn start_with(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sled = Arc::new(SledStore::open(&dir.path().join("data"), 8 << 20).unwrap());
-        let store: Arc<dyn Store> = sled.clone();
+        let (records, files) = store::open_embedded(&dir.path().join("data"), 8 << 20).unwrap();
+        let sled = Arc::new(records);
+        let store: Arc<dyn Records> = sled.clone();
         let clock = Arc::new(AtomicU64::new(START_TIME));
         let setup = ServerSetup::generate();
         let server_key = setup.to_bytes().to_vec();
-        let mut state = AppState::new(store.clone(), setup, limits);
+        let mut state = AppState::new(store.clone(), Arc::new(files.clone()), setup, limits);
         state.clock = Clock::Manual(clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -72,6 +77,7 @@ impl TestServer {
             url,
             store,
             sled,
+            files,
             clock,
             dir,
             client: reqwest::Client::new(),
@@ -111,11 +117,11 @@ impl TestServer {
     /// Inserts an account and a session directly in the store (bypassing OPAQUE, which
     /// tests/login.rs covers) and returns it with a real identity. Its stored record and
     /// bundle are well-formed (see [`seed::stand_in_account`]), so `audit` passes.
-    pub fn user(&self, handle: &str, role: Role, org: Option<Id>) -> User {
+    pub async fn user(&self, handle: &str, role: Role, org: Option<Id>) -> User {
         let identity = Identity::generate().unwrap();
         let account = seed::stand_in_account(&identity, handle, role, org, self.now());
-        self.store.create_account(&account, None).unwrap();
-        let token = self.session_for(account.id, 3600);
+        self.store.create_account(&account).await.unwrap();
+        let token = self.session_for(account.id, 3600).await;
         User {
             account,
             identity,
@@ -124,7 +130,7 @@ impl TestServer {
     }
 
     /// A session for `account` valid `seconds` from now.
-    pub fn session_for(&self, account: Id, seconds: u64) -> String {
+    pub async fn session_for(&self, account: Id, seconds: u64) -> String {
         let (token, hash) = coffre_server::auth::generate_token().unwrap();
         self.store
             .put_session(
@@ -136,6 +142,7 @@ impl TestServer {
                     credential_epoch: 0,
                 },
             )
+            .await
             .unwrap();
         token
     }
@@ -179,6 +186,38 @@ impl TestServer {
             .sent()
             .await;
         assert_eq!(r.status(), StatusCode::OK, "commit {id}");
+    }
+
+    /// A new organisation and a one-use worker invite code for it, as the admin commands
+    /// make them.
+    pub async fn org_with_invite(&self, name: &str) -> (coffre_server::store::Org, String) {
+        let org = coffre_server::admin::create_org(self.store.as_ref(), name, self.now())
+            .await
+            .unwrap();
+        let invite = coffre_server::admin::create_invite(self.store.as_ref(), org.id, self.now())
+            .await
+            .unwrap();
+        (org, invite)
+    }
+
+    /// One sweep as the server's sweeper runs it, with uploads older than
+    /// `stale_seconds` counted as abandoned.
+    pub async fn sweep(&self, stale_seconds: u64) -> Result<store::Sweep, store::StoreError> {
+        let now = self.now();
+        let mut sweep = self.store.sweep(now, now - stale_seconds).await?;
+        sweep.orphan_payloads = store::sweep_payloads(self.store.as_ref(), &self.files).await?;
+        Ok(sweep)
+    }
+
+    /// The ids of every payload the payload store holds.
+    pub async fn payload_ids(&self) -> Vec<Id> {
+        use coffre_server::store::Payloads as _;
+        self.files.list().await.unwrap()
+    }
+
+    /// Audits the store as `coffre-server audit` would.
+    pub fn audit(&self, server_key: Option<&[u8]>) -> coffre_server::audit::AuditReport {
+        coffre_server::audit::audit(&self.sled, &self.files, server_key)
     }
 
     /// Downloads a document's whole payload as `who`; asserts 200.

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use coffre_core::bundle::KeyBundle;
 use coffre_core::opaque::{self, ClientRegistration, ExportKey, ServerSetup, KSF_V1};
 use coffre_core::Identity;
-use coffre_server::store::{Account, Id, Role, Session, SledStore, Store};
+use coffre_server::store::{Account, Id, Records, Role, Session};
 
 /// A real OPAQUE registration record and its export key, made once per process (one
 /// Argon2id run): stand-in accounts all share it, so that what they store fits the schema
@@ -60,16 +60,19 @@ pub fn stand_in_account(
 }
 
 /// Writes a beneficiary `handle` (stand-in OPAQUE record and bundle: it never logs in) and
-/// a session valid for `session_secs`; returns (identity, account id, token). The caller
-/// flushes.
-pub fn seed_account(store: &SledStore, handle: &str, session_secs: u64) -> (Identity, Id, String) {
+/// a session valid for `session_secs`; returns (identity, account id, token).
+pub async fn seed_account(
+    store: &dyn Records,
+    handle: &str,
+    session_secs: u64,
+) -> (Identity, Id, String) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
     let identity = Identity::generate().unwrap();
     let account = stand_in_account(&identity, handle, Role::Beneficiary, None, now);
-    store.create_account(&account, None).unwrap();
+    store.create_account(&account).await.unwrap();
     let (token, hash) = coffre_server::auth::generate_token().unwrap();
     let session = Session {
         account: account.id,
@@ -77,6 +80,6 @@ pub fn seed_account(store: &SledStore, handle: &str, session_secs: u64) -> (Iden
         expires_at: now + session_secs,
         credential_epoch: 0,
     };
-    store.put_session(&hash, &session).unwrap();
+    store.put_session(&hash, &session).await.unwrap();
     (identity, account.id, token)
 }

@@ -1,0 +1,210 @@
+//! Login (OPAQUE KE1 → KE2, then KE3 → session) and logout.
+//!
+//! Because a login response (KE2) already lets a client test the one passphrase it
+//! blinded in KE1, an *attempt* is counted when the login starts, durably before KE2
+//! leaves, and the counter is cleared only by a successful finish: after
+//! [`Limits::max_failed_logins`] unfinished or failed attempts the account locks until a
+//! worker of its organisation unlocks it. Unknown handles get opaque-ke's fake,
+//! well-formed answer, and their attempts are counted the same way, in the records, so
+//! that they too answer 423 after [`Limits::max_failed_logins`] attempts, on every server
+//! process and after a restart: the sequence of answers does not tell whether a handle
+//! exists.
+//!
+//! Between its two messages a login is a record ([`PendingLogin`]) that any server
+//! process can finish. Its OPAQUE state (which would let its holder finish the login) is
+//! sealed under a key derived from the server key file ([`crate::keys::ServerKeys`]).
+//!
+//! [`Limits::max_failed_logins`]: crate::Limits::max_failed_logins
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use coffre_core::opaque::{self, PasswordFile, ServerLoginState, KSF_V1};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::{throttle, AccountView, ClientIp};
+use crate::api::{decode_b64, encode_b64, ApiJson};
+use crate::auth::{generate_token, Caller};
+use crate::error::{AppError, AppResult, Problem};
+use crate::store::{Id, PendingLogin, Session};
+use crate::AppState;
+
+/// How long a login may sit between its two messages.
+pub const LOGIN_TTL_SECONDS: u64 = 120;
+/// Domain separation of the credential id used for unknown handles, so that the fake
+/// answer for a handle is the same at every attempt (as a real account's would be).
+const UNKNOWN_HANDLE_LABEL: &[u8] = b"coffre/v1/server/unknown-handle";
+
+/// Body of `POST /v1/login/start`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStart {
+    /// Handle.
+    pub handle: String,
+    /// OPAQUE KE1, base64.
+    pub login_request: String,
+}
+
+/// Answer to a login start.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginStarted {
+    /// Id of this login, to send back at finish.
+    pub login_id: String,
+    /// OPAQUE KE2, base64.
+    pub login_response: String,
+    /// Argon2id parameter version of the account.
+    pub ksf_version: u16,
+}
+
+/// Body of `POST /v1/login/finish`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFinish {
+    /// The id from the login start.
+    pub login_id: String,
+    /// OPAQUE KE3, base64.
+    pub login_finalization: String,
+}
+
+/// A successful login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedIn {
+    /// Bearer token (shown once; the server keeps only its hash).
+    pub token: String,
+    /// Session expiry (unix seconds).
+    pub expires_at: u64,
+    /// The account.
+    pub account: AccountView,
+    /// The identity sealed under the export key, base64.
+    pub bundle: String,
+}
+
+/// Login step 1 (KE1 → KE2). Counts an attempt against the account.
+#[utoipa::path(post, path = "/v1/login/start", tag = "accounts",
+    request_body = LoginStart,
+    responses((status = 200, body = LoginStarted), (status = "4XX", body = Problem)))]
+pub async fn login_start(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<LoginStart>,
+) -> AppResult<Json<LoginStarted>> {
+    throttle(&state, &ip).await?;
+    let request = decode_b64("login_request", &body.login_request)?;
+    let handle = body.handle.trim().to_ascii_lowercase();
+    let max = state.limits.max_failed_logins;
+    let now = state.now();
+    let account = state.records.account_by_handle(&handle).await?;
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(UNKNOWN_HANDLE_LABEL)
+        .chain_update(handle.as_bytes())
+        .finalize()
+        .into();
+    let (credential_id, record, ksf_version) = match &account {
+        Some(a) => {
+            let record = PasswordFile::from_bytes(&a.password_file)
+                .map_err(|e| AppError::Internal(format!("stored record of {}: {e}", a.id)))?;
+            (a.id.0.to_vec(), Some(record), a.ksf_version)
+        }
+        None => (digest[..16].to_vec(), None, KSF_V1.version()),
+    };
+    // KE1 is parsed (and KE2 computed) before anything is counted: a malformed request
+    // costs nobody an attempt.
+    let (login_state, response) =
+        opaque::server_login_start(&state.opaque, record.as_ref(), &request, &credential_id)
+            .map_err(|e| AppError::Unprocessable(format!("login_request: {e}")))?;
+    // Counted, durably, before KE2 leaves (KE2 lets the client test one guess); 423 once
+    // locked. An unknown handle is counted the same way, so that it locks like an account.
+    match &account {
+        Some(a) => {
+            state.records.count_login_attempt(a.id, max).await?;
+        }
+        None => {
+            state
+                .records
+                .count_unknown_attempt(&digest, now, max)
+                .await?
+        }
+    }
+    let login_id = Id::generate()?;
+    let sealed_state = state
+        .keys
+        .seal_pending_login(&login_id.0, &login_state.to_bytes())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let pending = PendingLogin {
+        sealed_state,
+        account: account.map(|a| (a.id, a.credential_epoch)),
+        expires_at: now + LOGIN_TTL_SECONDS,
+    };
+    state
+        .records
+        .put_pending_login(login_id, &pending, now)
+        .await?;
+    Ok(Json(LoginStarted {
+        login_id: login_id.to_string(),
+        login_response: encode_b64(&response),
+        ksf_version,
+    }))
+}
+
+/// Login step 2 (KE3): on success, a session token and the sealed key bundle.
+#[utoipa::path(post, path = "/v1/login/finish", tag = "accounts",
+    request_body = LoginFinish,
+    responses((status = 200, body = LoggedIn), (status = "4XX", body = Problem)))]
+pub async fn login_finish(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginFinish>,
+) -> AppResult<Json<LoggedIn>> {
+    let now = state.now();
+    let login_id: Id = body.login_id.parse().map_err(|_| AppError::InvalidLogin)?;
+    let finalization = decode_b64("login_finalization", &body.login_finalization)?;
+    // Taken out once: a second finish of the same login finds nothing.
+    let pending = state
+        .records
+        .take_pending_login(login_id, now)
+        .await?
+        .ok_or(AppError::InvalidLogin)?;
+    let Some((account_id, epoch)) = pending.account else {
+        return Err(AppError::InvalidLogin);
+    };
+    let login_state = state
+        .keys
+        .open_pending_login(&login_id.0, &pending.sealed_state)
+        .ok()
+        .and_then(|bytes| ServerLoginState::from_bytes(&bytes).ok())
+        .ok_or_else(|| {
+            AppError::Internal(format!("pending login of {account_id} does not open"))
+        })?;
+    if login_state.finish(&finalization).is_err() {
+        tracing::info!(account = %account_id, "failed login");
+        return Err(AppError::InvalidLogin);
+    }
+    // Refused if the passphrase changed or the account locked since the start.
+    let account = state.records.login_succeeded(account_id, epoch).await?;
+    let (token, token_hash) = generate_token()?;
+    let session = Session {
+        account: account.id,
+        created_at: now,
+        expires_at: now + state.limits.session_seconds,
+        // If the passphrase changes before this is stored, the session is born dead.
+        credential_epoch: epoch,
+    };
+    state.records.put_session(&token_hash, &session).await?;
+    tracing::info!(account = %account.id, "login");
+    Ok(Json(LoggedIn {
+        token,
+        expires_at: session.expires_at,
+        bundle: encode_b64(&account.bundle),
+        account: AccountView::from(&account),
+    }))
+}
+
+/// Ends the caller's session.
+#[utoipa::path(post, path = "/v1/logout", tag = "accounts",
+    responses((status = 204), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> AppResult<StatusCode> {
+    state.records.delete_session(&caller.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

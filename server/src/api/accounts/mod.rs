@@ -1,0 +1,198 @@
+//! Accounts: registration, login, credentials and account care, one file each.
+//!
+//! The server never sees a passphrase (RFC 9807 through [`coffre_core::opaque`]). What
+//! decides an answer — attempt counters, locks, logins between their two messages, the
+//! per-address budget — is in the records ([`crate::store::Records`]), so that any server
+//! process on the same store answers the same way.
+
+mod care;
+mod credentials;
+mod login;
+mod registration;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use coffre_core::bundle::{BundleKind, KeyBundle};
+use coffre_core::opaque::{self, KSF_V1};
+use coffre_core::Recipient;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use care::*;
+pub use credentials::*;
+pub use login::*;
+pub use registration::*;
+
+use super::decode_b64;
+use crate::error::{AppError, AppResult};
+use crate::store::{Account, Id, Role};
+use crate::AppState;
+
+/// Longest handle.
+const HANDLE_MAX_CHARS: usize = 64;
+/// Shortest handle.
+const HANDLE_MIN_CHARS: usize = 3;
+/// Window of the per-address budget of [`throttle`].
+const THROTTLE_WINDOW_SECONDS: u64 = 60;
+
+/// The client's address, when the server was started with connect info.
+fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// Extractor for the client IP (absent when served without connect info).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts)))
+    }
+}
+
+/// Counts one attempt (login, registration, recovery) from the client's address in the
+/// current minute, in the records so that every server process shares the budget; 429
+/// past [`crate::Limits::login_attempts_per_ip_per_minute`].
+async fn throttle(state: &AppState, ip: &ClientIp) -> AppResult<()> {
+    if let Some(ip) = ip.0 {
+        let limit = state.limits.login_attempts_per_ip_per_minute;
+        let count = state
+            .records
+            .count_rate(&format!("ip:{ip}"), state.now(), THROTTLE_WINDOW_SECONDS)
+            .await?;
+        if count > limit {
+            return Err(AppError::TooManyRequests);
+        }
+    }
+    Ok(())
+}
+
+/// An account as the API shows it (no OPAQUE record, no bundles).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    /// Account id.
+    pub id: String,
+    /// Handle.
+    pub handle: String,
+    /// Worker or beneficiary.
+    pub role: Role,
+    /// Organisation id.
+    pub org: Option<String>,
+    /// age X25519 recipient (`age1…`).
+    pub public_key: String,
+    /// Creation time (unix seconds).
+    pub created_at: u64,
+    /// The worker who created this account.
+    pub created_by: Option<String>,
+    /// Consent time (unix seconds).
+    pub consent_at: Option<u64>,
+    /// Whether the account is locked.
+    pub locked: bool,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        Self {
+            id: a.id.to_string(),
+            handle: a.handle.clone(),
+            role: a.role,
+            org: a.org.map(|o| o.to_string()),
+            public_key: a.public_key.clone(),
+            created_at: a.created_at,
+            created_by: a.created_by.map(|w| w.to_string()),
+            consent_at: a.consent_at,
+            locked: a.locked,
+        }
+    }
+}
+
+/// Normalised handle, or a 422 saying what is wrong.
+pub fn check_handle(handle: &str) -> AppResult<String> {
+    let h = handle.trim().to_ascii_lowercase();
+    let ok_chars = h
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let len = h.chars().count();
+    if !ok_chars || !(HANDLE_MIN_CHARS..=HANDLE_MAX_CHARS).contains(&len) {
+        return Err(AppError::Unprocessable(format!(
+            "handle: {HANDLE_MIN_CHARS}-{HANDLE_MAX_CHARS} characters among a-z 0-9 . _ -"
+        )));
+    }
+    Ok(h)
+}
+
+pub(super) fn parse_id(field: &str, text: &str) -> AppResult<Id> {
+    text.parse()
+        .map_err(|_| AppError::Unprocessable(format!("{field}: not an id")))
+}
+
+/// Validates a registration's fields and builds the account (role-specific fields unset).
+pub(super) fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult<Account> {
+    let id = parse_id("account_id", &new.account_id)?;
+    let handle = check_handle(&new.handle)?;
+    new.public_key
+        .parse::<Recipient>()
+        .map_err(|_| AppError::Unprocessable("public_key: not an age X25519 recipient".into()))?;
+    let upload = decode_b64("registration_upload", &new.registration_upload)?;
+    let password_file = opaque::server_registration_finish(&upload)
+        .map_err(|e| AppError::Unprocessable(format!("registration_upload: {e}")))?;
+    let bundle = decode_b64("bundle", &new.bundle)?;
+    check_bundle("bundle", &bundle, BundleKind::Passphrase)?;
+    let recovery_bundle = new
+        .recovery_bundle
+        .as_deref()
+        .map(|b| decode_b64("recovery_bundle", b))
+        .transpose()?;
+    if let Some(b) = &recovery_bundle {
+        check_bundle("recovery_bundle", b, BundleKind::Recovery)?;
+    }
+    let recovery_verifier = new
+        .recovery_verifier
+        .as_deref()
+        .map(|v| decode_b64("recovery_verifier", v))
+        .transpose()?;
+    if recovery_verifier.as_ref().is_some_and(|v| v.len() != 32) {
+        return Err(AppError::Unprocessable(
+            "recovery_verifier: 32 bytes expected".into(),
+        ));
+    }
+    if recovery_bundle.is_some() != recovery_verifier.is_some() {
+        return Err(AppError::Unprocessable(
+            "recovery_bundle and recovery_verifier go together".into(),
+        ));
+    }
+    Ok(Account {
+        id,
+        handle,
+        role,
+        org: None,
+        public_key: new.public_key.clone(),
+        password_file: password_file.as_bytes().to_vec(),
+        ksf_version: KSF_V1.version(),
+        bundle,
+        recovery_bundle,
+        recovery_verifier,
+        created_by: None,
+        consent_at: None,
+        created_at: now,
+        failed_logins: 0,
+        locked: false,
+        credential_epoch: 0,
+    })
+}
+
+pub(super) fn check_bundle(field: &str, bytes: &[u8], kind: BundleKind) -> AppResult<()> {
+    let bundle = KeyBundle::from_bytes(bytes)
+        .map_err(|e| AppError::Unprocessable(format!("{field}: {e}")))?;
+    if bundle.kind() != kind {
+        return Err(AppError::Unprocessable(format!(
+            "{field}: wrong bundle kind"
+        )));
+    }
+    Ok(())
+}
