@@ -24,6 +24,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backends;
 pub mod error;
 pub mod keyfile;
 pub mod keys;

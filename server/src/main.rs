@@ -1,18 +1,19 @@
 //! `coffre-server`: Coffre's HTTP server and its administration commands.
 //!
 //! Run `coffre-server serve` (defaults: `--listen 127.0.0.1:8080 --data ./data
-//! --server-key ./coffre-server.key`), `coffre-server audit --data DIR [--json]`,
+//! --server-key ./coffre-server.key --records sled --payloads files`),
+//! `coffre-server migrate --records postgres://…`, `coffre-server audit --data DIR [--json]`,
 //! `coffre-server org create NAME`, `coffre-server invite create --org ID`.
 //! Every flag can also come from its `COFFRE_*` environment variable.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use coffre_server::store::{self, FilePayloads, SledRecords};
+use coffre_server::backends::{self, Opened, PayloadsSpec, RecordsSpec};
+use coffre_server::store::postgres;
 use coffre_server::{admin, audit, keyfile, statics::StaticDirs, AppState, Clock, Limits};
 
 #[derive(Parser)]
@@ -28,12 +29,20 @@ struct Cli {
 
 #[derive(Args)]
 struct DataDir {
-    /// The sled data directory (created on first run).
+    /// The data directory of the embedded backends (created on first run).
     #[arg(long, env = "COFFRE_DATA", default_value = "./data")]
     data: PathBuf,
     /// sled page cache size, in MiB.
     #[arg(long, env = "COFFRE_CACHE_MIB", default_value_t = 32)]
     cache_mib: u64,
+    /// Where records live: `sled` (in the data directory) or a `postgres://` URL.
+    #[arg(long, env = "COFFRE_RECORDS", default_value = "sled")]
+    records: String,
+    /// Where payloads live: `files` (in the data directory) or
+    /// `s3://bucket[/prefix]?endpoint=…&region=…` (keys in COFFRE_S3_ACCESS_KEY and
+    /// COFFRE_S3_SECRET_KEY).
+    #[arg(long, env = "COFFRE_PAYLOADS", default_value = "files")]
+    payloads: String,
 }
 
 #[derive(Subcommand)]
@@ -54,6 +63,11 @@ enum Command {
         /// The npm package directory, served at `/pkg/`.
         #[arg(long, env = "COFFRE_PKG")]
         pkg: Option<PathBuf>,
+    },
+    /// Applies the database migrations this build needs (PostgreSQL records).
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
     },
     /// Checks that the store holds only what it should; non-zero exit on any violation.
     Audit {
@@ -105,15 +119,15 @@ enum InviteCommand {
     },
 }
 
-fn open_store(data: &DataDir) -> anyhow::Result<(SledRecords, FilePayloads)> {
-    std::fs::create_dir_all(&data.data)
-        .with_context(|| format!("creating {}", data.data.display()))?;
-    store::open_embedded(&data.data, data.cache_mib << 20).with_context(|| {
-        format!(
-            "opening the store in {} (is a server already running on it?)",
-            data.data.display()
-        )
-    })
+/// Opens the backends `data` names; a failure says which one, in one line.
+async fn open_store(data: &DataDir) -> anyhow::Result<Opened> {
+    let records = RecordsSpec::parse(&data.records)?;
+    let payloads = PayloadsSpec::parse(&data.payloads, |k| std::env::var(k).ok())?;
+    if records == RecordsSpec::Sled || matches!(payloads, PayloadsSpec::Files) {
+        std::fs::create_dir_all(&data.data)
+            .with_context(|| format!("creating {}", data.data.display()))?;
+    }
+    Ok(backends::open(&records, &payloads, &data.data, data.cache_mib << 20).await?)
 }
 
 fn main() -> ExitCode {
@@ -145,15 +159,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { data } => {
+            let RecordsSpec::Postgres(url) = RecordsSpec::parse(&data.records)? else {
+                println!("sled records need no migration");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let applied = runtime()?
+                .block_on(postgres::migrate(&url))
+                .with_context(|| format!("migrating {}", backends::redact(&url)))?;
+            match applied.as_slice() {
+                [] => println!("the database schema is up to date"),
+                versions => println!("applied migrations {versions:?}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             data,
             server_key,
             json,
         } => {
-            if !data.data.is_dir() {
+            if data.records == "sled" && !data.data.is_dir() {
                 anyhow::bail!("no data directory at {}", data.data.display());
             }
-            let (records, payloads) = open_store(&data)?;
+            let opened = runtime()?.block_on(open_store(&data))?;
+            let (Some(records), Some(payloads)) = (opened.sled, opened.files) else {
+                anyhow::bail!(
+                    "audit reads the embedded store (sled records, payload files) only so far"
+                );
+            };
             let key = server_key.as_deref().map(keyfile::read_raw).transpose()?;
             let report = audit::audit(&records, &payloads, key.as_deref());
             if json {
@@ -170,21 +203,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org {
             command: OrgCommand::Create { name, data },
         } => {
-            let (records, _) = open_store(&data)?;
-            let org = runtime()?
-                .block_on(admin::create_org(&records, &name, Clock::System.now()))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let org = runtime()?.block_on(async {
+                let opened = open_store(&data).await?;
+                admin::create_org(opened.records.as_ref(), &name, Clock::System.now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
             println!("{}", org.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Invite {
             command: InviteCommand::Create { org, data },
         } => {
-            let (records, _) = open_store(&data)?;
             let org = org.parse().context("--org is not an organisation id")?;
-            let code = runtime()?
-                .block_on(admin::create_invite(&records, org, Clock::System.now()))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let code = runtime()?.block_on(async {
+                let opened = open_store(&data).await?;
+                admin::create_invite(opened.records.as_ref(), org, Clock::System.now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
             println!("{code}");
             Ok(ExitCode::SUCCESS)
         }
@@ -209,13 +246,8 @@ async fn serve(
     if created {
         tracing::warn!(path = %key.display(), "created a new OPAQUE server key file; keep it apart from backups of the data directory");
     }
-    let (records, payloads) = open_store(&data)?;
-    let mut state = AppState::new(
-        Arc::new(records),
-        Arc::new(payloads),
-        setup,
-        Limits::default(),
-    );
+    let opened = open_store(&data).await?;
+    let mut state = AppState::new(opened.records, opened.payloads, setup, Limits::default());
     state.statics = statics;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -224,7 +256,12 @@ async fn serve(
     let shutdown = shutdown_signal()?;
     // Tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
-    tracing::info!(%addr, data = %data.data.display(), "serving");
+    tracing::info!(
+        %addr,
+        records = %backends::redact(&data.records),
+        payloads = %data.payloads.split('?').next().unwrap_or_default(),
+        "serving"
+    );
     coffre_server::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

@@ -143,7 +143,7 @@ async fn no_canary_reaches_the_disk_and_audit_passes() {
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     let server_key = s.server_key.clone();
-    let sled = s.sled.clone();
+    let sled = s.sled().clone();
     let files = s.files.clone();
     let dir = s.stop().await;
     let data = dir.path().join("data");
@@ -198,7 +198,7 @@ async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
     // The OPAQUE key hidden inside a stored value (base64 in JSON, as a bug would put it).
     let mut d = s.store.document(doc).await.unwrap().unwrap();
     d.metadata = s.server_key[32..64].to_vec();
-    s.sled
+    s.sled()
         .db()
         .open_tree("documents")
         .unwrap()
@@ -215,7 +215,7 @@ async fn audit_finds_key_material_bad_envelopes_and_broken_payloads() {
     );
 
     // A broken envelope and a truncated payload.
-    let envelopes = s.sled.db().open_tree("envelopes").unwrap();
+    let envelopes = s.sled().db().open_tree("envelopes").unwrap();
     let (k, _) = envelopes.iter().next().unwrap().unwrap();
     envelopes.insert(k, serde_json::to_vec(&json!({"envelope": b64(b"junk"), "granted_by": amina.id().to_string(), "created_at": 1, "expires_at": null})).unwrap()).unwrap();
     let payload = std::fs::read_dir(s.files.dir())
@@ -280,7 +280,7 @@ async fn audit_finds_dangling_and_missing_index_entries() {
     let report = s.audit(Some(&s.server_key));
     assert!(report.passed(), "{:?}", report.violations);
 
-    let db = s.sled.db();
+    let db = s.sled().db();
     let tree = |name: &str| db.open_tree(name).unwrap();
     let pair = |a: Id, b: Id| [a.0, b.0].concat();
     let ghost: Id = "42424242424242424242424242424242".parse().unwrap();

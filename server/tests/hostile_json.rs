@@ -26,7 +26,7 @@ const JUNK: &[u8] = b"junk";
 /// an attempt, refused or not, is their job.
 fn store_digest(s: &TestServer) -> String {
     let mut hash = Sha256::new();
-    let db = s.sled.db();
+    let db = s.sled().db();
     let mut names = db.tree_names();
     names.sort();
     for name in names.into_iter().filter(|n| n.as_ref() != b"rate") {

@@ -517,15 +517,17 @@ async fn sweep_purges_expired_and_abandoned_records() {
         .sent()
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let orphan = s
-        .files
-        .path("42424242424242424242424242424242".parse().unwrap());
-    std::fs::write(&orphan, b"left over").unwrap();
+    let orphan: coffre_server::store::Id = "42424242424242424242424242424242".parse().unwrap();
+    s.payloads.begin(orphan).await.unwrap();
+    s.payloads
+        .append(orphan, 0, 0, vec![bytes::Bytes::from_static(b"left over")])
+        .await
+        .unwrap();
 
     // Nothing is due yet: a sweep removes only the orphan payload.
     let first = s.sweep(3600).await.unwrap();
     assert_eq!(first.orphan_payloads, 1);
-    assert!(!orphan.exists());
+    assert!(!s.payload_ids().await.contains(&orphan));
     assert_eq!(
         (
             first.sessions,

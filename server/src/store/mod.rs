@@ -28,6 +28,8 @@
 //! that no whole file is ever held in memory.
 
 mod file_payloads;
+pub mod postgres;
+mod s3_payloads;
 mod sled_records;
 
 use std::fmt;
@@ -40,6 +42,8 @@ use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 pub use file_payloads::{FilePayloads, PAYLOAD_DIR};
+pub use postgres::PgRecords;
+pub use s3_payloads::{S3Config, S3Payloads};
 pub use sled_records::{SledRecords, TREES};
 
 /// Largest payload piece written or read at once. Bounds the memory one upload or
@@ -613,8 +617,9 @@ pub trait Records: Send + Sync + 'static {
     /// caller deletes the payload after: until then it is an orphan that nothing refers to.
     async fn delete_document(&self, id: Id) -> StoreResult<Document>;
     /// Takes (or, for the same `holder`, renews) the exclusive right to write `doc`'s
-    /// payload until `now + seconds`; `false` while another holder's lease runs. Not
-    /// flushed: after a crash, leases restart empty, which frees them early.
+    /// payload until `now + seconds`; `false` while another holder's lease runs;
+    /// [`StoreError::NotFound`] if there is no such document. Not flushed: after a crash,
+    /// leases restart empty, which frees them early.
     async fn acquire_upload(
         &self,
         doc: Id,

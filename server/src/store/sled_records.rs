@@ -853,6 +853,9 @@ impl Records for SledRecords {
         now: u64,
         seconds: u64,
     ) -> StoreResult<bool> {
+        if !self.t.documents.contains_key(doc.0).map_err(backend)? {
+            return Err(StoreError::NotFound);
+        }
         let tree = &self.t.upload_leases;
         loop {
             let old = tree.get(doc.0).map_err(backend)?;

@@ -8,11 +8,14 @@ use std::sync::Arc;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use coffre_core::opaque::ServerSetup;
 use coffre_core::{Envelope, Identity};
-use coffre_server::store::{self, Account, FilePayloads, Id, Records, Role, Session, SledRecords};
+use coffre_server::store::{
+    self, Account, FilePayloads, Id, Payloads, PgRecords, Records, Role, Session, SledRecords,
+};
 use coffre_server::{AppState, Clock, Limits};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+pub mod pg;
 pub mod seed;
 
 /// A running server.
@@ -20,8 +23,10 @@ pub struct TestServer {
     pub url: String,
     /// The records, as the server uses them (backend-neutral).
     pub store: Arc<dyn Records>,
-    /// The same records as sled, for the audit and its tamper tests.
-    pub sled: Arc<SledRecords>,
+    /// The payloads, as the server uses them (backend-neutral).
+    pub payloads: Arc<dyn Payloads>,
+    /// The same records as sled, on the embedded backend (the audit reads them).
+    pub sled_records: Option<Arc<SledRecords>>,
     /// The payload files, for the audit.
     pub files: FilePayloads,
     pub clock: Arc<AtomicU64>,
@@ -55,13 +60,25 @@ impl TestServer {
 
     pub async fn start_with(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (records, files) = store::open_embedded(&dir.path().join("data"), 8 << 20).unwrap();
-        let sled = Arc::new(records);
-        let store: Arc<dyn Records> = sled.clone();
+        let data = dir.path().join("data");
+        // The records backend comes from COFFRE_TEST_RECORDS: `postgres` runs the same
+        // HTTP tests on a fresh PostgreSQL database (see `pg`); anything else, sled.
+        let (store, sled_records, files): (Arc<dyn Records>, _, _) =
+            if std::env::var("COFFRE_TEST_RECORDS").as_deref() == Ok("postgres") {
+                let url = pg::fresh_database().await;
+                let records = PgRecords::connect(&url).await.unwrap();
+                let files = FilePayloads::open(&data.join(store::PAYLOAD_DIR)).unwrap();
+                (Arc::new(records), None, files)
+            } else {
+                let (records, files) = store::open_embedded(&data, 8 << 20).unwrap();
+                let sled = Arc::new(records);
+                (sled.clone(), Some(sled), files)
+            };
+        let payloads: Arc<dyn Payloads> = Arc::new(files.clone());
         let clock = Arc::new(AtomicU64::new(START_TIME));
         let setup = ServerSetup::generate();
         let server_key = setup.to_bytes().to_vec();
-        let mut state = AppState::new(store.clone(), Arc::new(files.clone()), setup, limits);
+        let mut state = AppState::new(store.clone(), payloads.clone(), setup, limits);
         state.clock = Clock::Manual(clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -76,7 +93,8 @@ impl TestServer {
         Self {
             url,
             store,
-            sled,
+            payloads,
+            sled_records,
             files,
             clock,
             dir,
@@ -205,19 +223,26 @@ impl TestServer {
     pub async fn sweep(&self, stale_seconds: u64) -> Result<store::Sweep, store::StoreError> {
         let now = self.now();
         let mut sweep = self.store.sweep(now, now - stale_seconds).await?;
-        sweep.orphan_payloads = store::sweep_payloads(self.store.as_ref(), &self.files).await?;
+        sweep.orphan_payloads =
+            store::sweep_payloads(self.store.as_ref(), self.payloads.as_ref()).await?;
         Ok(sweep)
     }
 
     /// The ids of every payload the payload store holds.
     pub async fn payload_ids(&self) -> Vec<Id> {
-        use coffre_server::store::Payloads as _;
-        self.files.list().await.unwrap()
+        self.payloads.list().await.unwrap()
+    }
+
+    /// The sled records; only the embedded-backend tests (audit, store digests) use it.
+    pub fn sled(&self) -> &Arc<SledRecords> {
+        self.sled_records
+            .as_ref()
+            .expect("this test reads sled itself: run it on the embedded backend")
     }
 
     /// Audits the store as `coffre-server audit` would.
     pub fn audit(&self, server_key: Option<&[u8]>) -> coffre_server::audit::AuditReport {
-        coffre_server::audit::audit(&self.sled, &self.files, server_key)
+        coffre_server::audit::audit(self.sled(), &self.files, server_key)
     }
 
     /// Downloads a document's whole payload as `who`; asserts 200.

@@ -961,12 +961,11 @@ pub async fn delete_removes_every_record_of_a_document(b: &Backend) {
         .map(|d| d.id)
         .collect();
     assert_eq!(left, vec![keep.id]);
-    // Its lease went with it: a new holder gets one at once.
-    assert!(b
-        .records
-        .acquire_upload(doc.id, id(), NOW, 15)
-        .await
-        .unwrap());
+    // Its lease went with it, and no new one can be taken.
+    assert!(matches!(
+        b.records.acquire_upload(doc.id, id(), NOW, 15).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(
         b.records.delete_document(doc.id).await,
         Err(StoreError::NotFound)

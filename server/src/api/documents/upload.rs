@@ -188,8 +188,26 @@ pub async fn upload(
     body: Body,
 ) -> AppResult<Json<UploadStatus>> {
     owned(&state, caller.account.id, id).await?;
+    // The receiving runs as a task of its own: when the client's connection breaks, the
+    // server drops this handler, but what arrived must still be written and counted (with
+    // a networked store, a checkpoint spans several awaits that a drop would cut short).
+    let owner = caller.account.id;
+    tokio::spawn(receive(state, owner, id, query.offset, body))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// Receives an upload body into `id`'s payload from `offset` (see [`upload`]).
+async fn receive(
+    state: AppState,
+    owner: Id,
+    id: Id,
+    offset: u64,
+    body: Body,
+) -> AppResult<Json<UploadStatus>> {
+    let query = OffsetQuery { offset };
     let lease = UploadLeaseGuard::acquire(&state, id).await?;
-    let doc = owned(&state, caller.account.id, id).await?;
+    let doc = owned(&state, owner, id).await?;
     if doc.committed {
         return Err(AppError::AlreadyCommitted);
     }

@@ -1,0 +1,1220 @@
+//! The PostgreSQL [`Records`] backend, for deployments with several `coffre-server`
+//! processes: any request can go to any process, and the database decides.
+//!
+//! Each atomic rule of the trait is one statement or one transaction: conditional
+//! `UPDATE … RETURNING` for counters and offsets (the row lock serialises concurrent
+//! callers, and the condition is evaluated on the locked row), `DELETE … RETURNING` for
+//! one-use things (invites, pending logins), `INSERT … ON CONFLICT` for leases and rate
+//! windows, and a transaction with the owner's row locked (`FOR UPDATE`) for the quota.
+//! Foreign keys with `ON DELETE CASCADE` make a share, link or lease that outlives its
+//! document impossible. A statement that returns has committed: every method is durable
+//! on return (the database's `synchronous_commit` decides how durable; keep it `on`).
+//!
+//! The schema is versioned in `server/migrations/`; [`migrate`] applies what is missing
+//! (`coffre-server migrate`), and [`PgRecords::connect`] refuses a database that is not
+//! at the version this build expects.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    Account, CredentialChange, Document, EnvelopeRecord, Id, Invite, Link, LinkOpen, Org,
+    PendingLogin, Records, Role, Session, StoreError, StoreResult, Sweep, LINK_GRANT_SECONDS,
+    MAX_PENDING_LOGINS,
+};
+
+/// The schema versions, in order: (version, name, SQL).
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "records",
+    include_str!("../../migrations/0001_records.sql"),
+)];
+
+/// Key of the advisory lock that serialises concurrent `migrate` runs.
+const MIGRATION_LOCK: i64 = 0x636f_6666_7265_0001;
+
+/// Connections the pool opens at most.
+const POOL_SIZE: usize = 16;
+
+/// How long a request waits for a connection, or for one to be made, before the store
+/// counts as unavailable (503 with `Retry-After`).
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// Records in a PostgreSQL database.
+pub struct PgRecords {
+    pool: Pool,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// A database error: lost connections and refusals to connect are `Unavailable` (the
+/// client retries), everything else is a backend failure.
+fn db(e: tokio_postgres::Error) -> StoreError {
+    let unavailable = e.is_closed()
+        || e.code().is_some_and(|c| {
+            c.code().starts_with("08") // connection exception
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        })
+        || e.code().is_none() && std::error::Error::source(&e).is_some();
+    if unavailable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+fn pool_error(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => db(e),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// The constraint a unique violation broke, if it is one.
+fn unique_violation(e: &tokio_postgres::Error) -> Option<String> {
+    let db_error = e.as_db_error()?;
+    (*db_error.code() == SqlState::UNIQUE_VIOLATION)
+        .then(|| db_error.constraint().unwrap_or_default().to_owned())
+}
+
+fn foreign_key_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+fn i64_of(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| backend(format!("{v} does not fit a bigint")))
+}
+
+fn u64_of(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| backend(format!("negative value {v} in the database")))
+}
+
+fn opt_i64(v: Option<u64>) -> StoreResult<Option<i64>> {
+    v.map(i64_of).transpose()
+}
+
+fn opt_u64(v: Option<i64>) -> StoreResult<Option<u64>> {
+    v.map(u64_of).transpose()
+}
+
+fn id_of(bytes: &[u8]) -> StoreResult<Id> {
+    Id::from_slice(bytes).ok_or_else(|| backend("an id column does not hold 16 bytes"))
+}
+
+fn opt_id(bytes: Option<Vec<u8>>) -> StoreResult<Option<Id>> {
+    bytes.as_deref().map(id_of).transpose()
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Worker => "worker",
+        Role::Beneficiary => "beneficiary",
+    }
+}
+
+fn role_of(name: &str) -> StoreResult<Role> {
+    match name {
+        "worker" => Ok(Role::Worker),
+        "beneficiary" => Ok(Role::Beneficiary),
+        other => Err(backend(format!("unknown role {other:?}"))),
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "id, handle, role, org, public_key, password_file, ksf_version, \
+     bundle, recovery_bundle, recovery_verifier, created_by, consent_at, created_at, \
+     failed_logins, locked, credential_epoch";
+
+fn account_of(row: &Row) -> StoreResult<Account> {
+    let id: Vec<u8> = row.try_get("id").map_err(db)?;
+    let role: String = row.try_get("role").map_err(db)?;
+    let ksf: i32 = row.try_get("ksf_version").map_err(db)?;
+    let failed: i32 = row.try_get("failed_logins").map_err(db)?;
+    Ok(Account {
+        id: id_of(&id)?,
+        handle: row.try_get("handle").map_err(db)?,
+        role: role_of(&role)?,
+        org: opt_id(row.try_get("org").map_err(db)?)?,
+        public_key: row.try_get("public_key").map_err(db)?,
+        password_file: row.try_get("password_file").map_err(db)?,
+        ksf_version: u16::try_from(ksf).map_err(backend)?,
+        bundle: row.try_get("bundle").map_err(db)?,
+        recovery_bundle: row.try_get("recovery_bundle").map_err(db)?,
+        recovery_verifier: row.try_get("recovery_verifier").map_err(db)?,
+        created_by: opt_id(row.try_get("created_by").map_err(db)?)?,
+        consent_at: opt_u64(row.try_get("consent_at").map_err(db)?)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        failed_logins: u32::try_from(failed).map_err(backend)?,
+        locked: row.try_get("locked").map_err(db)?,
+        credential_epoch: u64_of(row.try_get("credential_epoch").map_err(db)?)?,
+    })
+}
+
+const DOCUMENT_COLUMNS: &str =
+    "id, owner, metadata, size, stored, committed, created_at, committed_at";
+
+fn document_of(row: &Row) -> StoreResult<Document> {
+    let id: Vec<u8> = row.try_get("id").map_err(db)?;
+    let owner: Vec<u8> = row.try_get("owner").map_err(db)?;
+    Ok(Document {
+        id: id_of(&id)?,
+        owner: id_of(&owner)?,
+        metadata: row.try_get("metadata").map_err(db)?,
+        size: u64_of(row.try_get("size").map_err(db)?)?,
+        stored: u64_of(row.try_get("stored").map_err(db)?)?,
+        committed: row.try_get("committed").map_err(db)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        committed_at: opt_u64(row.try_get("committed_at").map_err(db)?)?,
+    })
+}
+
+fn session_of(row: &Row) -> StoreResult<Session> {
+    let account: Vec<u8> = row.try_get("account").map_err(db)?;
+    Ok(Session {
+        account: id_of(&account)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        expires_at: u64_of(row.try_get("expires_at").map_err(db)?)?,
+        credential_epoch: u64_of(row.try_get("credential_epoch").map_err(db)?)?,
+    })
+}
+
+fn envelope_of(row: &Row) -> StoreResult<EnvelopeRecord> {
+    let granted_by: Vec<u8> = row.try_get("granted_by").map_err(db)?;
+    Ok(EnvelopeRecord {
+        envelope: row.try_get("envelope").map_err(db)?,
+        granted_by: id_of(&granted_by)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        expires_at: opt_u64(row.try_get("expires_at").map_err(db)?)?,
+    })
+}
+
+const LINK_COLUMNS: &str =
+    "id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at";
+
+fn link_of(row: &Row) -> StoreResult<Link> {
+    let id: Vec<u8> = row.try_get("id").map_err(db)?;
+    let doc: Vec<u8> = row.try_get("doc").map_err(db)?;
+    let max: Option<i32> = row.try_get("max_downloads").map_err(db)?;
+    let downloads: i32 = row.try_get("downloads").map_err(db)?;
+    Ok(Link {
+        id: id_of(&id)?,
+        doc: id_of(&doc)?,
+        envelope: row.try_get("envelope").map_err(db)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        expires_at: opt_u64(row.try_get("expires_at").map_err(db)?)?,
+        max_downloads: max.map(u32::try_from).transpose().map_err(backend)?,
+        downloads: u32::try_from(downloads).map_err(backend)?,
+        last_opened_at: opt_u64(row.try_get("last_opened_at").map_err(db)?)?,
+    })
+}
+
+fn i32_of(v: u32) -> StoreResult<i32> {
+    i32::try_from(v).map_err(backend)
+}
+
+/// A pool for `url` (`postgres://user:password@host:port/database`); connects once to
+/// check the address and credentials, so that a wrong URL fails at start-up.
+async fn pool(url: &str) -> StoreResult<Pool> {
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| backend(format!("not a PostgreSQL URL: {e}")))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(POOL_WAIT))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(backend)?;
+    drop(pool.get().await.map_err(pool_error)?);
+    Ok(pool)
+}
+
+/// Creates the migrations table if needed and applies every migration not yet applied,
+/// each in its own transaction, under an advisory lock (two `migrate` runs at once apply
+/// each migration once). Returns the versions it applied.
+pub async fn migrate(url: &str) -> StoreResult<Vec<i32>> {
+    let pool = pool(url).await?;
+    let mut client = pool.get().await.map_err(pool_error)?;
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS coffre_migrations (
+                 version integer PRIMARY KEY,
+                 name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(db)?;
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM coffre_migrations WHERE version = $1",
+                &[version],
+            )
+            .await
+            .map_err(db)?
+            .is_some();
+        if !done {
+            tx.batch_execute(sql).await.map_err(db)?;
+            tx.execute(
+                "INSERT INTO coffre_migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .await
+            .map_err(db)?;
+            applied.push(*version);
+        }
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(applied)
+}
+
+impl PgRecords {
+    /// Connects to `url`; refuses a database whose schema is not at this build's version
+    /// (run `coffre-server migrate`).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = pool(url).await?;
+        let client = pool.get().await.map_err(pool_error)?;
+        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+        let current: Option<i32> = client
+            .query_opt(
+                "SELECT max(version) FROM coffre_migrations WHERE to_regclass('coffre_migrations') IS NOT NULL",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.get(0));
+        if current != Some(latest) {
+            return Err(StoreError::Backend(format!(
+                "the database schema is at version {}, this server needs {latest}: run `coffre-server migrate`",
+                current.map_or_else(|| "none".to_owned(), |v| v.to_string())
+            )));
+        }
+        drop(client);
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Why a conditional update of a document changed nothing.
+    async fn why_not(&self, id: Id, from: Option<(u64, u64)>) -> StoreError {
+        let doc = match self.document(id).await {
+            Ok(Some(doc)) => doc,
+            Ok(None) => return StoreError::NotFound,
+            Err(e) => return e,
+        };
+        if doc.committed {
+            return StoreError::AlreadyCommitted;
+        }
+        match from {
+            Some((from, to)) if doc.stored != from || to < from => {
+                StoreError::OffsetMismatch { stored: doc.stored }
+            }
+            Some(_) => StoreError::BeyondDeclaredSize { size: doc.size },
+            None => StoreError::Incomplete {
+                stored: doc.stored,
+                size: doc.size,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Records for PgRecords {
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let client = self.client().await?;
+        insert_account(&client, account).await
+    }
+
+    async fn create_account_with_invite(
+        &self,
+        account: &Account,
+        invite_hash: &[u8; 32],
+        now: u64,
+    ) -> StoreResult<Account> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // Consumed here, restored by the rollback if the account cannot be created.
+        let Some(row) = tx
+            .query_opt(
+                "DELETE FROM invites WHERE code_hash = $1 AND expires_at > $2 RETURNING org",
+                &[&invite_hash.as_slice(), &i64_of(now)?],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Err(StoreError::InviteInvalid);
+        };
+        let org: Vec<u8> = row.try_get(0).map_err(db)?;
+        let mut account = account.clone();
+        account.org = Some(id_of(&org)?);
+        insert_account(&tx, &account).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(account)
+    }
+
+    async fn account(&self, id: Id) -> StoreResult<Option<Account>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+        client
+            .query_opt(&sql, &[&id.0.as_slice()])
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(account_of)
+            .transpose()
+    }
+
+    async fn account_by_handle(&self, handle: &str) -> StoreResult<Option<Account>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE handle = $1");
+        client
+            .query_opt(&sql, &[&handle])
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(account_of)
+            .transpose()
+    }
+
+    async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE accounts SET failed_logins = failed_logins + 1
+             WHERE id = $1 AND NOT locked AND failed_logins < $2 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        if let Some(row) = client
+            .query_opt(&sql, &[&id.0.as_slice(), &i32_of(max)?])
+            .await
+            .map_err(db)?
+        {
+            return account_of(&row);
+        }
+        // Not counted: locked already, or at the limit now (which locks it).
+        let locked = client
+            .execute(
+                "UPDATE accounts SET locked = true WHERE id = $1",
+                &[&id.0.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        Err(if locked == 0 {
+            StoreError::NotFound
+        } else {
+            StoreError::AccountLocked
+        })
+    }
+
+    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<()> {
+        let client = self.client().await?;
+        let counted = client
+            .query_opt(
+                "INSERT INTO unknown_attempts (key, attempts, last_at) VALUES ($1, 1, $2)
+                 ON CONFLICT (key) DO UPDATE
+                   SET attempts = unknown_attempts.attempts + 1, last_at = EXCLUDED.last_at
+                   WHERE unknown_attempts.attempts < $3
+                 RETURNING attempts",
+                &[&key.as_slice(), &i64_of(now)?, &i32_of(max)?],
+            )
+            .await
+            .map_err(db)?;
+        match counted {
+            Some(_) => Ok(()),
+            None => Err(StoreError::AccountLocked),
+        }
+    }
+
+    async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE accounts SET failed_logins = 0
+             WHERE id = $1 AND credential_epoch = $2 AND NOT locked RETURNING {ACCOUNT_COLUMNS}"
+        );
+        if let Some(row) = client
+            .query_opt(&sql, &[&id.0.as_slice(), &i64_of(epoch)?])
+            .await
+            .map_err(db)?
+        {
+            return account_of(&row);
+        }
+        // One connection per call at most: a second one while holding the first could
+        // wait forever on a full pool.
+        drop(client);
+        Err(match self.account(id).await? {
+            None => StoreError::NotFound,
+            Some(a) if a.credential_epoch != epoch => StoreError::CredentialsChanged,
+            Some(_) => StoreError::AccountLocked,
+        })
+    }
+
+    async fn unlock_account(&self, id: Id) -> StoreResult<Account> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE accounts SET locked = false, failed_logins = 0 WHERE id = $1
+             RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = client
+            .query_opt(&sql, &[&id.0.as_slice()])
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        account_of(&row)
+    }
+
+    async fn replace_credentials(
+        &self,
+        id: Id,
+        change: &CredentialChange,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<Account> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let sql = format!(
+            "UPDATE accounts SET password_file = $2, bundle = $3, ksf_version = $4,
+                 credential_epoch = credential_epoch + 1,
+                 locked = CASE WHEN $5 THEN false ELSE locked END,
+                 failed_logins = CASE WHEN $5 THEN 0 ELSE failed_logins END
+             WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = tx
+            .query_opt(
+                &sql,
+                &[
+                    &id.0.as_slice(),
+                    &change.password_file,
+                    &change.bundle,
+                    &i32::from(change.ksf_version),
+                    &change.unlock,
+                ],
+            )
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        let account = account_of(&row)?;
+        let keep: &[u8] = keep.map_or(&[], |k| k.as_slice());
+        tx.execute(
+            "DELETE FROM sessions WHERE account = $1 AND token_hash <> $2",
+            &[&id.0.as_slice(), &keep],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE sessions SET credential_epoch = $3 WHERE account = $1 AND token_hash = $2",
+            &[&id.0.as_slice(), &keep, &i64_of(account.credential_epoch)?],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(account)
+    }
+
+    async fn put_pending_login(&self, id: Id, login: &PendingLogin, now: u64) -> StoreResult<()> {
+        let client = self.client().await?;
+        let waiting: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pending_logins WHERE expires_at > $1",
+                &[&i64_of(now)?],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        if u64_of(waiting)? >= MAX_PENDING_LOGINS {
+            return Err(StoreError::TooManyPending);
+        }
+        let (account, epoch) = match login.account {
+            Some((a, e)) => (Some(a.0.to_vec()), Some(i64_of(e)?)),
+            None => (None, None),
+        };
+        client
+            .execute(
+                "INSERT INTO pending_logins (id, sealed_state, account, epoch, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &id.0.as_slice(),
+                    &login.sealed_state,
+                    &account,
+                    &epoch,
+                    &i64_of(login.expires_at)?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn take_pending_login(&self, id: Id, now: u64) -> StoreResult<Option<PendingLogin>> {
+        let client = self.client().await?;
+        let Some(row) = client
+            .query_opt(
+                "DELETE FROM pending_logins WHERE id = $1
+                 RETURNING sealed_state, account, epoch, expires_at",
+                &[&id.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let account: Option<Vec<u8>> = row.try_get("account").map_err(db)?;
+        let epoch: Option<i64> = row.try_get("epoch").map_err(db)?;
+        let login = PendingLogin {
+            sealed_state: row.try_get("sealed_state").map_err(db)?,
+            account: match (account, epoch) {
+                (Some(a), Some(e)) => Some((id_of(&a)?, u64_of(e)?)),
+                _ => None,
+            },
+            expires_at: u64_of(row.try_get("expires_at").map_err(db)?)?,
+        };
+        Ok((login.expires_at > now).then_some(login))
+    }
+
+    async fn count_rate(&self, key: &str, now: u64, seconds: u64) -> StoreResult<u32> {
+        let seconds = seconds.max(1);
+        let start = now - now % seconds;
+        let client = self.client().await?;
+        let count: i32 = client
+            .query_one(
+                "INSERT INTO rate_windows (key, start, seconds, count) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (key) DO UPDATE SET
+                   count = CASE WHEN rate_windows.start = EXCLUDED.start
+                                 AND rate_windows.seconds = EXCLUDED.seconds
+                            THEN rate_windows.count + 1 ELSE 1 END,
+                   start = EXCLUDED.start, seconds = EXCLUDED.seconds
+                 RETURNING count",
+                &[&key, &i64_of(start)?, &i64_of(seconds)?],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        u32::try_from(count).map_err(backend)
+    }
+
+    async fn put_session(&self, token_hash: &[u8; 32], session: &Session) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO sessions (token_hash, account, created_at, expires_at, credential_epoch)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (token_hash) DO UPDATE SET account = EXCLUDED.account,
+                   created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+                   credential_epoch = EXCLUDED.credential_epoch",
+                &[
+                    &token_hash.as_slice(),
+                    &session.account.0.as_slice(),
+                    &i64_of(session.created_at)?,
+                    &i64_of(session.expires_at)?,
+                    &i64_of(session.credential_epoch)?,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if foreign_key_violation(&e) {
+                    StoreError::NotFound
+                } else {
+                    db(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>> {
+        let client = self.client().await?;
+        client
+            .query_opt(
+                "SELECT account, created_at, expires_at, credential_epoch FROM sessions
+                 WHERE token_hash = $1",
+                &[&token_hash.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(session_of)
+            .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM sessions WHERE token_hash = $1",
+                &[&token_hash.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn put_org(&self, org: &Org) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
+                &[&org.id.0.as_slice(), &org.name, &i64_of(org.created_at)?],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn org(&self, id: Id) -> StoreResult<Option<Org>> {
+        let client = self.client().await?;
+        let Some(row) = client
+            .query_opt(
+                "SELECT name, created_at FROM orgs WHERE id = $1",
+                &[&id.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Org {
+            id,
+            name: row.try_get("name").map_err(db)?,
+            created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        }))
+    }
+
+    async fn put_invite(&self, code_hash: &[u8; 32], invite: &Invite) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO invites (code_hash, org, created_at, expires_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (code_hash) DO UPDATE SET org = EXCLUDED.org,
+                   created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
+                &[
+                    &code_hash.as_slice(),
+                    &invite.org.0.as_slice(),
+                    &i64_of(invite.created_at)?,
+                    &i64_of(invite.expires_at)?,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if foreign_key_violation(&e) {
+                    StoreError::NotFound
+                } else {
+                    db(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn invite(&self, code_hash: &[u8; 32]) -> StoreResult<Option<Invite>> {
+        let client = self.client().await?;
+        let Some(row) = client
+            .query_opt(
+                "SELECT org, created_at, expires_at FROM invites WHERE code_hash = $1",
+                &[&code_hash.as_slice()],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let org: Vec<u8> = row.try_get("org").map_err(db)?;
+        Ok(Some(Invite {
+            org: id_of(&org)?,
+            created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+            expires_at: u64_of(row.try_get("expires_at").map_err(db)?)?,
+        }))
+    }
+
+    async fn create_document(
+        &self,
+        doc: &Document,
+        owner_envelope: &EnvelopeRecord,
+        quota: u64,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The owner's row lock serialises this owner's creates: the sum below cannot be
+        // overtaken by a concurrent insert.
+        if tx
+            .query_opt(
+                "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+                &[&doc.owner.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
+        let used: i64 = tx
+            .query_one(
+                "SELECT COALESCE(sum(size), 0)::bigint FROM documents WHERE owner = $1",
+                &[&doc.owner.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        if u64_of(used)?.saturating_add(doc.size) > quota {
+            return Err(StoreError::QuotaExceeded);
+        }
+        tx.execute(
+            "INSERT INTO documents (id, owner, metadata, size, stored, committed, created_at, committed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &doc.id.0.as_slice(),
+                &doc.owner.0.as_slice(),
+                &doc.metadata,
+                &i64_of(doc.size)?,
+                &i64_of(doc.stored)?,
+                &doc.committed,
+                &i64_of(doc.created_at)?,
+                &opt_i64(doc.committed_at)?,
+            ],
+        )
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::IdTaken,
+            None => db(e),
+        })?;
+        insert_envelope(&tx, doc.id, doc.owner, owner_envelope).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn document(&self, id: Id) -> StoreResult<Option<Document>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = $1");
+        client
+            .query_opt(&sql, &[&id.0.as_slice()])
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(document_of)
+            .transpose()
+    }
+
+    async fn documents_of(&self, owner: Id) -> StoreResult<Vec<Document>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE owner = $1 ORDER BY id");
+        client
+            .query(&sql, &[&owner.0.as_slice()])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(document_of)
+            .collect()
+    }
+
+    async fn advance_upload(&self, id: Id, from: u64, to: u64) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let moved = client
+            .execute(
+                "UPDATE documents SET stored = $3
+                 WHERE id = $1 AND NOT committed AND stored = $2 AND $3 >= $2 AND $3 <= size",
+                &[&id.0.as_slice(), &i64_of(from)?, &i64_of(to)?],
+            )
+            .await
+            .map_err(db)?;
+        if moved == 1 {
+            return Ok(to);
+        }
+        drop(client);
+        Err(self.why_not(id, Some((from, to))).await)
+    }
+
+    async fn commit_document(&self, id: Id, now: u64) -> StoreResult<Document> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE documents SET committed = true, committed_at = $2
+             WHERE id = $1 AND NOT committed AND stored = size RETURNING {DOCUMENT_COLUMNS}"
+        );
+        if let Some(row) = client
+            .query_opt(&sql, &[&id.0.as_slice(), &i64_of(now)?])
+            .await
+            .map_err(db)?
+        {
+            return document_of(&row);
+        }
+        drop(client);
+        Err(self.why_not(id, None).await)
+    }
+
+    async fn delete_document(&self, id: Id) -> StoreResult<Document> {
+        let client = self.client().await?;
+        // Envelopes, links and the lease go with it (ON DELETE CASCADE), in one statement.
+        let sql = format!("DELETE FROM documents WHERE id = $1 RETURNING {DOCUMENT_COLUMNS}");
+        let row = client
+            .query_opt(&sql, &[&id.0.as_slice()])
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        document_of(&row)
+    }
+
+    async fn acquire_upload(
+        &self,
+        doc: Id,
+        holder: Id,
+        now: u64,
+        seconds: u64,
+    ) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let got = client
+            .query_opt(
+                "INSERT INTO upload_leases (doc, holder, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (doc) DO UPDATE SET holder = EXCLUDED.holder,
+                   expires_at = EXCLUDED.expires_at
+                   WHERE upload_leases.holder = EXCLUDED.holder OR upload_leases.expires_at <= $4
+                 RETURNING holder",
+                &[
+                    &doc.0.as_slice(),
+                    &holder.0.as_slice(),
+                    &i64_of(now.saturating_add(seconds))?,
+                    &i64_of(now)?,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if foreign_key_violation(&e) {
+                    StoreError::NotFound
+                } else {
+                    db(e)
+                }
+            })?;
+        Ok(got.is_some())
+    }
+
+    async fn release_upload(&self, doc: Id, holder: Id) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM upload_leases WHERE doc = $1 AND holder = $2",
+                &[&doc.0.as_slice(), &holder.0.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn put_envelope(
+        &self,
+        doc: Id,
+        recipient: Id,
+        record: &EnvelopeRecord,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // FOR SHARE holds off a concurrent delete until this share is in (and the
+        // cascade then takes it), or finds the document gone.
+        let committed: bool = tx
+            .query_opt(
+                "SELECT committed FROM documents WHERE id = $1 FOR SHARE",
+                &[&doc.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?
+            .try_get(0)
+            .map_err(db)?;
+        if !committed {
+            return Err(StoreError::NotCommitted);
+        }
+        insert_envelope(&tx, doc, recipient, record).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn envelope(&self, doc: Id, recipient: Id) -> StoreResult<Option<EnvelopeRecord>> {
+        let client = self.client().await?;
+        client
+            .query_opt(
+                "SELECT envelope, granted_by, created_at, expires_at FROM envelopes
+                 WHERE doc = $1 AND recipient = $2",
+                &[&doc.0.as_slice(), &recipient.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(envelope_of)
+            .transpose()
+    }
+
+    async fn delete_envelope(&self, doc: Id, recipient: Id) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM envelopes WHERE doc = $1 AND recipient = $2",
+                &[&doc.0.as_slice(), &recipient.0.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn envelopes_of(&self, doc: Id) -> StoreResult<Vec<(Id, EnvelopeRecord)>> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT recipient, envelope, granted_by, created_at, expires_at FROM envelopes
+                 WHERE doc = $1 ORDER BY recipient",
+                &[&doc.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                let recipient: Vec<u8> = row.try_get("recipient").map_err(db)?;
+                Ok((id_of(&recipient)?, envelope_of(row)?))
+            })
+            .collect()
+    }
+
+    async fn shared_with(&self, recipient: Id) -> StoreResult<Vec<Id>> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT e.doc FROM envelopes e JOIN documents d ON d.id = e.doc
+                 WHERE e.recipient = $1 AND d.owner <> $1 ORDER BY e.doc",
+                &[&recipient.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                let doc: Vec<u8> = row.try_get(0).map_err(db)?;
+                id_of(&doc)
+            })
+            .collect()
+    }
+
+    async fn put_link(&self, link: &Link) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let committed: bool = tx
+            .query_opt(
+                "SELECT committed FROM documents WHERE id = $1 FOR SHARE",
+                &[&link.doc.0.as_slice()],
+            )
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?
+            .try_get(0)
+            .map_err(db)?;
+        if !committed {
+            return Err(StoreError::NotCommitted);
+        }
+        tx.execute(
+            "INSERT INTO links (id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &link.id.0.as_slice(),
+                &link.doc.0.as_slice(),
+                &link.envelope,
+                &i64_of(link.created_at)?,
+                &opt_i64(link.expires_at)?,
+                &link.max_downloads.map(i32_of).transpose()?,
+                &i32_of(link.downloads)?,
+                &opt_i64(link.last_opened_at)?,
+            ],
+        )
+        .await
+        .map_err(|e| match unique_violation(&e) {
+            Some(_) => StoreError::IdTaken,
+            None => db(e),
+        })?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn link(&self, id: Id) -> StoreResult<Option<Link>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE id = $1");
+        client
+            .query_opt(&sql, &[&id.0.as_slice()])
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(link_of)
+            .transpose()
+    }
+
+    async fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE links SET downloads = downloads + 1, last_opened_at = $2
+             WHERE id = $1 AND (expires_at IS NULL OR $2 < expires_at)
+               AND (max_downloads IS NULL OR downloads < max_downloads)
+             RETURNING {LINK_COLUMNS}"
+        );
+        if let Some(row) = client
+            .query_opt(&sql, &[&id.0.as_slice(), &i64_of(now)?])
+            .await
+            .map_err(db)?
+        {
+            return Ok(Some(LinkOpen::Opened(link_of(&row)?)));
+        }
+        drop(client);
+        Ok(self.link(id).await?.map(|_| LinkOpen::Exhausted))
+    }
+
+    async fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE doc = $1 ORDER BY id");
+        client
+            .query(&sql, &[&doc.0.as_slice()])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(link_of)
+            .collect()
+    }
+
+    async fn delete_link(&self, id: Id) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute("DELETE FROM links WHERE id = $1", &[&id.0.as_slice()])
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep> {
+        let client = self.client().await?;
+        let now = i64_of(now)?;
+        let grant = i64_of(LINK_GRANT_SECONDS)?;
+        let stale_before = i64_of(stale_before)?;
+        let delete = |sql: &'static str| {
+            let client = &client;
+            async move { client.execute(sql, &[&now]).await.map_err(db) }
+        };
+        Ok(Sweep {
+            sessions: delete("DELETE FROM sessions WHERE expires_at <= $1").await?,
+            invites: delete("DELETE FROM invites WHERE expires_at <= $1").await?,
+            envelopes: delete(
+                "DELETE FROM envelopes WHERE expires_at IS NOT NULL AND expires_at <= $1",
+            )
+            .await?,
+            // A used-up link is kept while its last opener may still be downloading.
+            links: client
+                .execute(
+                    "DELETE FROM links WHERE (expires_at IS NOT NULL AND expires_at <= $1)
+                       OR (max_downloads IS NOT NULL AND downloads >= max_downloads
+                           AND COALESCE(last_opened_at, created_at) + $2 <= $1)",
+                    &[&now, &grant],
+                )
+                .await
+                .map_err(db)?,
+            stale_uploads: client
+                .execute(
+                    "DELETE FROM documents WHERE NOT committed AND created_at < $1",
+                    &[&stale_before],
+                )
+                .await
+                .map_err(db)?,
+            orphan_payloads: 0,
+            pending_logins: delete("DELETE FROM pending_logins WHERE expires_at <= $1").await?,
+            rate_windows: delete("DELETE FROM rate_windows WHERE start + seconds <= $1").await?,
+            upload_leases: delete("DELETE FROM upload_leases WHERE expires_at <= $1").await?,
+        })
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        self.pool.close();
+        Ok(())
+    }
+}
+
+/// Inserts an account; the unique constraint tells a taken handle from a reused id.
+async fn insert_account<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    a: &Account,
+) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO accounts ({ACCOUNT_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
+    client
+        .execute(
+            &sql,
+            &[
+                &a.id.0.as_slice(),
+                &a.handle,
+                &role_name(a.role),
+                &a.org.map(|o| o.0.to_vec()),
+                &a.public_key,
+                &a.password_file,
+                &i32::from(a.ksf_version),
+                &a.bundle,
+                &a.recovery_bundle,
+                &a.recovery_verifier,
+                &a.created_by.map(|w| w.0.to_vec()),
+                &opt_i64(a.consent_at)?,
+                &i64_of(a.created_at)?,
+                &i32_of(a.failed_logins)?,
+                &a.locked,
+                &i64_of(a.credential_epoch)?,
+            ],
+        )
+        .await
+        .map_err(|e| match unique_violation(&e).as_deref() {
+            Some("accounts_handle_key") => StoreError::HandleTaken,
+            Some(_) => StoreError::IdTaken,
+            None => db(e),
+        })?;
+    Ok(())
+}
+
+/// Inserts or replaces an envelope; a missing recipient is `RecipientNotFound`.
+async fn insert_envelope<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    doc: Id,
+    recipient: Id,
+    record: &EnvelopeRecord,
+) -> StoreResult<()> {
+    client
+        .execute(
+            "INSERT INTO envelopes (doc, recipient, envelope, granted_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (doc, recipient) DO UPDATE SET envelope = EXCLUDED.envelope,
+               granted_by = EXCLUDED.granted_by, created_at = EXCLUDED.created_at,
+               expires_at = EXCLUDED.expires_at",
+            &[
+                &doc.0.as_slice(),
+                &recipient.0.as_slice(),
+                &record.envelope,
+                &record.granted_by.0.as_slice(),
+                &i64_of(record.created_at)?,
+                &opt_i64(record.expires_at)?,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if foreign_key_violation(&e) {
+                StoreError::RecipientNotFound
+            } else {
+                db(e)
+            }
+        })?;
+    Ok(())
+}
