@@ -18,8 +18,8 @@ use sled::Db;
 
 use crate::store::{
     is_stream_length, Account, Document, EnvelopeRecord, FilePayloads, Id, Invite, Link, Org,
-    PendingLogin, RateWindow, Session, SledRecords, UnknownAttempts, UploadLease, ID_BYTES,
-    PIECE_BYTES,
+    Payloads, PendingLogin, RateWindow, Records, Session, SledRecords, StoreError, UnknownAttempts,
+    UploadLease, ID_BYTES, PIECE_BYTES,
 };
 
 /// Count and size of one tree.
@@ -683,4 +683,273 @@ pub fn render_text(report: &AuditReport) -> String {
         "\nresult: FAIL\n"
     });
     out
+}
+
+/// Audits any backend from its records' snapshot ([`Records::export`]) and its payload
+/// store: every record against the schema and the others it refers to, every envelope
+/// as an age header, every payload against its document, and everything for the server
+/// key. What sled's own audit ([`audit`]) also checks of its trees and indexes, a
+/// database holds by its constraints.
+pub async fn audit_store(
+    records: &dyn Records,
+    payloads: &dyn Payloads,
+    server_key: Option<&[u8]>,
+) -> Result<AuditReport, StoreError> {
+    let export = records.export().await?;
+    let mut report = AuditReport::default();
+    let (clear, sealed) = field_lists();
+    report.in_clear = clear;
+    report.sealed = sealed;
+    report.server_key_searched = server_key.is_some();
+    let needles = server_key.map(key_needles).unwrap_or_default();
+    let violation = |kind: &str, what: String, report: &mut AuditReport| {
+        report.violations.push(format!("{kind}: {what}"));
+    };
+    let stats = |count: usize, report: &mut AuditReport, kind: &str, bytes: u64| {
+        report.trees.insert(
+            kind.to_owned(),
+            TreeStats {
+                count: count as u64,
+                key_bytes: 0,
+                value_bytes: bytes,
+            },
+        );
+    };
+
+    // Key material anywhere in the records.
+    if !needles.is_empty() {
+        let kinds: [(&str, Vec<Vec<u8>>); 8] = [
+            ("orgs", each_json(&export.orgs)),
+            ("accounts", each_json(&export.accounts)),
+            ("sessions", each_json(&export.sessions)),
+            ("invites", each_json(&export.invites)),
+            ("documents", each_json(&export.documents)),
+            ("envelopes", each_json(&export.envelopes)),
+            ("links", each_json(&export.links)),
+            ("unknown_attempts", each_json(&export.unknown_attempts)),
+        ];
+        for (kind, values) in kinds {
+            if values.iter().any(|v| contains_key(v, &needles)) {
+                violation(
+                    kind,
+                    "OPAQUE server key material found in the store".into(),
+                    &mut report,
+                );
+            }
+        }
+    }
+
+    let orgs: std::collections::HashSet<Id> = export.orgs.iter().map(|o| o.id).collect();
+    let accounts: std::collections::HashMap<Id, &Account> =
+        export.accounts.iter().map(|a| (a.id, a)).collect();
+    let mut handles = std::collections::HashSet::new();
+    for a in &export.accounts {
+        let mut check = || -> Result<(), String> {
+            if !handles.insert(a.handle.as_str()) {
+                return Err("handle used twice".into());
+            }
+            a.public_key
+                .parse::<coffre_core::Recipient>()
+                .map_err(|_| "public_key is not an age recipient")?;
+            coffre_core::opaque::PasswordFile::from_bytes(&a.password_file)
+                .map_err(|e| format!("password_file: {e}"))?;
+            coffre_core::bundle::KeyBundle::from_bytes(&a.bundle)
+                .map_err(|e| format!("bundle: {e}"))?;
+            if let Some(b) = &a.recovery_bundle {
+                coffre_core::bundle::KeyBundle::from_bytes(b)
+                    .map_err(|e| format!("recovery_bundle: {e}"))?;
+            }
+            if a.org.is_some_and(|o| !orgs.contains(&o)) {
+                return Err("account of a missing organisation".into());
+            }
+            Ok(())
+        };
+        if let Err(v) = check() {
+            violation("accounts", format!("{}: {v}", a.id), &mut report);
+        }
+    }
+    for (hash, s) in &export.sessions {
+        if !accounts.contains_key(&s.account) {
+            violation(
+                "sessions",
+                format!("{}: session of a missing account", hex::encode(hash.0)),
+                &mut report,
+            );
+        }
+    }
+    for (hash, i) in &export.invites {
+        if !orgs.contains(&i.org) {
+            violation(
+                "invites",
+                format!("{}: invite of a missing organisation", hex::encode(hash.0)),
+                &mut report,
+            );
+        }
+    }
+    let documents: std::collections::HashMap<Id, &Document> =
+        export.documents.iter().map(|d| (d.id, d)).collect();
+    for d in &export.documents {
+        if !accounts.contains_key(&d.owner) {
+            violation(
+                "documents",
+                format!("{}: document of a missing account", d.id),
+                &mut report,
+            );
+        }
+        if d.stored > d.size || (d.committed && d.stored != d.size) {
+            violation(
+                "documents",
+                format!("{}: stored length does not fit the declared size", d.id),
+                &mut report,
+            );
+        }
+        if d.committed {
+            if !is_stream_length(d.size) {
+                violation(
+                    "documents",
+                    format!("{}: {} bytes cannot be an age STREAM payload", d.id, d.size),
+                    &mut report,
+                );
+            }
+            report.committed_documents += 1;
+            report.committed_payload_bytes += d.size;
+        } else {
+            report.uploads_in_progress += 1;
+        }
+        if !export
+            .envelopes
+            .iter()
+            .any(|(doc, r, _)| *doc == d.id && *r == d.owner)
+        {
+            violation(
+                "documents",
+                format!("{}: no envelope for its owner", d.id),
+                &mut report,
+            );
+        }
+    }
+    for (doc, recipient, e) in &export.envelopes {
+        if let Err(v) = check_envelope(&e.envelope, &mut report) {
+            violation("envelopes", format!("{doc}/{recipient}: {v}"), &mut report);
+        }
+        if !documents.contains_key(doc) {
+            violation(
+                "envelopes",
+                format!("{doc}/{recipient}: envelope of a missing document"),
+                &mut report,
+            );
+        }
+        if !accounts.contains_key(recipient) {
+            violation(
+                "envelopes",
+                format!("{doc}/{recipient}: envelope of a missing recipient"),
+                &mut report,
+            );
+        }
+    }
+    for l in &export.links {
+        if let Err(v) = check_envelope(&l.envelope, &mut report) {
+            violation("links", format!("{}: {v}", l.id), &mut report);
+        }
+        if !documents.contains_key(&l.doc) {
+            violation(
+                "links",
+                format!("{}: link of a missing document", l.id),
+                &mut report,
+            );
+        }
+    }
+    stats(export.orgs.len(), &mut report, "orgs", 0);
+    stats(export.accounts.len(), &mut report, "accounts", 0);
+    stats(export.sessions.len(), &mut report, "sessions", 0);
+    stats(export.invites.len(), &mut report, "invites", 0);
+    stats(export.documents.len(), &mut report, "documents", 0);
+    stats(export.envelopes.len(), &mut report, "envelopes", 0);
+    stats(export.links.len(), &mut report, "links", 0);
+    stats(
+        export.unknown_attempts.len(),
+        &mut report,
+        "unknown_attempts",
+        0,
+    );
+
+    // Payloads: each belongs to a document and holds at least its acknowledged bytes.
+    let held_ids = payloads.list().await?;
+    for id in &held_ids {
+        let held = payloads.held_bytes(*id).await?.unwrap_or(0);
+        report.payload_files.count += 1;
+        report.payload_files.value_bytes += held;
+        match documents.get(id) {
+            Some(d) if d.stored == held => {}
+            Some(d) if !d.committed && held > d.stored => report.warnings.push(format!(
+                "upload {id}: {} unacknowledged bytes past the stored length",
+                held - d.stored
+            )),
+            Some(d) => violation(
+                "payloads",
+                format!(
+                    "document {id}: payload holds {held} bytes, record says {}",
+                    d.stored
+                ),
+                &mut report,
+            ),
+            None => report
+                .warnings
+                .push(format!("{held} bytes of payload of deleted document {id}")),
+        }
+        if !needles.is_empty() {
+            if let Some(d) = documents.get(id) {
+                if payload_contains(payloads, *id, d.stored, &needles).await? {
+                    violation(
+                        "payloads",
+                        format!("{id}: OPAQUE server key material found in the store"),
+                        &mut report,
+                    );
+                }
+            }
+        }
+    }
+    for d in &export.documents {
+        if d.stored > 0 && !held_ids.contains(&d.id) {
+            violation(
+                "payloads",
+                format!("document {}: {} bytes recorded, no payload", d.id, d.stored),
+                &mut report,
+            );
+        }
+    }
+    Ok(report)
+}
+
+fn each_json<T: serde::Serialize>(values: &[T]) -> Vec<Vec<u8>> {
+    values
+        .iter()
+        .filter_map(|v| serde_json::to_vec(v).ok())
+        .collect()
+}
+
+/// Whether the first `len` bytes of a payload contain a needle, read piece by piece with
+/// an overlap of the longest needle.
+async fn payload_contains(
+    payloads: &dyn Payloads,
+    id: Id,
+    len: u64,
+    needles: &[Vec<u8>],
+) -> Result<bool, StoreError> {
+    use futures_util::TryStreamExt as _;
+    if len == 0 {
+        return Ok(false);
+    }
+    let overlap = needles.iter().map(Vec::len).max().unwrap_or(0);
+    let mut stream = payloads.read(id, 0, len).await?;
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(piece) = stream.try_next().await? {
+        let mut window = std::mem::take(&mut tail);
+        window.extend_from_slice(&piece);
+        if needles.iter().any(|n| find(&window, n)) {
+            return Ok(true);
+        }
+        tail = window[window.len().saturating_sub(overlap)..].to_vec();
+    }
+    Ok(false)
 }

@@ -320,6 +320,7 @@ impl From<StoreError> for AppError {
             }
             StoreError::Incomplete { stored, size } => Self::UploadIncomplete { stored, size },
             StoreError::TooManyPending => Self::TooManyRequests,
+            StoreError::NotEmpty => Self::Conflict("the store is not empty".into()),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Backend(cause) => Self::Internal(cause),
         }

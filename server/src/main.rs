@@ -64,6 +64,25 @@ enum Command {
         #[arg(long, env = "COFFRE_PKG")]
         pkg: Option<PathBuf>,
     },
+    /// Copies a whole store into an empty one (e.g. a stopped embedded store, or a backup
+    /// of it, into PostgreSQL + S3), then audits both sides.
+    Copy {
+        /// The store to copy from.
+        #[command(flatten)]
+        from: DataDir,
+        /// Records of the target: `sled` (in --to-data) or a `postgres://` URL (migrated).
+        #[arg(long)]
+        to_records: String,
+        /// Payloads of the target: `files` (in --to-data) or an `s3://` URL.
+        #[arg(long)]
+        to_payloads: String,
+        /// Data directory of an embedded target.
+        #[arg(long, default_value = "./data-copy")]
+        to_data: PathBuf,
+        /// The server key file, searched for on both sides by the audits.
+        #[arg(long, env = "COFFRE_SERVER_KEY")]
+        server_key: Option<PathBuf>,
+    },
     /// Applies the database migrations this build needs (PostgreSQL records).
     Migrate {
         #[command(flatten)]
@@ -159,6 +178,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Copy {
+            from,
+            to_records,
+            to_payloads,
+            to_data,
+            server_key,
+        } => {
+            let key = server_key.as_deref().map(keyfile::read_raw).transpose()?;
+            let to = DataDir {
+                data: to_data,
+                cache_mib: from.cache_mib,
+                records: to_records,
+                payloads: to_payloads,
+            };
+            runtime()?.block_on(async {
+                let source = open_store(&from).await?;
+                let target = open_store(&to).await?;
+                let copied = backends::copy(
+                    (source.records.as_ref(), source.payloads.as_ref()),
+                    (target.records.as_ref(), target.payloads.as_ref()),
+                )
+                .await
+                .context("copying")?;
+                println!(
+                    "copied {} records and {} payloads ({} bytes)",
+                    copied.records, copied.payloads, copied.payload_bytes
+                );
+                let mut passed = true;
+                for (side, opened) in [("source", &source), ("target", &target)] {
+                    let report = audit::audit_store(
+                        opened.records.as_ref(),
+                        opened.payloads.as_ref(),
+                        key.as_deref(),
+                    )
+                    .await?;
+                    println!(
+                        "audit of the {side}: {} violations, {} committed documents",
+                        report.violations.len(),
+                        report.committed_documents
+                    );
+                    for v in &report.violations {
+                        println!("  violation: {v}");
+                    }
+                    passed &= report.passed();
+                }
+                target.records.close().await?;
+                Ok::<_, anyhow::Error>(if passed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            })
+        }
         Command::Migrate { data } => {
             let RecordsSpec::Postgres(url) = RecordsSpec::parse(&data.records)? else {
                 println!("sled records need no migration");
@@ -181,14 +253,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if data.records == "sled" && !data.data.is_dir() {
                 anyhow::bail!("no data directory at {}", data.data.display());
             }
-            let opened = runtime()?.block_on(open_store(&data))?;
-            let (Some(records), Some(payloads)) = (opened.sled, opened.files) else {
-                anyhow::bail!(
-                    "audit reads the embedded store (sled records, payload files) only so far"
-                );
-            };
             let key = server_key.as_deref().map(keyfile::read_raw).transpose()?;
-            let report = audit::audit(&records, &payloads, key.as_deref());
+            let report = runtime()?.block_on(async {
+                let opened = open_store(&data).await?;
+                Ok::<_, anyhow::Error>(match (&opened.sled, &opened.files) {
+                    // The embedded store is read tree by tree, indexes included.
+                    (Some(records), Some(payloads)) => {
+                        audit::audit(records, payloads, key.as_deref())
+                    }
+                    _ => {
+                        audit::audit_store(
+                            opened.records.as_ref(),
+                            opened.payloads.as_ref(),
+                            key.as_deref(),
+                        )
+                        .await?
+                    }
+                })
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

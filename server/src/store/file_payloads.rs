@@ -169,6 +169,16 @@ impl Payloads for FilePayloads {
         .await
     }
 
+    async fn held_bytes(&self, id: Id) -> StoreResult<Option<u64>> {
+        let path = self.path(id);
+        blocking(move || match fs::metadata(path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
     async fn list(&self) -> StoreResult<Vec<Id>> {
         let dir = Arc::clone(&self.dir);
         blocking(move || {

@@ -120,6 +120,9 @@ pub enum StoreError {
     /// A piece larger than [`PIECE_BYTES`].
     #[error("piece too large")]
     PieceTooLarge,
+    /// An import into a store that already holds records.
+    #[error("the store is not empty")]
+    NotEmpty,
     /// Too many logins are waiting for their second message.
     #[error("too many pending logins")]
     TooManyPending,
@@ -520,6 +523,68 @@ pub struct Sweep {
     pub upload_leases: u64,
 }
 
+/// A 32-byte digest (token, code or handle hash) as a record key, written in hex.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct Digest(pub [u8; 32]);
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(Self(bytes))
+    }
+}
+
+/// Every durable record of a store, as [`Records::export`] reads it and
+/// [`Records::import`] writes it: what `copy`, `backup` and `audit` work from. Pending
+/// logins, rate windows and upload leases are left out (they only live for minutes).
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Export {
+    /// Organisations.
+    pub orgs: Vec<Org>,
+    /// Accounts.
+    pub accounts: Vec<Account>,
+    /// Sessions, by token hash.
+    pub sessions: Vec<(Digest, Session)>,
+    /// Invites, by code hash.
+    pub invites: Vec<(Digest, Invite)>,
+    /// Documents, committed or not.
+    pub documents: Vec<Document>,
+    /// Envelopes: (document, recipient, record).
+    pub envelopes: Vec<(Id, Id, EnvelopeRecord)>,
+    /// Links.
+    pub links: Vec<Link>,
+    /// Login attempts on handles without an account.
+    pub unknown_attempts: Vec<(Digest, UnknownAttempts)>,
+}
+
+impl Export {
+    /// How many records, all kinds together.
+    pub fn len(&self) -> usize {
+        self.orgs.len()
+            + self.accounts.len()
+            + self.sessions.len()
+            + self.invites.len()
+            + self.documents.len()
+            + self.envelopes.len()
+            + self.links.len()
+            + self.unknown_attempts.len()
+    }
+
+    /// Whether there is no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The records the server keeps. Every method is one atomic step of the backend; see the
 /// module docs for the rules.
 #[async_trait]
@@ -671,6 +736,15 @@ pub trait Records: Send + Sync + 'static {
     async fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep>;
     /// Makes every write so far durable; for shutdown (each method is durable already).
     async fn close(&self) -> StoreResult<()>;
+
+    // --- whole-store copies ---
+    /// Every durable record, as one consistent snapshot: no write lands half inside it,
+    /// even while the server runs.
+    async fn export(&self) -> StoreResult<Export>;
+    /// Writes `export` into this store, which must hold no account, organisation or
+    /// document yet ([`StoreError::NotEmpty`]); all of it or, on failure, as little as
+    /// the backend can (PostgreSQL: nothing).
+    async fn import(&self, export: &Export) -> StoreResult<()>;
 }
 
 /// A stream of payload bytes, in pieces of at most [`PIECE_BYTES`].
@@ -697,6 +771,8 @@ pub trait Payloads: Send + Sync + 'static {
     async fn delete(&self, id: Id) -> StoreResult<()>;
     /// The ids of every payload held, for the sweep of orphans and for audits.
     async fn list(&self) -> StoreResult<Vec<Id>>;
+    /// How many bytes of a payload are held (acknowledged or not); `None` if none are.
+    async fn held_bytes(&self, id: Id) -> StoreResult<Option<u64>>;
 }
 
 /// The embedded store in a data directory: sled records in `dir`, payload files in

@@ -23,9 +23,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    Account, CredentialChange, Document, EnvelopeRecord, Id, Invite, Link, LinkOpen, Org,
-    PendingLogin, Records, Role, Session, StoreError, StoreResult, Sweep, LINK_GRANT_SECONDS,
-    MAX_PENDING_LOGINS,
+    Account, CredentialChange, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
+    LinkOpen, Org, PendingLogin, Records, Role, Session, StoreError, StoreResult, Sweep,
+    UnknownAttempts, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// The schema versions, in order: (version, name, SQL).
@@ -1143,6 +1143,218 @@ impl Records for PgRecords {
         self.pool.close();
         Ok(())
     }
+
+    async fn export(&self) -> StoreResult<Export> {
+        let mut client = self.client().await?;
+        // One snapshot for every table: writes committed meanwhile are not seen at all.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let rows = |sql: String| {
+            let tx = &tx;
+            async move { tx.query(&sql, &[]).await.map_err(db) }
+        };
+        let mut export = Export::default();
+        for row in rows("SELECT id, name, created_at FROM orgs ORDER BY id".into()).await? {
+            let id: Vec<u8> = row.try_get("id").map_err(db)?;
+            export.orgs.push(Org {
+                id: id_of(&id)?,
+                name: row.try_get("name").map_err(db)?,
+                created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+            });
+        }
+        for row in rows(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"
+        ))
+        .await?
+        {
+            export.accounts.push(account_of(&row)?);
+        }
+        for row in rows(
+            "SELECT token_hash, account, created_at, expires_at, credential_epoch FROM sessions
+             ORDER BY token_hash"
+                .into(),
+        )
+        .await?
+        {
+            export
+                .sessions
+                .push((digest_of(&row, "token_hash")?, session_of(&row)?));
+        }
+        for row in rows(
+            "SELECT code_hash, org, created_at, expires_at FROM invites ORDER BY code_hash".into(),
+        )
+        .await?
+        {
+            let org: Vec<u8> = row.try_get("org").map_err(db)?;
+            export.invites.push((
+                digest_of(&row, "code_hash")?,
+                Invite {
+                    org: id_of(&org)?,
+                    created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+                    expires_at: u64_of(row.try_get("expires_at").map_err(db)?)?,
+                },
+            ));
+        }
+        for row in rows(format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY id"
+        ))
+        .await?
+        {
+            export.documents.push(document_of(&row)?);
+        }
+        for row in rows(
+            "SELECT doc, recipient, envelope, granted_by, created_at, expires_at FROM envelopes
+             ORDER BY doc, recipient"
+                .into(),
+        )
+        .await?
+        {
+            let doc: Vec<u8> = row.try_get("doc").map_err(db)?;
+            let recipient: Vec<u8> = row.try_get("recipient").map_err(db)?;
+            export
+                .envelopes
+                .push((id_of(&doc)?, id_of(&recipient)?, envelope_of(&row)?));
+        }
+        for row in rows(format!("SELECT {LINK_COLUMNS} FROM links ORDER BY id")).await? {
+            export.links.push(link_of(&row)?);
+        }
+        for row in
+            rows("SELECT key, attempts, last_at FROM unknown_attempts ORDER BY key".into()).await?
+        {
+            let attempts: i32 = row.try_get("attempts").map_err(db)?;
+            export.unknown_attempts.push((
+                digest_of(&row, "key")?,
+                UnknownAttempts {
+                    attempts: u32::try_from(attempts).map_err(backend)?,
+                    last_at: u64_of(row.try_get("last_at").map_err(db)?)?,
+                },
+            ));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(export)
+    }
+
+    async fn import(&self, export: &Export) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let held: i64 = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM orgs)
+                      + (SELECT count(*) FROM documents)",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        if held > 0 {
+            return Err(StoreError::NotEmpty);
+        }
+        for org in &export.orgs {
+            tx.execute(
+                "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)",
+                &[&org.id.0.as_slice(), &org.name, &i64_of(org.created_at)?],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for a in &export.accounts {
+            insert_account(&tx, a).await?;
+        }
+        for (hash, session) in &export.sessions {
+            tx.execute(
+                "INSERT INTO sessions (token_hash, account, created_at, expires_at, credential_epoch)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &hash.0.as_slice(),
+                    &session.account.0.as_slice(),
+                    &i64_of(session.created_at)?,
+                    &i64_of(session.expires_at)?,
+                    &i64_of(session.credential_epoch)?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for (hash, invite) in &export.invites {
+            tx.execute(
+                "INSERT INTO invites (code_hash, org, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                &[
+                    &hash.0.as_slice(),
+                    &invite.org.0.as_slice(),
+                    &i64_of(invite.created_at)?,
+                    &i64_of(invite.expires_at)?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for d in &export.documents {
+            tx.execute(
+                "INSERT INTO documents (id, owner, metadata, size, stored, committed, created_at, committed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &d.id.0.as_slice(),
+                    &d.owner.0.as_slice(),
+                    &d.metadata,
+                    &i64_of(d.size)?,
+                    &i64_of(d.stored)?,
+                    &d.committed,
+                    &i64_of(d.created_at)?,
+                    &opt_i64(d.committed_at)?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for (doc, recipient, record) in &export.envelopes {
+            insert_envelope(&tx, *doc, *recipient, record).await?;
+        }
+        for l in &export.links {
+            tx.execute(
+                "INSERT INTO links (id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &l.id.0.as_slice(),
+                    &l.doc.0.as_slice(),
+                    &l.envelope,
+                    &i64_of(l.created_at)?,
+                    &opt_i64(l.expires_at)?,
+                    &l.max_downloads.map(i32_of).transpose()?,
+                    &i32_of(l.downloads)?,
+                    &opt_i64(l.last_opened_at)?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        for (key, attempts) in &export.unknown_attempts {
+            tx.execute(
+                "INSERT INTO unknown_attempts (key, attempts, last_at) VALUES ($1, $2, $3)",
+                &[
+                    &key.0.as_slice(),
+                    &i32_of(attempts.attempts)?,
+                    &i64_of(attempts.last_at)?,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+}
+
+fn digest_of(row: &Row, column: &str) -> StoreResult<Digest> {
+    let bytes: Vec<u8> = row.try_get(column).map_err(db)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(Digest)
+        .map_err(|_| backend(format!("{column} does not hold 32 bytes")))
 }
 
 /// Inserts an account; the unique constraint tells a taken handle from a reused id.

@@ -214,6 +214,11 @@ impl Payloads for S3Payloads {
         Ok(())
     }
 
+    async fn held_bytes(&self, id: Id) -> StoreResult<Option<u64>> {
+        let pieces = self.pieces(id).await?;
+        Ok((!pieces.is_empty()).then(|| pieces.values().sum()))
+    }
+
     async fn list(&self) -> StoreResult<Vec<Id>> {
         let root = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
         let listing = self

@@ -35,9 +35,9 @@ use sled::transaction::{
 use sled::{Db, Tree};
 
 use super::{
-    Account, CredentialChange, Document, EnvelopeRecord, Id, Invite, Link, LinkOpen, Org,
-    PendingLogin, RateWindow, Records, Session, StoreError, StoreResult, Sweep, UnknownAttempts,
-    UploadLease, ID_BYTES, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
+    Account, CredentialChange, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
+    LinkOpen, Org, PendingLogin, RateWindow, Records, Session, StoreError, StoreResult, Sweep,
+    UnknownAttempts, UploadLease, ID_BYTES, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// Names of all trees this store writes; `audit` expects nothing else.
@@ -87,6 +87,9 @@ pub struct SledRecords {
     flushes: GroupFlush,
     /// Serialises document creation per process (the quota check; see the module docs).
     creating: Mutex<()>,
+    /// Every durable write holds it shared, through its flush; an export holds it alone,
+    /// so that it sees no write half done.
+    gate: tokio::sync::RwLock<()>,
 }
 
 /// Group commit of sled's log (see the module docs).
@@ -193,6 +196,7 @@ impl SledRecords {
             t: Arc::new(t),
             flushes: GroupFlush::default(),
             creating: Mutex::new(()),
+            gate: tokio::sync::RwLock::new(()),
         })
     }
 
@@ -279,7 +283,100 @@ where
     }
 }
 
+/// Every value of a tree, decoded.
+fn values<T: DeserializeOwned>(tree: &Tree) -> StoreResult<Vec<T>> {
+    tree.iter()
+        .values()
+        .map(|v| decode(&v.map_err(backend)?))
+        .collect()
+}
+
+/// Every (32-byte key, value) of a tree.
+fn by_digest<T: DeserializeOwned>(tree: &Tree) -> StoreResult<Vec<(Digest, T)>> {
+    tree.iter()
+        .map(|entry| {
+            let (k, v) = entry.map_err(backend)?;
+            let key =
+                <[u8; 32]>::try_from(k.as_ref()).map_err(|_| backend("key is not 32 bytes"))?;
+            Ok((Digest(key), decode(&v)?))
+        })
+        .collect()
+}
+
 impl Trees {
+    fn export(&self) -> StoreResult<Export> {
+        let mut envelopes = Vec::new();
+        for entry in self.envelopes.iter() {
+            let (k, v) = entry.map_err(backend)?;
+            let doc = k
+                .get(..ID_BYTES)
+                .and_then(Id::from_slice)
+                .ok_or_else(|| backend("malformed envelope key"))?;
+            envelopes.push((doc, second_id(&k)?, decode(&v)?));
+        }
+        Ok(Export {
+            orgs: values(&self.orgs)?,
+            accounts: values(&self.accounts)?,
+            sessions: by_digest(&self.sessions)?,
+            invites: by_digest(&self.invites)?,
+            documents: values(&self.documents)?,
+            envelopes,
+            links: values(&self.links)?,
+            unknown_attempts: by_digest(&self.unknown_attempts)?,
+        })
+    }
+
+    fn import(&self, export: &Export) -> StoreResult<()> {
+        if !self.accounts.is_empty() || !self.orgs.is_empty() || !self.documents.is_empty() {
+            return Err(StoreError::NotEmpty);
+        }
+        for org in &export.orgs {
+            put(&self.orgs, &org.id.0, org)?;
+        }
+        for a in &export.accounts {
+            put(&self.accounts, &a.id.0, a)?;
+            self.handles
+                .insert(a.handle.as_bytes(), a.id.0.as_slice())
+                .map_err(backend)?;
+        }
+        for (hash, session) in &export.sessions {
+            put(&self.sessions, &hash.0, session)?;
+            self.account_sessions
+                .insert(session_index(session.account, &hash.0).as_slice(), &[][..])
+                .map_err(backend)?;
+        }
+        for (hash, invite) in &export.invites {
+            put(&self.invites, &hash.0, invite)?;
+        }
+        for d in &export.documents {
+            put(&self.documents, &d.id.0, d)?;
+            self.owned
+                .insert(pair(d.owner, d.id).as_slice(), &[][..])
+                .map_err(backend)?;
+        }
+        let owners: std::collections::HashMap<Id, Id> =
+            export.documents.iter().map(|d| (d.id, d.owner)).collect();
+        for (doc, recipient, record) in &export.envelopes {
+            put(&self.envelopes, &pair(*doc, *recipient), record)?;
+            if owners.get(doc) != Some(recipient) {
+                self.inbox
+                    .insert(pair(*recipient, *doc).as_slice(), &[][..])
+                    .map_err(backend)?;
+            }
+        }
+        for l in &export.links {
+            put(&self.links, &l.id.0, l)?;
+            self.doc_links
+                .insert(pair(l.doc, l.id).as_slice(), &[][..])
+                .map_err(backend)?;
+        }
+        for (key, attempts) in &export.unknown_attempts {
+            put(&self.unknown_attempts, &key.0, attempts)?;
+        }
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
     fn create_account(
         &self,
         account: &Account,
@@ -588,6 +685,7 @@ impl Trees {
 #[async_trait]
 impl Records for SledRecords {
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.create_account(account, None).map(|_| ()))
             .await
     }
@@ -598,6 +696,7 @@ impl Records for SledRecords {
         invite_hash: &[u8; 32],
         now: u64,
     ) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.create_account(account, Some((invite_hash, now))))
             .await
     }
@@ -614,6 +713,7 @@ impl Records for SledRecords {
     }
 
     async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
         let mut locked = false;
         let account = update(&self.t.accounts, &id.0, |a: &mut Account| {
             locked = a.locked || a.failed_logins >= max;
@@ -633,6 +733,7 @@ impl Records for SledRecords {
     }
 
     async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         let tree = &self.t.unknown_attempts;
         let mut locked;
         let counted = loop {
@@ -666,6 +767,7 @@ impl Records for SledRecords {
     }
 
     async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
         let account = update(&self.t.accounts, &id.0, |a: &mut Account| {
             if a.credential_epoch != epoch {
                 // The passphrase changed since this login started: it proved the old one.
@@ -682,6 +784,7 @@ impl Records for SledRecords {
     }
 
     async fn unlock_account(&self, id: Id) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
         let account = update(&self.t.accounts, &id.0, |a: &mut Account| {
             a.locked = false;
             a.failed_logins = 0;
@@ -696,6 +799,7 @@ impl Records for SledRecords {
         change: &CredentialChange,
         keep: Option<&[u8; 32]>,
     ) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.replace_credentials(id, change, keep))
             .await
     }
@@ -743,6 +847,7 @@ impl Records for SledRecords {
     }
 
     async fn put_session(&self, token_hash: &[u8; 32], session: &Session) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         let value = encode(session)?;
         let index = session_index(session.account, token_hash);
         let done = tx_result((&self.t.sessions, &self.t.account_sessions).transaction(
@@ -760,10 +865,12 @@ impl Records for SledRecords {
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.delete_session(token_hash)).await
     }
 
     async fn put_org(&self, org: &Org) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         self.durably(put(&self.t.orgs, &org.id.0, org)).await
     }
 
@@ -772,6 +879,7 @@ impl Records for SledRecords {
     }
 
     async fn put_invite(&self, code_hash: &[u8; 32], invite: &Invite) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         self.durably(put(&self.t.invites, code_hash, invite)).await
     }
 
@@ -785,6 +893,7 @@ impl Records for SledRecords {
         owner_envelope: &EnvelopeRecord,
         quota: u64,
     ) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         let created = {
             let _one = self
                 .creating
@@ -835,14 +944,17 @@ impl Records for SledRecords {
     }
 
     async fn advance_upload(&self, id: Id, from: u64, to: u64) -> StoreResult<u64> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.advance_upload(id, from, to)).await
     }
 
     async fn commit_document(&self, id: Id, now: u64) -> StoreResult<Document> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.commit_document(id, now)).await
     }
 
     async fn delete_document(&self, id: Id) -> StoreResult<Document> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.delete_document(id)).await
     }
 
@@ -899,6 +1011,7 @@ impl Records for SledRecords {
         recipient: Id,
         record: &EnvelopeRecord,
     ) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         let value = encode(record)?;
         let done = tx_result(
             (
@@ -934,6 +1047,7 @@ impl Records for SledRecords {
     }
 
     async fn delete_envelope(&self, doc: Id, recipient: Id) -> StoreResult<bool> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.delete_envelope(doc, recipient)).await
     }
 
@@ -953,6 +1067,7 @@ impl Records for SledRecords {
     }
 
     async fn put_link(&self, link: &Link) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
         let value = encode(link)?;
         let done = tx_result(
             (&self.t.documents, &self.t.links, &self.t.doc_links).transaction(
@@ -977,6 +1092,7 @@ impl Records for SledRecords {
     }
 
     async fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>> {
+        let _gate = self.gate.read().await;
         let opened = tx_result(self.t.links.transaction(|links| {
             let Some(mut link) = get_tx::<Link>(links, &id.0)? else {
                 return Ok(None);
@@ -1006,10 +1122,12 @@ impl Records for SledRecords {
     }
 
     async fn delete_link(&self, id: Id) -> StoreResult<bool> {
+        let _gate = self.gate.read().await;
         self.durably(self.t.delete_link(id)).await
     }
 
     async fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep> {
+        let _gate = self.gate.read().await;
         let t = Arc::clone(&self.t);
         tokio::task::spawn_blocking(move || t.sweep(now, stale_before))
             .await
@@ -1018,6 +1136,24 @@ impl Records for SledRecords {
 
     async fn close(&self) -> StoreResult<()> {
         self.durable().await
+    }
+
+    async fn export(&self) -> StoreResult<Export> {
+        // Alone: every durable write holds the gate shared until it is flushed.
+        let _alone = self.gate.write().await;
+        let t = Arc::clone(&self.t);
+        tokio::task::spawn_blocking(move || t.export())
+            .await
+            .map_err(backend)?
+    }
+
+    async fn import(&self, export: &Export) -> StoreResult<()> {
+        let _alone = self.gate.write().await;
+        let t = Arc::clone(&self.t);
+        let export = export.clone();
+        tokio::task::spawn_blocking(move || t.import(&export))
+            .await
+            .map_err(backend)?
     }
 }
 

@@ -42,11 +42,29 @@ macro_rules! conformance_cases {
     };
 }
 
+/// One test per case that needs two fresh stores of the same backend.
+#[macro_export]
+macro_rules! conformance_pairs {
+    ($fresh:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let (from, to) = ($fresh().await, $fresh().await);
+                conformance::$case(&from, &to).await;
+            }
+        )*
+    };
+}
+
 /// The whole suite against the backend that `$fresh().await` makes.
 #[macro_export]
 macro_rules! conformance_suite {
     ($fresh:path) => {
+        conformance_pairs!($fresh;
+            export_then_import_gives_the_same_records,
+        );
         conformance_cases!($fresh;
+            export_is_one_snapshot_under_concurrent_writes,
             accounts_and_handles,
             invite_is_used_once_under_concurrent_registrations,
             expired_or_unknown_invites_register_nobody,
@@ -1185,4 +1203,122 @@ pub async fn orphan_payloads_are_swept_and_referenced_ones_kept(b: &Backend) {
     assert!(held.contains(&doc.id));
     assert!(!held.contains(&orphan));
     assert!(read_all(b, doc.id, 0, 20).await == vec![7u8; 20]);
+}
+
+/// A store holding one record of every exported kind.
+async fn populate(b: &Backend) {
+    let (org, _) = org_with_invite(b, NOW + 3600).await;
+    let w = account("worker", Role::Worker, Some(org.id));
+    b.records.create_account(&w).await.unwrap();
+    let a = person(b, "amina").await;
+    b.records
+        .put_session(&hash(40), &session(a.id, NOW + 3600, 0))
+        .await
+        .unwrap();
+    let doc = committed(b, a.id, 20).await;
+    let uploading = document(a.id, 30);
+    b.records
+        .create_document(&uploading, &envelope_record(a.id, None), u64::MAX)
+        .await
+        .unwrap();
+    b.records
+        .put_envelope(doc.id, w.id, &envelope_record(a.id, Some(NOW + 99)))
+        .await
+        .unwrap();
+    let l = link(doc.id, Some(3), None);
+    b.records.put_link(&l).await.unwrap();
+    b.records.open_link(l.id, NOW).await.unwrap();
+    b.records
+        .count_unknown_attempt(&hash(41), NOW, 5)
+        .await
+        .unwrap();
+    b.records.count_login_attempt(a.id, 10).await.unwrap();
+}
+
+pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Backend) {
+    populate(from).await;
+    let export = from.records.export().await.unwrap();
+    assert_eq!(export.orgs.len(), 1);
+    assert_eq!(export.accounts.len(), 2);
+    assert_eq!(export.sessions.len(), 1);
+    assert_eq!(export.invites.len(), 1);
+    assert_eq!(export.documents.len(), 2);
+    assert_eq!(export.envelopes.len(), 3, "two owners' and one share");
+    assert_eq!(export.links.len(), 1);
+    assert_eq!(export.unknown_attempts.len(), 1);
+    to.records.import(&export).await.unwrap();
+    let again = to.records.export().await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&export).unwrap(),
+        serde_json::to_value(&again).unwrap(),
+        "an import gives back exactly what was exported"
+    );
+    // The imported store works: handles, shares, links, counters.
+    let a = to
+        .records
+        .account_by_handle("amina")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.failed_logins, 1);
+    let w = to
+        .records
+        .account_by_handle("worker")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(to.records.shared_with(w.id).await.unwrap().len(), 1);
+    let l = &export.links[0];
+    assert!(matches!(
+        to.records.open_link(l.id, NOW).await.unwrap(),
+        Some(LinkOpen::Opened(opened)) if opened.downloads == 2
+    ));
+    assert!(matches!(
+        to.records
+            .create_account(&account("amina", Role::Beneficiary, None))
+            .await,
+        Err(StoreError::HandleTaken)
+    ));
+    // Into a store that holds records: refused, nothing written.
+    assert!(matches!(
+        to.records.import(&export).await,
+        Err(StoreError::NotEmpty)
+    ));
+}
+
+pub async fn export_is_one_snapshot_under_concurrent_writes(b: &Backend) {
+    let a = person(b, "amina").await;
+    let records = Arc::clone(&b.records);
+    let writer = tokio::spawn(async move {
+        for _ in 0..60 {
+            let doc = document(a.id, 10);
+            records
+                .create_document(&doc, &envelope_record(a.id, None), u64::MAX)
+                .await
+                .unwrap();
+        }
+    });
+    let mut seen = 0;
+    while !writer.is_finished() || seen == 0 {
+        let export = b.records.export().await.unwrap();
+        // A document and its owner's envelope are created in one step: a snapshot has both
+        // or neither.
+        for d in &export.documents {
+            assert!(
+                export
+                    .envelopes
+                    .iter()
+                    .any(|(doc, r, _)| *doc == d.id && *r == a.id),
+                "document {} without its owner envelope in a snapshot",
+                d.id
+            );
+        }
+        assert_eq!(export.envelopes.len(), export.documents.len());
+        seen += 1;
+        if seen > 500 {
+            break;
+        }
+    }
+    writer.await.unwrap();
+    assert_eq!(b.records.export().await.unwrap().documents.len(), 60);
 }
