@@ -220,16 +220,22 @@ impl Payloads for S3Payloads {
     }
 
     async fn list(&self) -> StoreResult<Vec<Id>> {
+        // Every piece, not the folders: an engine may keep a folder whose pieces are gone
+        // (SeaweedFS's filer does).
         let root = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
-        let listing = self
-            .store
-            .list_with_delimiter(root.as_ref())
-            .await
-            .map_err(os_error)?;
-        Ok(listing
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().and_then(|n| n.parse().ok()))
-            .collect())
+        let depth = root.as_ref().map_or(0, |r| r.parts().count());
+        let mut ids = std::collections::BTreeSet::new();
+        let mut listing = self.store.list(root.as_ref());
+        while let Some(meta) = listing.try_next().await.map_err(os_error)? {
+            if let Some(id) = meta
+                .location
+                .parts()
+                .nth(depth)
+                .and_then(|p| p.as_ref().parse::<Id>().ok())
+            {
+                ids.insert(id);
+            }
+        }
+        Ok(ids.into_iter().collect())
     }
 }

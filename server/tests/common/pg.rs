@@ -8,14 +8,16 @@ use std::sync::OnceLock;
 
 use coffre_server::store::{postgres, Id};
 
+use super::cluster::Postgres;
+
 /// The server URL (database `postgres`), starting a private server on first use.
 pub fn server_url() -> String {
     if let Ok(url) = std::env::var("COFFRE_TEST_PG_URL") {
         return url;
     }
-    static OWN: OnceLock<String> = OnceLock::new();
-    OWN.get_or_init(|| panic!("TEMP: set COFFRE_TEST_PG_URL"))
-        .clone()
+    // Never dropped: the harness's watchdog stops it when this process ends.
+    static OWN: OnceLock<Postgres> = OnceLock::new();
+    OWN.get_or_init(Postgres::start).url()
 }
 
 /// A fresh database on the test server, with the schema applied; returns its URL.
