@@ -148,6 +148,10 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 steps.extend(lint_steps());
             }
             steps.push(Step::new("cargo test --workspace", cargo_test));
+            steps.push(Step::new(
+                "server HTTP tests on PostgreSQL records",
+                cargo_test_postgres,
+            ));
             steps.extend(js_test_steps());
             steps
         }
@@ -675,8 +679,28 @@ fn lint_steps() -> Vec<Step> {
 /// `cargo test --workspace`, streamed as it runs, then a recap of every test binary's
 /// `test result:` line and the totals.
 fn cargo_test(ctx: &Ctx) -> Result {
+    run_cargo_tests(ctx, &["test", "--workspace", "--locked"], &[])
+}
+
+/// The server's HTTP tests again, on the PostgreSQL records backend (a fresh database per
+/// test on the PostgreSQL the harness starts); the tests that read sled itself (audit,
+/// store digests) stay on the embedded run.
+fn cargo_test_postgres(ctx: &Ctx) -> Result {
+    let mut args = vec!["test", "-p", "coffre-server", "--locked"];
+    for test in ["authz", "documents", "http_basics", "login", "logs", "shares"] {
+        args.extend(["--test", test]);
+    }
+    run_cargo_tests(ctx, &args, &[("COFFRE_TEST_RECORDS", "postgres")])
+}
+
+/// Runs `cargo ARGS` with `envs`, echoing its output, and ends with a recap of every test
+/// binary and the totals.
+fn run_cargo_tests(ctx: &Ctx, args: &[&str], envs: &[(&str, &str)]) -> Result {
     let mut cmd = ctx.cargo();
-    cmd.args(["test", "--workspace", "--locked"]);
+    cmd.args(args);
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
     // The cluster harness then runs the very `weed` the prerequisites checked.
     if let Some(weed) = find_weed()? {
         cmd.env("COFFRE_WEED", weed);
