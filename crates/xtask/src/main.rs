@@ -687,7 +687,14 @@ fn cargo_test(ctx: &Ctx) -> Result {
 /// store digests) stay on the embedded run.
 fn cargo_test_postgres(ctx: &Ctx) -> Result {
     let mut args = vec!["test", "-p", "coffre-server", "--locked"];
-    for test in ["authz", "documents", "http_basics", "login", "logs", "shares"] {
+    for test in [
+        "authz",
+        "documents",
+        "http_basics",
+        "login",
+        "logs",
+        "shares",
+    ] {
         args.extend(["--test", test]);
     }
     run_cargo_tests(ctx, &args, &[("COFFRE_TEST_RECORDS", "postgres")])
