@@ -214,7 +214,7 @@ pub async fn open(
 }
 
 /// What [`copy`] moved.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Copied {
     /// Records of every kind.
     pub records: u64,

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod admin_socket;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use coffre_server::admin_socket::{self, Request, Response};
 use coffre_server::backends::{self, Opened, PayloadsSpec, RecordsSpec};
 use coffre_server::store::postgres;
 use coffre_server::{admin, audit, keyfile, statics::StaticDirs, AppState, Clock, Limits};
@@ -63,6 +64,27 @@ enum Command {
         /// The npm package directory, served at `/pkg/`.
         #[arg(long, env = "COFFRE_PKG")]
         pkg: Option<PathBuf>,
+    },
+    /// Writes a consistent copy of the whole store into a new embedded data directory,
+    /// while the server runs (through its admin socket on the embedded store).
+    Backup {
+        #[command(flatten)]
+        data: DataDir,
+        /// The new data directory (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Copies a backup (an embedded data directory) into an empty store.
+    Restore {
+        /// The backup's data directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The store to restore into (must be empty).
+        #[command(flatten)]
+        data: DataDir,
+        /// The server key file, searched for by the audits.
+        #[arg(long, env = "COFFRE_SERVER_KEY")]
+        server_key: Option<PathBuf>,
     },
     /// Copies a whole store into an empty one (e.g. a stopped embedded store, or a backup
     /// of it, into PostgreSQL + S3), then audits both sides.
@@ -178,6 +200,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { data, to } => {
+            let copied = runtime()?.block_on(async {
+                if let Some(answer) = ask_server(&data, Request::Backup { to: to.clone() }).await? {
+                    return match answer {
+                        Response::Backup(copied) => Ok(copied),
+                        other => Err(unexpected(other)),
+                    };
+                }
+                let opened = open_store(&data).await?;
+                admin_socket::backup(opened.records.as_ref(), opened.payloads.as_ref(), &to)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            println!(
+                "backed up {} records and {} payloads ({} bytes) into {}",
+                copied.records,
+                copied.payloads,
+                copied.payload_bytes,
+                to.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore {
+            from,
+            data,
+            server_key,
+        } => {
+            if !from.is_dir() {
+                anyhow::bail!("no backup at {}", from.display());
+            }
+            let source = DataDir {
+                data: from,
+                cache_mib: data.cache_mib,
+                records: "sled".into(),
+                payloads: "files".into(),
+            };
+            copy_and_audit(&source, &data, server_key.as_deref())
+        }
         Command::Copy {
             from,
             to_records,
@@ -185,51 +245,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to_data,
             server_key,
         } => {
-            let key = server_key.as_deref().map(keyfile::read_raw).transpose()?;
             let to = DataDir {
                 data: to_data,
                 cache_mib: from.cache_mib,
                 records: to_records,
                 payloads: to_payloads,
             };
-            runtime()?.block_on(async {
-                let source = open_store(&from).await?;
-                let target = open_store(&to).await?;
-                let copied = backends::copy(
-                    (source.records.as_ref(), source.payloads.as_ref()),
-                    (target.records.as_ref(), target.payloads.as_ref()),
-                )
-                .await
-                .context("copying")?;
-                println!(
-                    "copied {} records and {} payloads ({} bytes)",
-                    copied.records, copied.payloads, copied.payload_bytes
-                );
-                let mut passed = true;
-                for (side, opened) in [("source", &source), ("target", &target)] {
-                    let report = audit::audit_store(
-                        opened.records.as_ref(),
-                        opened.payloads.as_ref(),
-                        key.as_deref(),
-                    )
-                    .await?;
-                    println!(
-                        "audit of the {side}: {} violations, {} committed documents",
-                        report.violations.len(),
-                        report.committed_documents
-                    );
-                    for v in &report.violations {
-                        println!("  violation: {v}");
-                    }
-                    passed &= report.passed();
-                }
-                target.records.close().await?;
-                Ok::<_, anyhow::Error>(if passed {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                })
-            })
+            copy_and_audit(&from, &to, server_key.as_deref())
         }
         Command::Migrate { data } => {
             let RecordsSpec::Postgres(url) = RecordsSpec::parse(&data.records)? else {
@@ -285,13 +307,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org {
             command: OrgCommand::Create { name, data },
         } => {
-            let org = runtime()?.block_on(async {
+            let id = runtime()?.block_on(async {
+                if let Some(answer) =
+                    ask_server(&data, Request::OrgCreate { name: name.clone() }).await?
+                {
+                    return match answer {
+                        Response::Org { id } => Ok(id),
+                        other => Err(unexpected(other)),
+                    };
+                }
                 let opened = open_store(&data).await?;
                 admin::create_org(opened.records.as_ref(), &name, Clock::System.now())
                     .await
+                    .map(|org| org.id)
                     .map_err(|e| anyhow::anyhow!("{e}"))
             })?;
-            println!("{}", org.id);
+            println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Invite {
@@ -299,6 +330,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let org = org.parse().context("--org is not an organisation id")?;
             let code = runtime()?.block_on(async {
+                if let Some(answer) = ask_server(&data, Request::InviteCreate { org }).await? {
+                    return match answer {
+                        Response::Invite { code } => Ok(code),
+                        other => Err(unexpected(other)),
+                    };
+                }
                 let opened = open_store(&data).await?;
                 admin::create_invite(opened.records.as_ref(), org, Clock::System.now())
                     .await
@@ -308,6 +345,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Copies the store `from` names into the empty store `to` names, then audits both.
+fn copy_and_audit(
+    from: &DataDir,
+    to: &DataDir,
+    server_key: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let key = server_key.map(keyfile::read_raw).transpose()?;
+    runtime()?.block_on(async {
+        let source = open_store(from).await?;
+        let target = open_store(to).await?;
+        let copied = backends::copy(
+            (source.records.as_ref(), source.payloads.as_ref()),
+            (target.records.as_ref(), target.payloads.as_ref()),
+        )
+        .await
+        .context("copying")?;
+        println!(
+            "copied {} records and {} payloads ({} bytes)",
+            copied.records, copied.payloads, copied.payload_bytes
+        );
+        let mut passed = true;
+        for (side, opened) in [("source", &source), ("target", &target)] {
+            let report = audit::audit_store(
+                opened.records.as_ref(),
+                opened.payloads.as_ref(),
+                key.as_deref(),
+            )
+            .await?;
+            println!(
+                "audit of the {side}: {} violations, {} committed documents",
+                report.violations.len(),
+                report.committed_documents
+            );
+            for v in &report.violations {
+                println!("  violation: {v}");
+            }
+            passed &= report.passed();
+        }
+        target.records.close().await?;
+        Ok::<_, anyhow::Error>(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// Sends an admin request to the server running on the embedded store in `data`, if one
+/// runs there; `None` means the caller opens the store itself.
+async fn ask_server(data: &DataDir, request: Request) -> anyhow::Result<Option<Response>> {
+    if data.records != "sled" {
+        return Ok(None);
+    }
+    let answer = admin_socket::call(&data.data, &request)
+        .await
+        .with_context(|| format!("asking the server running on {}", data.data.display()))?;
+    match answer {
+        Some(Response::Error { message }) => anyhow::bail!("{message}"),
+        other => Ok(other),
+    }
+}
+
+fn unexpected(answer: Response) -> anyhow::Error {
+    anyhow::anyhow!("unexpected answer from the server: {answer:?}")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -329,8 +432,18 @@ async fn serve(
         tracing::warn!(path = %key.display(), "created a new OPAQUE server key file; keep it apart from backups of the data directory");
     }
     let opened = open_store(&data).await?;
+    let embedded = opened.sled.is_some();
     let mut state = AppState::new(opened.records, opened.payloads, setup, Limits::default());
     state.statics = statics;
+    // sled locks the store: admin commands reach this process through a socket instead.
+    let admin = if embedded {
+        Some(
+            admin_socket::listen(&data.data, state.clone())
+                .with_context(|| format!("admin socket in {}", data.data.display()))?,
+        )
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -345,6 +458,10 @@ async fn serve(
         "serving"
     );
     coffre_server::serve(listener, state, shutdown).await?;
+    if let Some(admin) = admin {
+        admin.abort();
+        let _ = std::fs::remove_file(admin_socket::socket_path(&data.data));
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -683,13 +683,14 @@ fn cargo_test(ctx: &Ctx) -> Result {
 }
 
 /// The server's HTTP tests again, on the PostgreSQL records backend (a fresh database per
-/// test on the PostgreSQL the harness starts); the tests that read sled itself (audit,
-/// store digests) stay on the embedded run.
+/// test on the PostgreSQL the harness starts); the tests that read sled itself (its audit
+/// and the audit's tamper tests) stay on the embedded run.
 fn cargo_test_postgres(ctx: &Ctx) -> Result {
     let mut args = vec!["test", "-p", "coffre-server", "--locked"];
     for test in [
         "authz",
         "documents",
+        "hostile_json",
         "http_basics",
         "login",
         "logs",
@@ -1073,8 +1074,8 @@ mod tests {
         assert!(flags.finish().is_err());
         assert!(plan(&args(&["test", "--nope"])).is_err());
         assert!(plan(&args(&["nope"])).is_err());
-        assert_eq!(plan(&args(&["test"])).unwrap().len(), 12);
-        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 9);
+        assert_eq!(plan(&args(&["test"])).unwrap().len(), 13);
+        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 10);
         assert_eq!(plan(&args(&["build-pkg"])).unwrap().len(), 2);
         assert_eq!(
             plan(&args(&["build-pkg", "--dev", "--bench"]))
