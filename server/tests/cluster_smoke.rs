@@ -122,7 +122,8 @@ async fn seaweed_serves_signed_s3_and_survives_any_one_dead_volume_server() {
     }
     assert!(get(&store, &path).await.unwrap() == body);
     eprintln!(
-        "SeaweedFS: {} MiB resident, {} KiB on disk",
+        "SeaweedFS: {} MiB of memory (PSS; RSS {} MiB), {} KiB on disk",
+        sw.memory_bytes() >> 20,
         sw.resident_bytes() >> 20,
         sw.disk_bytes() >> 10
     );

@@ -275,10 +275,10 @@ impl Postgres {
         self.postmaster.reap();
     }
 
-    /// Crashes the server: SIGKILL to the postmaster and to every process it had forked,
-    /// as a power cut would. Returns once they are all gone.
+    /// Crashes the server: SIGKILL to the postmaster and to every process it had forked
+    /// at once, as when the server dies (the machine stays up, so what was written stays
+    /// written). Returns once they are all gone.
     pub fn kill9(&self) {
-        // Frozen first, so it forks no backend between the listing and the kill.
         assert!(
             self.crash(),
             "PostgreSQL processes still alive {EXIT_TIMEOUT:?} after SIGKILL"
@@ -683,12 +683,24 @@ impl Seaweed {
         urls
     }
 
-    /// Resident memory of all the cluster's processes, in bytes.
+    /// Memory of all the cluster's processes, in bytes: their proportional set size, so
+    /// that the pages of the one `weed` program they share count once, not six times.
+    pub fn memory_bytes(&self) -> u64 {
+        self.daemons()
+            .filter_map(|d| d.pid())
+            .filter_map(|pid| proc_memory_kib(pid, "Pss:"))
+            .sum::<u64>()
+            * 1024
+    }
+
+    /// Resident memory of all the cluster's processes, in bytes, shared pages counted in
+    /// each process.
     pub fn resident_bytes(&self) -> u64 {
         self.daemons()
             .filter_map(|d| d.pid())
-            .filter_map(resident_bytes_of)
-            .sum()
+            .filter_map(|pid| proc_memory_kib(pid, "Rss:"))
+            .sum::<u64>()
+            * 1024
     }
 
     /// Bytes the cluster's files take on disk (data, metadata, logs).
@@ -1089,11 +1101,11 @@ fn wait_gone(pids: &[u32]) -> bool {
     true
 }
 
-fn resident_bytes_of(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// A `field` of `/proc/<pid>/smaps_rollup` (`Rss:`, `Pss:`), in KiB.
+fn proc_memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let line = rollup.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Allocated size (not apparent size: volume files are sparse) of everything under `dir`.
