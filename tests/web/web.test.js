@@ -744,8 +744,16 @@ describe('web app', () => {
       Buffer.from(f.file),
     ]);
     assert.equal(needles.length, 12);
-    const walk = (d) => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
-    for (const file of walk(data)) {
+    const walk = (d) => readdirSync(d).flatMap((n) => {
+      const p = join(d, n);
+      const st = statSync(p);
+      // Regular files only: the object store's directories hold sockets too.
+      return st.isDirectory() ? walk(p) : st.isFile() ? [p] : [];
+    });
+    // On the cluster backends the bytes live elsewhere: the database's and the object
+    // store's own directories are scanned too (COFFRE_WEB_SCAN_DIRS, colon-separated).
+    const scanned = [data, ...(process.env.COFFRE_WEB_SCAN_DIRS ?? '').split(':').filter(Boolean)];
+    for (const file of scanned.flatMap(walk)) {
       const bytes = readFileSync(file);
       for (const n of needles) assert.equal(bytes.indexOf(n), -1, `${file} holds "${n.toString().slice(0, 30)}" in clear`);
     }

@@ -73,7 +73,7 @@ fn output(cmd: &mut Command) -> Result<String, String> {
 }
 
 /// The cargo target directory (`$CARGO_TARGET_DIR` or `<root>/target`).
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { root.join(p) })
@@ -358,7 +358,8 @@ pub fn build_cli(root: &Path) -> Result<(), String> {
 }
 
 /// The web app's end-to-end tests (`tests/web/`): Playwright in Chromium against the
-/// release `coffre-server` on 127.0.0.1, serving `web/` and the built `pkg/`.
+/// `coffre-server` (the debug build the workspace tests made) on 127.0.0.1, serving
+/// `web/` and the built `pkg/`.
 pub fn test_web(root: &Path) -> Result<(), String> {
     let dir = root.join("tests").join("web");
     npm_ci_if_needed(&dir)?;
@@ -366,7 +367,7 @@ pub fn test_web(root: &Path) -> Result<(), String> {
         .args(["--test", "--test-reporter=spec", "web.test.js"])
         .env(
             "COFFRE_SERVER_BIN",
-            target_dir(root).join("release").join("coffre-server"),
+            target_dir(root).join("debug").join("coffre-server"),
         )
         .current_dir(&dir))
 }

@@ -185,6 +185,11 @@ impl Postgres {
         self.port
     }
 
+    /// The data directory (the web test scans it for what must never be in clear).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub fn url(&self) -> String {
         self.url_for("postgres")
@@ -575,6 +580,11 @@ impl Seaweed {
             http_get(s3_port, "/").is_some_and(|(code, _)| code == 403)
         });
         sw
+    }
+
+    /// The directory holding every server's files (the web test scans it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// `http://127.0.0.1:PORT`, the S3 endpoint (path-style requests).

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 pub mod cluster;
 pub mod pg;
+pub mod s3;
 pub mod seed;
 
 /// A running server.
@@ -75,7 +76,14 @@ impl TestServer {
                 let sled = Arc::new(records);
                 (sled.clone(), Some(sled), files)
             };
-        let payloads: Arc<dyn Payloads> = Arc::new(files.clone());
+        // COFFRE_TEST_PAYLOADS=s3: payloads in SeaweedFS (one cluster per test binary, a
+        // prefix per test), as a cluster deployment keeps them.
+        let payloads: Arc<dyn Payloads> =
+            if std::env::var("COFFRE_TEST_PAYLOADS").as_deref() == Ok("s3") {
+                Arc::new(s3::fresh_payloads().await)
+            } else {
+                Arc::new(files.clone())
+            };
         let clock = Arc::new(AtomicU64::new(START_TIME));
         let setup = ServerSetup::generate();
         let server_key = setup.to_bytes().to_vec();
