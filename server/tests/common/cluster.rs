@@ -56,6 +56,34 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// Runs `start` again, on new free ports, when it failed because a port it had picked
+/// was taken meanwhile (tests start clusters and servers in parallel, and the kernel may
+/// give one of them, as an ephemeral port, a port another has only just picked). Any
+/// other failure, or a third clash, fails the test with the original message.
+fn with_fresh_ports<T>(what: &str, start: fn() -> T) -> T {
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        match std::panic::catch_unwind(start) {
+            Ok(cluster) => return cluster,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                if attempt < ATTEMPTS && message.to_lowercase().contains("address already in use") {
+                    eprintln!(
+                        "{what}: a picked port was taken meanwhile; starting again on new ports"
+                    );
+                    continue;
+                }
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
 // ---------------------------------------------------------------------------------------
 // PostgreSQL
 
@@ -78,6 +106,10 @@ impl Postgres {
     /// Runs `initdb` in a fresh temp dir and starts the server; returns once it accepts
     /// connections.
     pub fn start() -> Postgres {
+        with_fresh_ports("PostgreSQL", Self::start_once)
+    }
+
+    fn start_once() -> Postgres {
         let bin = std::env::var_os("COFFRE_PG_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(PG_BIN));
@@ -412,6 +444,10 @@ impl Seaweed {
     /// Starts the cluster; returns once all three volume servers have registered with
     /// the master and the S3 gateway answers.
     pub fn start() -> Seaweed {
+        with_fresh_ports("SeaweedFS", Self::start_once)
+    }
+
+    fn start_once() -> Seaweed {
         let weed = weed_binary();
         let dir = tempfile::Builder::new()
             .prefix("coffre-seaweed-")
