@@ -158,7 +158,13 @@ impl<'a> Watch<'a> {
     fn finish(&self) -> ClusterCpu {
         let secs = self.started.elapsed().as_secs_f64();
         let (sv, pg, weed, (busy, me, children)) = Self::sample(&self.servers);
-        let (sv, pg, weed) = (sv - self.start.0, pg - self.start.1, weed - self.start.2);
+        // A process that exits during the phase takes its CPU seconds with it, which
+        // could make a difference negative: counted as nothing instead.
+        let (sv, pg, weed) = (
+            sv - self.start.0,
+            (pg - self.start.1).max(0.0),
+            (weed - self.start.2).max(0.0),
+        );
         let (busy, me, children) = (
             busy - self.start.3 .0,
             me - self.start.3 .1,
