@@ -76,6 +76,17 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[path = "../tests/common/seed.rs"]
 mod seed;
 
+/// PostgreSQL 15 and SeaweedFS on 127.0.0.1, as the cluster tests start them.
+#[path = "../tests/common/cluster.rs"]
+mod cluster;
+
+/// The PostgreSQL and S3 part of the bench.
+#[path = "load/backends.rs"]
+mod backends;
+
+/// In docs/server-bench.md, the start of the hand-written part, which a run keeps.
+const NOTES_MARKER: &str = "<!-- hand-written from here on";
+
 /// An account and a live session written into the (stopped) store; returns (id, token).
 async fn seed_account(store: &dyn Records, handle: &str) -> (Id, String) {
     let (_, id, token) = seed::seed_account(store, handle, 24 * 3600).await;
@@ -107,15 +118,24 @@ impl Server {
     /// `dir/server.log`, so logging costs what it costs in production, without flooding
     /// the bench output.
     fn spawn(dir: &Path) -> Self {
+        Self::spawn_with(dir, "data", "server.log", &[], &[])
+    }
+
+    /// [`Server::spawn`] with data directory `data` and log file `log` (both relative to
+    /// `dir`, whose `server.key` every node shares), extra `serve` arguments (the
+    /// storage backends) and environment variables (their credentials).
+    fn spawn_with(dir: &Path, data: &str, log: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("server.log"))
+            .open(dir.join(log))
             .unwrap();
         let filter = std::env::var("COFFRE_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data", "data"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data", data])
             .args(["--server-key", "server.key"])
+            .args(args)
+            .envs(envs.iter().copied())
             .current_dir(dir)
             .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
@@ -396,6 +416,19 @@ fn millis(text: &str) -> f64 {
 
 /// Runs wrk for WRK_SECONDS against `url` (always the server's 127.0.0.1 address).
 fn wrk(server: &Server, url: &str, token: &str, script: Option<&Path>) -> Load {
+    let mut cmd = wrk_command(url, token, script, CONNECTIONS);
+    let watch = CpuWatch::start(server);
+    let out = cmd.output().expect("wrk not found: apt-get install wrk");
+    let cpu = watch.finish();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "wrk failed:\n{text}");
+    let (load, _) = parse_wrk(&text, cpu);
+    load
+}
+
+/// The wrk command line for WRK_SECONDS of load on `url` (always a 127.0.0.1 address)
+/// over `connections` connections.
+fn wrk_command(url: &str, token: &str, script: Option<&Path>, connections: &str) -> Command {
     assert!(url.starts_with("http://127.0.0.1:"), "loopback only: {url}");
     let mut cmd = Command::new("wrk");
     // `--timeout 2s`: wrk counts slower answers as errors instead of latency; 2 s is
@@ -403,7 +436,7 @@ fn wrk(server: &Server, url: &str, token: &str, script: Option<&Path>) -> Load {
     cmd.args([
         "-t2",
         "-c",
-        CONNECTIONS,
+        connections,
         "-d",
         WRK_SECONDS,
         "--timeout",
@@ -414,14 +447,12 @@ fn wrk(server: &Server, url: &str, token: &str, script: Option<&Path>) -> Load {
     if let Some(script) = script {
         cmd.arg("-s").arg(script);
     }
-    let watch = CpuWatch::start(server);
-    let out = cmd
-        .arg(url)
-        .output()
-        .expect("wrk not found: apt-get install wrk");
-    let cpu = watch.finish();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "wrk failed:\n{text}");
+    cmd.arg(url);
+    cmd
+}
+
+/// What wrk printed, as a [`Load`] with `cpu`, and the number of requests it completed.
+fn parse_wrk(text: &str, cpu: CpuUse) -> (Load, u64) {
     let field = |prefix: &str| -> Option<String> {
         text.lines()
             .map(str::trim)
@@ -431,14 +462,21 @@ fn wrk(server: &Server, url: &str, token: &str, script: Option<&Path>) -> Load {
     let non_2xx = field("Non-2xx or 3xx responses:")
         .map(|v| v.parse().unwrap())
         .unwrap_or(0);
-    Load {
+    // "  123456 requests in 10.00s, 12.34MB read"
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or(0);
+    let load = Load {
         requests_per_second: field("Requests/sec:").unwrap().parse().unwrap(),
         p50_ms: millis(&field("50%").unwrap()),
         p99_ms: millis(&field("99%").unwrap()),
         non_2xx,
         errors: field("Socket errors:").unwrap_or_else(|| "none".into()),
         cpu,
-    }
+    };
+    (load, requests)
 }
 
 /// Writes `size` bytes in SEND_PIECE_BYTES pieces and syncs: the disk's own speed for the
@@ -823,8 +861,18 @@ async fn main() {
         rss_after_requests_kib as f64 / 1024.0,
         rss_after_100_kib as f64 / 1024.0
     );
+    // The same measures on the other backends: PostgreSQL records, SeaweedFS payloads.
+    report.push_str(&backends::run(&piece, envelope.as_bytes(), worker_envelope.as_bytes()).await);
     print!("{report}");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/server-bench.md");
+    // What follows the marker is written by hand (the reading of the numbers): kept.
+    let notes = std::fs::read_to_string(&docs)
+        .ok()
+        .and_then(|old| old.find(NOTES_MARKER).map(|at| old[at..].to_owned()));
+    if let Some(notes) = notes {
+        report.push('\n');
+        report.push_str(&notes);
+    }
     std::fs::write(&docs, &report).unwrap();
     println!("\nwritten to {}", docs.display());
 }

@@ -46,7 +46,8 @@ tasks:
   bench [--size-mib N] [--skip-criterion] [--skip-js]
                        criterion benches of coffre-core, peak memory (max RSS) and
                        throughput of `coffre decrypt` on an N MiB file (default 1024),
-                       the server load bench (wrk on loopback), then the package
+                       the server load bench (wrk on loopback; sled and files, then
+                       PostgreSQL and SeaweedFS), then the package
                        benchmark in Node and Chromium (pkg/bench)
 ";
 
@@ -234,10 +235,18 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 "coffre decrypt: memory and throughput",
                 move |ctx| bench_decrypt_memory(ctx, size_mib),
             ));
-            steps.push(Step::new("wrk (load generator)", |_| {
-                // `wrk --version` exits with 1, so look for the file.
-                ensure_debian_package("/usr/bin/wrk", "wrk")
-            }));
+            steps.push(Step::new(
+                "wrk, PostgreSQL, SeaweedFS (server bench)",
+                |_| {
+                    // `wrk --version` exits with 1, so look for the file.
+                    ensure_debian_package("/usr/bin/wrk", "wrk")?;
+                    // The bench's second part runs on the cluster tests' PostgreSQL and
+                    // SeaweedFS (server/benches/load/backends.rs).
+                    ensure_debian_package(PG_INITDB, "postgresql-15")?;
+                    ensure_debian_package("/usr/bin/psql", "postgresql-client-15")?;
+                    ensure_seaweedfs()
+                },
+            ));
             steps.push(Step::new("coffre-server load and streaming bench", |ctx| {
                 cargo_step(
                     ctx,
