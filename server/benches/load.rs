@@ -581,7 +581,25 @@ fn verdict(ok: bool) -> &'static str {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // `cargo bench` passes `--bench`; there are no options.
+    // `cargo bench` passes `--bench`; there are no options. COFFRE_BENCH_ONLY=backends runs
+    // the PostgreSQL + S3 part alone and prints it (docs/server-bench.md is left as is).
+    if std::env::var("COFFRE_BENCH_ONLY").as_deref() == Ok("backends") {
+        let owner = Identity::generate().unwrap();
+        let file = coffre_core::encrypt(b"x", &[owner.to_recipient()]).unwrap();
+        let (envelope, _) = Envelope::split(&file).unwrap();
+        let worker = Identity::generate().unwrap();
+        let shared = envelope.rewrap(&[owner], &worker.to_recipient()).unwrap();
+        let piece = Bytes::from(
+            (0..SEND_PIECE_BYTES)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect::<Vec<u8>>(),
+        );
+        print!(
+            "{}",
+            backends::run(&piece, envelope.as_bytes(), shared.as_bytes()).await
+        );
+        return;
+    }
     let load_before = load_average();
     clock_ticks();
     let dir = tempfile::tempdir().unwrap();

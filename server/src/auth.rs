@@ -66,20 +66,16 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(AppError::Unauthorized)?;
         let token_hash = hash_token(text.trim()).ok_or(AppError::Unauthorized)?;
-        let session = state
+        let (session, account) = state
             .records
-            .session(&token_hash)
+            .session_with_account(&token_hash)
             .await?
             .ok_or(AppError::Unauthorized)?;
         if state.now() >= session.expires_at {
             state.records.delete_session(&token_hash).await?;
             return Err(AppError::Unauthorized);
         }
-        let account = state
-            .records
-            .account(session.account)
-            .await?
-            .ok_or(AppError::Unauthorized)?;
+        let account = account.ok_or(AppError::Unauthorized)?;
         if session.credential_epoch != account.credential_epoch {
             // Opened with a passphrase that has been replaced since.
             state.records.delete_session(&token_hash).await?;

@@ -647,6 +647,18 @@ pub trait Records: Send + Sync + 'static {
     async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>>;
     /// Deletes a session (logout, expiry).
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+    /// A session and its account (which may be gone), in one step: what every signed-in
+    /// request reads first.
+    async fn session_with_account(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> StoreResult<Option<(Session, Option<Account>)>> {
+        let Some(session) = self.session(token_hash).await? else {
+            return Ok(None);
+        };
+        let account = self.account(session.account).await?;
+        Ok(Some((session, account)))
+    }
 
     // --- organisations ---
     /// Creates an organisation.
@@ -672,6 +684,18 @@ pub trait Records: Send + Sync + 'static {
     async fn document(&self, id: Id) -> StoreResult<Option<Document>>;
     /// Documents owned by `owner`, committed or not.
     async fn documents_of(&self, owner: Id) -> StoreResult<Vec<Document>>;
+    /// Documents owned by `owner`, each with the owner's own envelope: a list in one step.
+    async fn documents_with_envelopes(
+        &self,
+        owner: Id,
+    ) -> StoreResult<Vec<(Document, Option<EnvelopeRecord>)>> {
+        let mut out = Vec::new();
+        for doc in self.documents_of(owner).await? {
+            let envelope = self.envelope(doc.id, owner).await?;
+            out.push((doc, envelope));
+        }
+        Ok(out)
+    }
     /// Moves the stored length from `from` (which must be the current one:
     /// [`StoreError::OffsetMismatch`]) to `to` (at most the declared size), once the
     /// payload store holds those bytes durably. Returns `to`.

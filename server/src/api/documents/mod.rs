@@ -205,11 +205,13 @@ pub async fn list_own(
     caller: Caller,
 ) -> AppResult<Json<Vec<DocumentView>>> {
     let owner = caller.account.id;
-    let mut views = Vec::new();
-    for d in state.records.documents_of(owner).await? {
-        let envelope = state.records.envelope(d.id, owner).await?;
-        views.push(DocumentView::new(&d, envelope.as_ref()));
-    }
+    let views = state
+        .records
+        .documents_with_envelopes(owner)
+        .await?
+        .iter()
+        .map(|(d, envelope)| DocumentView::new(d, envelope.as_ref()))
+        .collect();
     Ok(Json(views))
 }
 
