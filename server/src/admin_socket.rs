@@ -43,6 +43,12 @@ pub enum Request {
         /// Where (must not exist yet).
         to: PathBuf,
     },
+    /// Writes a consistent copy of the whole store into a bucket (see
+    /// [`backends::backup_to_bucket`]); the keys travel over this 0600 socket only.
+    BackupToBucket {
+        /// The bucket, prefix and credentials.
+        config: store::S3Config,
+    },
 }
 
 /// The answer.
@@ -146,6 +152,24 @@ pub async fn run(request: Request, state: &AppState) -> Response {
                     Response::Invite { code }
                 }
                 Err(e) => error(e.to_string()),
+            }
+        }
+        Request::BackupToBucket { config } => {
+            match backends::backup_to_bucket(
+                state.records.as_ref(),
+                state.payloads.as_ref(),
+                &config,
+            )
+            .await
+            {
+                Ok(copied) => {
+                    tracing::info!(bucket = %config.bucket, ?copied, "backup written to a bucket (admin socket)");
+                    Response::Backup(copied)
+                }
+                Err(e) => error(format!(
+                    "backing up into s3://{}/{}: {e}",
+                    config.bucket, config.prefix
+                )),
             }
         }
         Request::Backup { to } => {

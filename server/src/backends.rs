@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::store::{
-    self, FilePayloads, Payloads, PgRecords, Records, S3Config, S3Payloads, SledRecords, StoreError,
+    self, Export, FilePayloads, Payloads, PgRecords, Records, S3Config, S3Payloads, SledRecords,
+    StoreError,
 };
 
 /// Where the records live.
@@ -233,10 +234,21 @@ pub async fn copy(
     from: (&dyn Records, &dyn Payloads),
     to: (&dyn Records, &dyn Payloads),
 ) -> Result<Copied, StoreError> {
-    use futures_util::TryStreamExt as _;
     let (from_records, from_payloads) = from;
     let (to_records, to_payloads) = to;
     let export = from_records.export().await?;
+    let copied = copy_payloads(&export, from_payloads, to_payloads).await?;
+    to_records.import(&export).await?;
+    Ok(copied)
+}
+
+/// Copies the acknowledged bytes of every document of `export`, piece by piece.
+async fn copy_payloads(
+    export: &Export,
+    from_payloads: &dyn Payloads,
+    to_payloads: &dyn Payloads,
+) -> Result<Copied, StoreError> {
+    use futures_util::TryStreamExt as _;
     let mut copied = Copied {
         records: export.len() as u64,
         ..Copied::default()
@@ -278,7 +290,56 @@ pub async fn copy(
         copied.payloads += 1;
         copied.payload_bytes += offset;
     }
-    to_records.import(&export).await?;
+    Ok(copied)
+}
+
+/// Name of the records' snapshot in a bucket backup.
+pub const BUCKET_RECORDS: &str = "records.json";
+
+/// The payload prefix of a bucket backup under `config`'s prefix.
+fn backup_payloads(config: &S3Config) -> S3Config {
+    S3Config {
+        prefix: format!("{}payloads/", config.prefix),
+        ..config.clone()
+    }
+}
+
+/// Backs a store up into a bucket (under `config`'s prefix): the payload pieces first,
+/// under `payloads/`, then one snapshot of the records as `records.json`, so that a
+/// backup whose records are there is whole. Refuses a prefix that holds a backup already.
+pub async fn backup_to_bucket(
+    records: &dyn Records,
+    payloads: &dyn Payloads,
+    config: &S3Config,
+) -> Result<Copied, StoreError> {
+    let bucket = S3Payloads::connect(config).await?;
+    if bucket.get_object(BUCKET_RECORDS).await?.is_some() {
+        return Err(StoreError::NotEmpty);
+    }
+    let export = records.export().await?;
+    let target = S3Payloads::connect(&backup_payloads(config)).await?;
+    let copied = copy_payloads(&export, payloads, &target).await?;
+    let json = serde_json::to_vec(&export).map_err(|e| StoreError::Backend(e.to_string()))?;
+    bucket.put_object(BUCKET_RECORDS, json.into()).await?;
+    Ok(copied)
+}
+
+/// Restores a bucket backup (see [`backup_to_bucket`]) into an empty store.
+pub async fn restore_from_bucket(
+    config: &S3Config,
+    records: &dyn Records,
+    payloads: &dyn Payloads,
+) -> Result<Copied, StoreError> {
+    let bucket = S3Payloads::connect(config).await?;
+    let json = bucket
+        .get_object(BUCKET_RECORDS)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let export: Export =
+        serde_json::from_slice(&json).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let source = S3Payloads::connect(&backup_payloads(config)).await?;
+    let copied = copy_payloads(&export, &source, payloads).await?;
+    records.import(&export).await?;
     Ok(copied)
 }
 

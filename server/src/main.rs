@@ -65,20 +65,24 @@ enum Command {
         #[arg(long, env = "COFFRE_PKG")]
         pkg: Option<PathBuf>,
     },
-    /// Writes a consistent copy of the whole store into a new embedded data directory,
-    /// while the server runs (through its admin socket on the embedded store).
+    /// Writes a consistent copy of the whole store, while the server runs (through its
+    /// admin socket on the embedded store): into a new embedded data directory, or into a
+    /// bucket (`s3://bucket/prefix?endpoint=…`, keys in COFFRE_S3_ACCESS_KEY and
+    /// COFFRE_S3_SECRET_KEY).
     Backup {
         #[command(flatten)]
         data: DataDir,
-        /// The new data directory (must not exist).
+        /// A new data directory (must not exist), or an s3:// URL (a prefix holding no
+        /// backup yet).
         #[arg(long)]
-        to: PathBuf,
+        to: String,
     },
-    /// Copies a backup (an embedded data directory) into an empty store.
+    /// Copies a backup (an embedded data directory or a bucket backup) into an empty
+    /// store.
     Restore {
-        /// The backup's data directory.
+        /// The backup: its data directory, or its s3:// URL.
         #[arg(long)]
-        from: PathBuf,
+        from: String,
         /// The store to restore into (must be empty).
         #[command(flatten)]
         data: DataDir,
@@ -201,24 +205,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { data, to } => {
+            let bucket = if to.starts_with("s3://") {
+                match PayloadsSpec::parse(&to, |k| std::env::var(k).ok())? {
+                    PayloadsSpec::S3(config) => Some(config),
+                    PayloadsSpec::Files => None,
+                }
+            } else {
+                None
+            };
             let copied = runtime()?.block_on(async {
-                if let Some(answer) = ask_server(&data, Request::Backup { to: to.clone() }).await? {
+                let request = match &bucket {
+                    Some(config) => Request::BackupToBucket {
+                        config: config.clone(),
+                    },
+                    None => Request::Backup {
+                        to: PathBuf::from(&to),
+                    },
+                };
+                if let Some(answer) = ask_server(&data, request).await? {
                     return match answer {
                         Response::Backup(copied) => Ok(copied),
                         other => Err(unexpected(other)),
                     };
                 }
                 let opened = open_store(&data).await?;
-                admin_socket::backup(opened.records.as_ref(), opened.payloads.as_ref(), &to)
+                match &bucket {
+                    Some(config) => backends::backup_to_bucket(
+                        opened.records.as_ref(),
+                        opened.payloads.as_ref(),
+                        config,
+                    )
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .context("backing up into the bucket"),
+                    None => admin_socket::backup(
+                        opened.records.as_ref(),
+                        opened.payloads.as_ref(),
+                        Path::new(&to),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}")),
+                }
             })?;
             println!(
                 "backed up {} records and {} payloads ({} bytes) into {}",
                 copied.records,
                 copied.payloads,
                 copied.payload_bytes,
-                to.display()
+                to.split('?').next().unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -227,6 +260,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             server_key,
         } => {
+            if from.starts_with("s3://") {
+                let PayloadsSpec::S3(config) =
+                    PayloadsSpec::parse(&from, |k| std::env::var(k).ok())?
+                else {
+                    anyhow::bail!("--from: not an s3:// URL");
+                };
+                return restore_bucket(&config, &data, server_key.as_deref());
+            }
+            let from = PathBuf::from(from);
             if !from.is_dir() {
                 anyhow::bail!("no backup at {}", from.display());
             }
@@ -387,6 +429,49 @@ fn copy_and_audit(
         }
         target.records.close().await?;
         Ok::<_, anyhow::Error>(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// Restores a bucket backup into the empty store `to` names, then audits it.
+fn restore_bucket(
+    config: &coffre_server::store::S3Config,
+    to: &DataDir,
+    server_key: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let key = server_key.map(keyfile::read_raw).transpose()?;
+    runtime()?.block_on(async {
+        let target = open_store(to).await?;
+        let copied = backends::restore_from_bucket(
+            config,
+            target.records.as_ref(),
+            target.payloads.as_ref(),
+        )
+        .await
+        .context("restoring from the bucket")?;
+        println!(
+            "restored {} records and {} payloads ({} bytes)",
+            copied.records, copied.payloads, copied.payload_bytes
+        );
+        let report = audit::audit_store(
+            target.records.as_ref(),
+            target.payloads.as_ref(),
+            key.as_deref(),
+        )
+        .await?;
+        println!(
+            "audit of the restored store: {} violations, {} committed documents",
+            report.violations.len(),
+            report.committed_documents
+        );
+        for v in &report.violations {
+            println!("  violation: {v}");
+        }
+        target.records.close().await?;
+        Ok(if report.passed() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

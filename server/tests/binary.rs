@@ -766,3 +766,93 @@ async fn admin_commands_and_backup_work_while_the_embedded_server_runs() {
         "the later upload is not in the backup"
     );
 }
+
+/// The same backup into a bucket, from the running embedded server, and its restore into
+/// PostgreSQL records: what moving a running one-machine deployment to the cluster takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_backup_of_a_running_server_restores_into_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (identity, token) = seed_user(&data, "amina").await;
+    let mut server = spawn(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    let (envelope, payload) = encrypt_for(&identity, &plaintext(2 * 1024 * 1024 + 11));
+    let id = upload_whole(&server.url, &token, envelope.as_bytes(), &payload).await;
+
+    let weed = tokio::task::spawn_blocking(common::s3::seaweed)
+        .await
+        .unwrap();
+    let prefix = format!("backup-{}", coffre_server::store::Id::generate().unwrap());
+    let url = format!(
+        "s3://{}/{prefix}?endpoint={}",
+        common::s3::BUCKET,
+        weed.endpoint()
+    );
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("COFFRE_DATA")
+            .env("COFFRE_S3_ACCESS_KEY", weed.access_key())
+            .env("COFFRE_S3_SECRET_KEY", weed.secret_key())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["backup", "--to", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 payloads"));
+    // A prefix holding a backup is not written over.
+    assert!(!run(&["backup", "--to", &url]).status.success());
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child).success());
+    drop(server);
+
+    let db = common::pg::fresh_database().await;
+    let out = run(&[
+        "restore",
+        "--from",
+        &url,
+        "--records",
+        &db,
+        "--payloads",
+        "files",
+        "--data",
+        "restored",
+        "--server-key",
+        "coffre-server.key",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("0 violations, 1 committed documents"),
+        "{said}"
+    );
+    // The restored store serves the same session the same bytes.
+    let restored = spawn(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--records",
+            &db,
+            "--data",
+            "restored",
+        ],
+    );
+    let r = ::reqwest::Client::new()
+        .get(format!("{}/v1/documents/{id}/payload", restored.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap()[..] == payload[..]);
+}

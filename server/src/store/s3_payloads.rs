@@ -30,7 +30,7 @@ pub struct S3Payloads {
 }
 
 /// Where and how to reach the bucket.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct S3Config {
     /// The bucket.
     pub bucket: String,
@@ -96,6 +96,27 @@ impl S3Payloads {
             .await
             .map_err(os_error)?;
         Ok(payloads)
+    }
+
+    /// Writes one object `name` under the prefix (backups keep their records' snapshot
+    /// so).
+    pub async fn put_object(&self, name: &str, bytes: Bytes) -> StoreResult<()> {
+        let path = Path::from(format!("{}{name}", self.prefix));
+        self.store
+            .put(&path, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(os_error)?;
+        Ok(())
+    }
+
+    /// Reads object `name` under the prefix; `None` if there is none.
+    pub async fn get_object(&self, name: &str) -> StoreResult<Option<Bytes>> {
+        let path = Path::from(format!("{}{name}", self.prefix));
+        match self.store.get(&path).await {
+            Ok(got) => Ok(Some(got.bytes().await.map_err(os_error)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(os_error(e)),
+        }
     }
 
     fn folder(&self, id: Id) -> Path {
