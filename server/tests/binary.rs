@@ -856,3 +856,99 @@ async fn a_bucket_backup_of_a_running_server_restores_into_postgres() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.bytes().await.unwrap()[..] == payload[..]);
 }
+
+/// `copy` moves a stopped embedded store into PostgreSQL records and SeaweedFS payloads,
+/// audits both sides, and refuses a target that holds records already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_a_stopped_embedded_store_to_postgres_and_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (identity, token) = seed_user(&data, "amina").await;
+    let mut server = spawn(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    let (envelope, payload) = encrypt_for(&identity, &plaintext(1024 * 1024 + 3));
+    let id = upload_whole(&server.url, &token, envelope.as_bytes(), &payload).await;
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child).success());
+    drop(server);
+
+    let weed = tokio::task::spawn_blocking(common::s3::seaweed)
+        .await
+        .unwrap();
+    let payloads = format!(
+        "s3://{}/copy-{}?endpoint={}",
+        common::s3::BUCKET,
+        coffre_server::store::Id::generate().unwrap(),
+        weed.endpoint()
+    );
+    let db = common::pg::fresh_database().await;
+    let copy = || {
+        Command::new(BIN)
+            .args(["copy", "--to-records", &db, "--to-payloads", &payloads])
+            .args(["--server-key", "coffre-server.key"])
+            .current_dir(dir.path())
+            .env_remove("COFFRE_DATA")
+            .env("COFFRE_S3_ACCESS_KEY", weed.access_key())
+            .env("COFFRE_S3_SECRET_KEY", weed.secret_key())
+            .output()
+            .unwrap()
+    };
+    let out = copy();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("audit of the source: 0 violations, 1 committed documents"),
+        "{said}"
+    );
+    assert!(
+        said.contains("audit of the target: 0 violations, 1 committed documents"),
+        "{said}"
+    );
+    let again = copy();
+    assert!(!again.status.success(), "a second copy into the same store");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // The cluster store serves it.
+    let moved = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "node",
+            "--records",
+            &db,
+        ])
+        .args(["--payloads", &payloads])
+        .current_dir(dir.path())
+        .env("COFFRE_S3_ACCESS_KEY", weed.access_key())
+        .env("COFFRE_S3_SECRET_KEY", weed.secret_key())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut moved = {
+        let mut child = moved;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        Running { child, url }
+    };
+    let r = ::reqwest::Client::new()
+        .get(format!("{}/v1/documents/{id}/payload", moved.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap()[..] == payload[..]);
+    let _ = moved.child.kill();
+}
