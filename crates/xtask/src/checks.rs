@@ -113,8 +113,10 @@ pub(crate) fn cargo_test_postgres(ctx: &Ctx) -> Result {
 /// the server tests' harness starts (an ignored test, so that a plain `cargo test` does
 /// not need the release server and Chromium).
 pub(crate) fn cargo_test_web_cluster(ctx: &Ctx) -> Result {
+    // The debug server the workspace tests built, as the web test on the embedded store
+    // uses (see `js_test_steps`).
     let server = wasm::target_dir(&ctx.root)
-        .join("release")
+        .join("debug")
         .join("coffre-server");
     let server = server.to_string_lossy().into_owned();
     run_cargo_tests(
