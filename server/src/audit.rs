@@ -362,17 +362,7 @@ fn check_entry(
             {
                 return Err("account without its handle entry".into());
             }
-            a.public_key
-                .parse::<coffre_core::Recipient>()
-                .map_err(|_| "public_key is not an age recipient")?;
-            coffre_core::opaque::PasswordFile::from_bytes(&a.password_file)
-                .map_err(|e| format!("password_file: {e}"))?;
-            coffre_core::bundle::KeyBundle::from_bytes(&a.bundle)
-                .map_err(|e| format!("bundle: {e}"))?;
-            if let Some(b) = &a.recovery_bundle {
-                coffre_core::bundle::KeyBundle::from_bytes(b)
-                    .map_err(|e| format!("recovery_bundle: {e}"))?;
-            }
+            check_account_fields(&a)?;
         }
         "handles" => {
             let id = id_key(value)?;
@@ -510,6 +500,22 @@ fn check_entry(
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// What every backend's audit checks of an account's own fields: its public key, OPAQUE
+/// record and sealed bundles parse.
+fn check_account_fields(a: &Account) -> Result<(), String> {
+    a.public_key
+        .parse::<coffre_core::Recipient>()
+        .map_err(|_| "public_key is not an age recipient")?;
+    coffre_core::opaque::PasswordFile::from_bytes(&a.password_file)
+        .map_err(|e| format!("password_file: {e}"))?;
+    coffre_core::bundle::KeyBundle::from_bytes(&a.bundle).map_err(|e| format!("bundle: {e}"))?;
+    if let Some(b) = &a.recovery_bundle {
+        coffre_core::bundle::KeyBundle::from_bytes(b)
+            .map_err(|e| format!("recovery_bundle: {e}"))?;
     }
     Ok(())
 }
@@ -748,17 +754,7 @@ pub async fn audit_store(
             if !handles.insert(a.handle.as_str()) {
                 return Err("handle used twice".into());
             }
-            a.public_key
-                .parse::<coffre_core::Recipient>()
-                .map_err(|_| "public_key is not an age recipient")?;
-            coffre_core::opaque::PasswordFile::from_bytes(&a.password_file)
-                .map_err(|e| format!("password_file: {e}"))?;
-            coffre_core::bundle::KeyBundle::from_bytes(&a.bundle)
-                .map_err(|e| format!("bundle: {e}"))?;
-            if let Some(b) = &a.recovery_bundle {
-                coffre_core::bundle::KeyBundle::from_bytes(b)
-                    .map_err(|e| format!("recovery_bundle: {e}"))?;
-            }
+            check_account_fields(a)?;
             if a.org.is_some_and(|o| !orgs.contains(&o)) {
                 return Err("account of a missing organisation".into());
             }

@@ -31,12 +31,18 @@ impl Drop for Running {
 }
 
 fn spawn(cwd: &Path, args: &[&str]) -> Running {
+    spawn_with(cwd, args, &[])
+}
+
+/// [`spawn`] with extra environment variables (the S3 keys).
+fn spawn_with(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(cwd)
         .env_remove("COFFRE_DATA")
         .env_remove("COFFRE_LISTEN")
         .env_remove("COFFRE_SERVER_KEY")
+        .envs(envs.iter().copied())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -911,8 +917,9 @@ async fn copy_moves_a_stopped_embedded_store_to_postgres_and_s3() {
     assert!(!again.status.success(), "a second copy into the same store");
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
     // The cluster store serves it.
-    let moved = Command::new(BIN)
-        .args([
+    let moved = spawn_with(
+        dir.path(),
+        &[
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -920,28 +927,14 @@ async fn copy_moves_a_stopped_embedded_store_to_postgres_and_s3() {
             "node",
             "--records",
             &db,
-        ])
-        .args(["--payloads", &payloads])
-        .current_dir(dir.path())
-        .env("COFFRE_S3_ACCESS_KEY", weed.access_key())
-        .env("COFFRE_S3_SECRET_KEY", weed.secret_key())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut moved = {
-        let mut child = moved;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        Running { child, url }
-    };
+            "--payloads",
+            &payloads,
+        ],
+        &[
+            ("COFFRE_S3_ACCESS_KEY", weed.access_key()),
+            ("COFFRE_S3_SECRET_KEY", weed.secret_key()),
+        ],
+    );
     let r = ::reqwest::Client::new()
         .get(format!("{}/v1/documents/{id}/payload", moved.url))
         .bearer_auth(&token)
@@ -950,5 +943,4 @@ async fn copy_moves_a_stopped_embedded_store_to_postgres_and_s3() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.bytes().await.unwrap()[..] == payload[..]);
-    let _ = moved.child.kill();
 }
