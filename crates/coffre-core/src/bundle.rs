@@ -1,6 +1,6 @@
 //! Key bundles: a person's private [`Identity`] sealed for storage on the server.
 //!
-//! Each account has two bundles holding the same identity:
+//! Each account has up to three bundles holding the same identity:
 //!
 //! - a **passphrase** bundle, sealed under a key derived from OPAQUE's [`ExportKey`]. The
 //!   server hands it out after a successful login; only the client, which knows the export
@@ -8,6 +8,9 @@
 //!   inside OPAQUE), never to the passphrase itself (DESIGN.md, "Key bundle").
 //! - a **recovery** bundle, sealed under a key derived from the printed
 //!   [`RecoveryCode`] (128 random bits).
+//! - a **referents** bundle, sealed under a key derived from a [`RecoverySecret`]
+//!   (256 random bits) that k of n referents can rebuild from their shares
+//!   ([`crate::referents`]).
 //!
 //! Changing the passphrase is a new OPAQUE registration (new export key) followed by
 //! sealing the same identity again: the recipient, and so every envelope, stays valid.
@@ -17,14 +20,16 @@
 //! ```text
 //! offset  size  field
 //! 0       1     version = 0x01
-//! 1       1     kind: 0x01 passphrase (export key), 0x02 recovery code
+//! 1       1     kind: 0x01 passphrase (export key), 0x02 recovery code,
+//!               0x03 referents (recovery secret)
 //! 2       12    nonce, random
 //! 14      48    ChaCha20-Poly1305(key, nonce, identity's 32 secret bytes, ad) || 16-byte tag
 //! ```
 //!
 //! 62 bytes in all. `key` = HKDF-SHA-256(salt = `BUNDLE_SALT_LABEL` || account id,
-//! ikm = export key, info = `BUNDLE_EXPORT_KEY_LABEL`) for the passphrase kind, and the
-//! recovery code's bundle key for the recovery kind (see [`crate::recovery`]).
+//! ikm = export key, info = `BUNDLE_EXPORT_KEY_LABEL`) for the passphrase kind, the
+//! recovery code's bundle key for the recovery kind (see [`crate::recovery`]), and the
+//! recovery secret's bundle key for the referents kind (see [`crate::referents`]).
 //! `ad` = `BUNDLE_AD_LABEL` || version || kind || account id: a bundle moved to another
 //! account, or relabelled with another version or kind, does not open.
 
@@ -41,6 +46,7 @@ use crate::{
     opaque::ExportKey,
     random::{random_array, RandomError},
     recovery::RecoveryCode,
+    referents::RecoverySecret,
 };
 
 /// The only bundle format version.
@@ -66,6 +72,8 @@ pub enum BundleKind {
     Passphrase,
     /// Sealed under the printed recovery code.
     Recovery,
+    /// Sealed under the recovery secret that k of n referents can rebuild.
+    Referents,
 }
 
 impl BundleKind {
@@ -73,6 +81,7 @@ impl BundleKind {
         match self {
             Self::Passphrase => 1,
             Self::Recovery => 2,
+            Self::Referents => 3,
         }
     }
 
@@ -80,6 +89,7 @@ impl BundleKind {
         match byte {
             1 => Some(Self::Passphrase),
             2 => Some(Self::Recovery),
+            3 => Some(Self::Referents),
             _ => None,
         }
     }
@@ -100,10 +110,10 @@ pub enum BundleError {
     /// The first byte names a version this build does not know.
     #[error("unsupported key bundle version {0}")]
     UnsupportedVersion(u8),
-    /// The second byte is neither passphrase nor recovery.
+    /// The second byte names no known kind (passphrase, recovery, referents).
     #[error("malformed key bundle: unknown kind {0}")]
     UnknownKind(u8),
-    /// The bundle is of the other kind than the key offered (e.g. a recovery bundle
+    /// The bundle is of another kind than the key offered (e.g. a recovery bundle
     /// opened with an export key).
     #[error("this is a {found:?} key bundle, not a {expected:?} one")]
     WrongKind {
@@ -171,6 +181,34 @@ impl KeyBundle {
         self.open(&key, account_id)
     }
 
+    /// Seals `identity` under a key derived from the recovery secret that referents
+    /// hold shares of.
+    pub fn seal_with_recovery_secret(
+        identity: &Identity,
+        secret: &RecoverySecret,
+        account_id: &str,
+    ) -> Result<Self, BundleError> {
+        // No key only if HKDF failed, which cannot happen (see `referents`); never seal
+        // under a fallback key.
+        let key = secret
+            .derive_bundle_key(account_id)
+            .ok_or(BundleError::Authentication)?;
+        seal(identity, &key, BundleKind::Referents, account_id)
+    }
+
+    /// Opens a referents bundle with the recovery secret rebuilt from k shares.
+    pub fn open_with_recovery_secret(
+        &self,
+        secret: &RecoverySecret,
+        account_id: &str,
+    ) -> Result<Identity, BundleError> {
+        self.check_kind(BundleKind::Referents)?;
+        let key = secret
+            .derive_bundle_key(account_id)
+            .ok_or(BundleError::Authentication)?;
+        self.open(&key, account_id)
+    }
+
     /// Which secret seals this bundle.
     pub fn kind(&self) -> BundleKind {
         self.kind
@@ -185,8 +223,9 @@ impl KeyBundle {
         out
     }
 
-    /// Reads a stored bundle. Checks the layout only; [`KeyBundle::open_with_export_key`]
-    /// or [`KeyBundle::open_with_recovery_code`] authenticate it.
+    /// Reads a stored bundle. Checks the layout only; [`KeyBundle::open_with_export_key`],
+    /// [`KeyBundle::open_with_recovery_code`] or [`KeyBundle::open_with_recovery_secret`]
+    /// authenticate it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
         let (&version, rest) = bytes.split_first().ok_or(BundleError::WrongLength {
             expected: BUNDLE_BYTES,
@@ -421,6 +460,106 @@ mod tests {
     }
 
     #[test]
+    fn recovery_secret_opens_its_bundle_only() {
+        let identity = Identity::generate().unwrap();
+        let secret = RecoverySecret::generate().unwrap();
+        let account = "0123456789abcdef0123456789abcdef";
+        let bundle = KeyBundle::seal_with_recovery_secret(&identity, &secret, account).unwrap();
+        assert_eq!(bundle.kind(), BundleKind::Referents);
+        let bytes = bundle.to_bytes();
+        assert_eq!(bytes.len(), BUNDLE_BYTES);
+        assert_eq!(&bytes[..2], &[1, 3]);
+        let stored = KeyBundle::from_bytes(&bytes).unwrap();
+        assert_eq!(stored, bundle);
+
+        // The secret as rebuilt by two of three referents opens it.
+        let shares = secret.split(2, 3).unwrap();
+        let rebuilt = RecoverySecret::combine(&[shares[2].clone(), shares[0].clone()]).unwrap();
+        let opened = stored.open_with_recovery_secret(&rebuilt, account).unwrap();
+        assert_eq!(opened.to_bytes(), identity.to_bytes());
+
+        let other = RecoverySecret::generate().unwrap();
+        assert_eq!(
+            stored
+                .open_with_recovery_secret(&other, account)
+                .unwrap_err(),
+            BundleError::Authentication
+        );
+        assert_eq!(
+            stored
+                .open_with_recovery_secret(&secret, "fedcba9876543210fedcba9876543210")
+                .unwrap_err(),
+            BundleError::Authentication
+        );
+    }
+
+    #[test]
+    fn referents_bundles_and_the_others_are_not_interchangeable() {
+        let identity = Identity::generate().unwrap();
+        let secret = RecoverySecret::generate().unwrap();
+        let code = RecoveryCode::generate().unwrap();
+        let referents = KeyBundle::seal_with_recovery_secret(&identity, &secret, ACCOUNT).unwrap();
+        let recovery = KeyBundle::seal_with_recovery_code(&identity, &code, ACCOUNT).unwrap();
+        let passphrase =
+            KeyBundle::seal_with_export_key(&identity, &export_key(1), ACCOUNT).unwrap();
+        assert_eq!(
+            referents
+                .open_with_recovery_code(&code, ACCOUNT)
+                .unwrap_err(),
+            BundleError::WrongKind {
+                expected: BundleKind::Recovery,
+                found: BundleKind::Referents
+            }
+        );
+        assert_eq!(
+            referents
+                .open_with_export_key(&export_key(1), ACCOUNT)
+                .unwrap_err(),
+            BundleError::WrongKind {
+                expected: BundleKind::Passphrase,
+                found: BundleKind::Referents
+            }
+        );
+        assert_eq!(
+            recovery
+                .open_with_recovery_secret(&secret, ACCOUNT)
+                .unwrap_err(),
+            BundleError::WrongKind {
+                expected: BundleKind::Referents,
+                found: BundleKind::Recovery
+            }
+        );
+        assert_eq!(
+            passphrase
+                .open_with_recovery_secret(&secret, ACCOUNT)
+                .unwrap_err(),
+            BundleError::WrongKind {
+                expected: BundleKind::Referents,
+                found: BundleKind::Passphrase
+            }
+        );
+        // Relabelling the kind byte, either way, is caught by the associated data.
+        let mut bytes = recovery.to_bytes();
+        bytes[1] = 3;
+        assert_eq!(
+            KeyBundle::from_bytes(&bytes)
+                .unwrap()
+                .open_with_recovery_secret(&secret, ACCOUNT)
+                .unwrap_err(),
+            BundleError::Authentication
+        );
+        let mut bytes = referents.to_bytes();
+        bytes[1] = 2;
+        assert_eq!(
+            KeyBundle::from_bytes(&bytes)
+                .unwrap()
+                .open_with_recovery_code(&code, ACCOUNT)
+                .unwrap_err(),
+            BundleError::Authentication
+        );
+    }
+
+    #[test]
     fn a_bundle_moved_to_another_account_does_not_open() {
         let identity = Identity::generate().unwrap();
         let bundle = KeyBundle::seal_with_export_key(&identity, &export_key(1), ACCOUNT).unwrap();
@@ -542,6 +681,14 @@ mod tests {
             let opened = KeyBundle::from_bytes(&bundle.to_bytes())
                 .unwrap()
                 .open_with_recovery_code(&code, &account)
+                .unwrap();
+            prop_assert_eq!(opened.to_bytes(), identity.to_bytes());
+
+            let secret = RecoverySecret::from_bytes(key[..32].try_into().unwrap());
+            let bundle = KeyBundle::seal_with_recovery_secret(&identity, &secret, &account).unwrap();
+            let opened = KeyBundle::from_bytes(&bundle.to_bytes())
+                .unwrap()
+                .open_with_recovery_secret(&secret, &account)
                 .unwrap();
             prop_assert_eq!(opened.to_bytes(), identity.to_bytes());
         }

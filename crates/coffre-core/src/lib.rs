@@ -7,7 +7,8 @@
 //! - [`Identity`] and [`Recipient`] use age's Bech32 encodings; [`Fingerprint`] gives
 //!   words and digits that two people compare face to face.
 //! - [`opaque`] is the one OPAQUE (RFC 9807) cipher suite that browser and server share;
-//!   [`bundle`] seals an identity under the login's export key or a [`recovery`] code;
+//!   [`bundle`] seals an identity under the login's export key, a [`recovery`] code, or
+//!   a recovery secret that k of n [`referents`] can rebuild from Shamir shares;
 //!   [`metadata`] seals a document's name, type and category under its file key.
 //!
 //! The same crate builds for native targets and `wasm32-unknown-unknown`.
@@ -44,6 +45,7 @@ pub mod metadata;
 pub mod opaque;
 mod random;
 pub mod recovery;
+pub mod referents;
 
 pub use decrypt::{decrypt, DecryptError, Decryptor};
 pub use encrypt::{encrypt, EncryptError, Encryptor};
