@@ -24,6 +24,7 @@ pub async fn create_org(records: &dyn Records, name: &str, now: u64) -> Result<O
         id: Id::generate()?,
         name: name.to_owned(),
         created_at: now,
+        recovery_delay_seconds: None,
     };
     records.put_org(&org).await?;
     Ok(org)
@@ -47,4 +48,23 @@ pub async fn create_invite(records: &dyn Records, org: Id, now: u64) -> Result<S
         )
         .await?;
     Ok(code)
+}
+
+/// Sets how long a recovery through referents waits, for the people of `org`, from the
+/// last approval needed to the release: 0 to 14 days (`None`: the default, 72 h). With a
+/// single referent (k = 1) at least 72 h apply whatever is set here
+/// ([`crate::store::recovery::effective_delay`]).
+pub async fn set_recovery_delay(
+    records: &dyn Records,
+    org: Id,
+    seconds: Option<u64>,
+) -> Result<Org, AppError> {
+    use crate::store::recovery::MAX_RECOVERY_DELAY_SECONDS;
+    if seconds.is_some_and(|s| s > MAX_RECOVERY_DELAY_SECONDS) {
+        return Err(AppError::Unprocessable(format!(
+            "the recovery delay is at most {} days",
+            MAX_RECOVERY_DELAY_SECONDS / 86_400
+        )));
+    }
+    Ok(records.set_org_recovery_delay(org, seconds).await?)
 }

@@ -33,6 +33,13 @@ pub enum Request {
         /// Display name.
         name: String,
     },
+    /// Sets an organisation's recovery delay.
+    OrgRecoveryDelay {
+        /// The organisation.
+        org: Id,
+        /// Seconds, or `None` for the default.
+        seconds: Option<u64>,
+    },
     /// Creates a one-use worker invite.
     InviteCreate {
         /// The organisation.
@@ -140,6 +147,15 @@ pub async fn run(request: Request, state: &AppState) -> Response {
             match admin::create_org(state.records.as_ref(), &name, state.now()).await {
                 Ok(org) => {
                     tracing::info!(org = %org.id, "organisation created (admin socket)");
+                    Response::Org { id: org.id }
+                }
+                Err(e) => error(e.to_string()),
+            }
+        }
+        Request::OrgRecoveryDelay { org, seconds } => {
+            match admin::set_recovery_delay(state.records.as_ref(), org, seconds).await {
+                Ok(org) => {
+                    tracing::info!(org = %org.id, ?seconds, "recovery delay set (admin socket)");
                     Response::Org { id: org.id }
                 }
                 Err(e) => error(e.to_string()),

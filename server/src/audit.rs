@@ -18,8 +18,8 @@ use sled::Db;
 
 use crate::store::{
     is_stream_length, Account, Document, EnvelopeRecord, FilePayloads, Id, Invite, Link, Org,
-    Payloads, PendingLogin, RateWindow, Records, Session, SledRecords, StoreError, UnknownAttempts,
-    UploadLease, ID_BYTES, PIECE_BYTES,
+    Payloads, PendingLogin, RateWindow, Records, RecoveryDeal, RecoveryRequest, Session,
+    SledRecords, StoreError, UnknownAttempts, UploadLease, ID_BYTES, PIECE_BYTES,
 };
 
 /// Count and size of one tree.
@@ -152,6 +152,27 @@ fn field_lists() -> (FieldList, FieldList) {
             "upload_leases",
             vec!["document", "holder (random request id)", "expires_at"],
         ),
+        (
+            "recovery_deals",
+            vec![
+                "account",
+                "threshold",
+                "referents",
+                "share indices",
+                "created_at",
+            ],
+        ),
+        (
+            "recovery_requests",
+            vec![
+                "SHA-256 of the handle asked for",
+                "account",
+                "referents, approvals and refusals (who, when)",
+                "ephemeral public key",
+                "state, times",
+            ],
+        ),
+        ("recovery_open", vec!["SHA-256 of a handle", "request id"]),
     ]);
     let sealed = BTreeMap::from([
         (
@@ -178,6 +199,22 @@ fn field_lists() -> (FieldList, FieldList) {
         (
             "pending_logins",
             vec!["OPAQUE login state (ChaCha20-Poly1305 under a key from the server key file)"],
+        ),
+        (
+            "recovery_deals",
+            vec![
+                "bundle (ChaCha20-Poly1305 under the recovery secret)",
+                "shares (age files to each referent)",
+                "commitments (SHA-256 of each share)",
+                "verifier (SHA-256 of a token from the recovery secret)",
+            ],
+        ),
+        (
+            "recovery_requests",
+            vec![
+                "approved shares (age files to the ephemeral key)",
+                "challenge (SHA-256 only)",
+            ],
         ),
     ]);
     (clear, sealed)
@@ -490,6 +527,42 @@ fn check_entry(
             std::str::from_utf8(key).map_err(|_| "rate key is not UTF-8")?;
             json::<RateWindow>(value)?;
         }
+        "recovery_deals" => {
+            let d: RecoveryDeal = json(value)?;
+            if id_key(key)? != d.account {
+                return Err("key and account differ".into());
+            }
+            if !exists(db, "accounts", &d.account.0) {
+                return Err("deal of a missing account".into());
+            }
+            check_deal_fields(&d)?;
+            for s in &d.shares {
+                if record::<Account>(db, "accounts", &s.referent.0).is_none() {
+                    report.warnings.push(format!(
+                        "deal of {} names a missing referent {}",
+                        d.account, s.referent
+                    ));
+                }
+            }
+        }
+        "recovery_requests" => {
+            let r: RecoveryRequest = json(value)?;
+            if id_key(key)? != r.id {
+                return Err("key and id differ".into());
+            }
+            check_request_fields(&r)?;
+        }
+        "recovery_open" => {
+            if key.len() != 32 {
+                return Err("open-request key is not a SHA-256".into());
+            }
+            let id = id_key(value)?;
+            match record::<RecoveryRequest>(db, "recovery_requests", &id.0) {
+                Some(r) if r.handle_key.0[..] == key[..] => {}
+                Some(_) => return Err("open-request entry of another handle".into()),
+                None => return Err("open-request entry of a missing request".into()),
+            }
+        }
         "upload_leases" => {
             let doc = id_key(key)?;
             json::<UploadLease>(value)?;
@@ -516,6 +589,51 @@ fn check_account_fields(a: &Account) -> Result<(), String> {
     if let Some(b) = &a.recovery_bundle {
         coffre_core::bundle::KeyBundle::from_bytes(b)
             .map_err(|e| format!("recovery_bundle: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What every backend's audit checks of a referent deal: the bundle is of the referents
+/// kind, every share is an age file to one recipient with a 32-byte commitment, and the
+/// threshold, referents and indices fit together.
+fn check_deal_fields(d: &RecoveryDeal) -> Result<(), String> {
+    let bundle = coffre_core::bundle::KeyBundle::from_bytes(&d.bundle)
+        .map_err(|e| format!("bundle: {e}"))?;
+    if bundle.kind() != coffre_core::bundle::BundleKind::Referents {
+        return Err("bundle is not of the referents kind".into());
+    }
+    if d.verifier.len() != 32 {
+        return Err("verifier is not 32 bytes".into());
+    }
+    let n = d.shares.len();
+    if d.threshold == 0 || usize::from(d.threshold) > n {
+        return Err("threshold does not fit the referents".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &d.shares {
+        if !seen.insert(s.referent) || s.index == 0 || usize::from(s.index) > n {
+            return Err("referents or indices repeat or do not fit".into());
+        }
+        if s.commitment.len() != 32 {
+            return Err("commitment is not 32 bytes".into());
+        }
+        coffre_core::Envelope::split(&s.sealed_share)
+            .map_err(|e| format!("sealed share is not a one-recipient age file: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What every backend's audit checks of a recovery request.
+fn check_request_fields(r: &RecoveryRequest) -> Result<(), String> {
+    r.ephemeral_key
+        .parse::<coffre_core::Recipient>()
+        .map_err(|_| "ephemeral_key is not an age recipient")?;
+    for a in &r.approvals {
+        if !r.referents.contains(&a.referent) {
+            return Err("approval by someone who is not a referent".into());
+        }
+        coffre_core::Envelope::split(&a.sealed_share)
+            .map_err(|e| format!("approved share is not a one-recipient age file: {e}"))?;
     }
     Ok(())
 }
@@ -724,7 +842,7 @@ pub async fn audit_store(
 
     // Key material anywhere in the records.
     if !needles.is_empty() {
-        let kinds: [(&str, Vec<Vec<u8>>); 8] = [
+        let kinds: [(&str, Vec<Vec<u8>>); 10] = [
             ("orgs", each_json(&export.orgs)),
             ("accounts", each_json(&export.accounts)),
             ("sessions", each_json(&export.sessions)),
@@ -733,6 +851,8 @@ pub async fn audit_store(
             ("envelopes", each_json(&export.envelopes)),
             ("links", each_json(&export.links)),
             ("unknown_attempts", each_json(&export.unknown_attempts)),
+            ("recovery_deals", each_json(&export.recovery_deals)),
+            ("recovery_requests", each_json(&export.recovery_requests)),
         ];
         for (kind, values) in kinds {
             if values.iter().any(|v| contains_key(v, &needles)) {
@@ -855,6 +975,35 @@ pub async fn audit_store(
             );
         }
     }
+    for d in &export.recovery_deals {
+        if !accounts.contains_key(&d.account) {
+            violation(
+                "recovery_deals",
+                format!("{}: deal of a missing account", d.account),
+                &mut report,
+            );
+        }
+        if let Err(v) = check_deal_fields(d) {
+            violation("recovery_deals", format!("{}: {v}", d.account), &mut report);
+        }
+    }
+    for r in &export.recovery_requests {
+        if let Err(v) = check_request_fields(r) {
+            violation("recovery_requests", format!("{}: {v}", r.id), &mut report);
+        }
+    }
+    stats(
+        export.recovery_deals.len(),
+        &mut report,
+        "recovery_deals",
+        0,
+    );
+    stats(
+        export.recovery_requests.len(),
+        &mut report,
+        "recovery_requests",
+        0,
+    );
     stats(export.orgs.len(), &mut report, "orgs", 0);
     stats(export.accounts.len(), &mut report, "accounts", 0);
     stats(export.sessions.len(), &mut report, "sessions", 0);

@@ -107,6 +107,22 @@ pub enum AppError {
     /// The login failed (wrong passphrase or unknown handle; deliberately not told which).
     #[error("invalid login")]
     InvalidLogin,
+    /// A recovery request for this handle is open already.
+    #[error("recovery pending")]
+    RecoveryPending,
+    /// The recovery request is cancelled, refused, finished or expired.
+    #[error("recovery closed")]
+    RecoveryClosed,
+    /// The referent has approved or refused this request already.
+    #[error("already decided")]
+    AlreadyDecided,
+    /// The shares are not released yet; `releasable_at` says when, if enough referents
+    /// have approved.
+    #[error("recovery waiting")]
+    RecoveryWaiting {
+        /// When the shares will be released (unix seconds), if known.
+        releasable_at: Option<u64>,
+    },
     /// Something failed on the server; the cause is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +145,10 @@ pub struct Problem {
     /// stored, where an upload resumes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored: Option<u64>,
+    /// Extension member of `recovery-waiting`: when the shares will be released (unix
+    /// seconds), once enough referents have approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub releasable_at: Option<u64>,
 }
 
 impl AppError {
@@ -161,6 +181,10 @@ impl AppError {
             Self::AccountLocked => "account-locked",
             Self::TooManyRequests => "too-many-requests",
             Self::InvalidLogin => "invalid-login",
+            Self::RecoveryPending => "recovery-pending",
+            Self::RecoveryClosed => "recovery-closed",
+            Self::AlreadyDecided => "already-decided",
+            Self::RecoveryWaiting { .. } => "recovery-waiting",
             Self::Internal(_) => "internal",
         }
     }
@@ -180,7 +204,11 @@ impl AppError {
             | Self::AlreadyCommitted
             | Self::OffsetMismatch { .. }
             | Self::UploadIncomplete { .. }
-            | Self::UploadBusy => StatusCode::CONFLICT,
+            | Self::UploadBusy
+            | Self::RecoveryPending
+            | Self::RecoveryClosed
+            | Self::AlreadyDecided
+            | Self::RecoveryWaiting { .. } => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -225,6 +253,10 @@ impl AppError {
             Self::AccountLocked => "Account locked",
             Self::TooManyRequests => "Too many requests",
             Self::InvalidLogin => "Invalid login",
+            Self::RecoveryPending => "A recovery request is open already",
+            Self::RecoveryClosed => "The recovery request is closed",
+            Self::AlreadyDecided => "Already decided",
+            Self::RecoveryWaiting { .. } => "Recovery not released yet",
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -243,6 +275,18 @@ impl AppError {
                 Some(format!("{stored} of {size} payload bytes are stored"))
             }
             Self::NotCommitted => Some("commit the upload before sharing".into()),
+            Self::RecoveryPending => {
+                Some("one request at a time: it must be cancelled, refused or expired first".into())
+            }
+            Self::RecoveryClosed => {
+                Some("cancelled, refused, finished or expired; ask again if needed".into())
+            }
+            Self::RecoveryWaiting {
+                releasable_at: Some(at),
+            } => Some(format!("the shares are released at {at} (unix seconds)")),
+            Self::RecoveryWaiting {
+                releasable_at: None,
+            } => Some("not enough referents have approved yet".into()),
             Self::AccountLocked => {
                 Some("too many failed logins; a worker of the organisation can unlock it".into())
             }
@@ -261,6 +305,10 @@ impl AppError {
                 Self::OffsetMismatch { stored } | Self::UploadIncomplete { stored, .. } => {
                     Some(*stored)
                 }
+                _ => None,
+            },
+            releasable_at: match self {
+                Self::RecoveryWaiting { releasable_at } => *releasable_at,
                 _ => None,
             },
         }
@@ -320,6 +368,12 @@ impl From<StoreError> for AppError {
             }
             StoreError::Incomplete { stored, size } => Self::UploadIncomplete { stored, size },
             StoreError::TooManyPending => Self::TooManyRequests,
+            StoreError::RecoveryPending => Self::RecoveryPending,
+            StoreError::RecoveryClosed => Self::RecoveryClosed,
+            // A stranger to a request learns nothing about it.
+            StoreError::NotReferent => Self::NotFound,
+            StoreError::AlreadyDecided => Self::AlreadyDecided,
+            StoreError::NotReleasable { at } => Self::RecoveryWaiting { releasable_at: at },
             StoreError::NotEmpty => Self::Conflict("the store is not empty".into()),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Backend(cause) => Self::Internal(cause),

@@ -150,6 +150,18 @@ enum OrgCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Sets how long a recovery through referents waits after the last approval needed,
+    /// for the people of this organisation: 0 to 1209600 seconds (14 days), or
+    /// `default` (72 h). With a single referent, 72 h apply at least.
+    RecoveryDelay {
+        /// Organisation id.
+        #[arg(long, env = "COFFRE_ORG")]
+        org: String,
+        /// Seconds, or `default`.
+        seconds: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 #[derive(Subcommand)]
@@ -365,6 +377,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("{e}"))
             })?;
             println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Org {
+            command: OrgCommand::RecoveryDelay { org, seconds, data },
+        } => {
+            let org = org.parse().context("--org is not an organisation id")?;
+            let seconds = match seconds.as_str() {
+                "default" => None,
+                s => Some(
+                    s.parse::<u64>()
+                        .context("the delay is a number of seconds")?,
+                ),
+            };
+            runtime()?.block_on(async {
+                if let Some(answer) =
+                    ask_server(&data, Request::OrgRecoveryDelay { org, seconds }).await?
+                {
+                    return match answer {
+                        Response::Org { .. } => Ok(()),
+                        other => Err(unexpected(other)),
+                    };
+                }
+                let opened = open_store(&data).await?;
+                admin::set_recovery_delay(opened.records.as_ref(), org, seconds)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            println!("{org}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Invite {

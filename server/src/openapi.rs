@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, documents, shares};
+use crate::api::{accounts, documents, recovery, shares};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -46,6 +46,23 @@ use crate::api::{accounts, documents, shares};
         shares::delete_link,
         shares::open_link,
         shares::link_payload,
+        recovery::my_referents,
+        recovery::set_referents,
+        recovery::remove_referents,
+        recovery::my_recovery_requests,
+        recovery::cancel_my_recovery,
+        recovery::new_recovery_kit,
+        recovery::ask_recovery,
+        recovery::request_status,
+        recovery::cancel_request,
+        recovery::cancel_with_code,
+        recovery::release,
+        recovery::finish,
+        recovery::my_asks,
+        recovery::one_ask,
+        recovery::approve,
+        recovery::refuse,
+        recovery::withdraw,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth)

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod documents;
+pub mod recovery;
 pub mod shares;
 
 use axum::extract::DefaultBodyLimit;
@@ -184,6 +185,34 @@ pub fn routes() -> Routes {
         .route(Get, "/links/{id}", shares::open_link)
         .route(Delete, "/links/{id}", shares::delete_link)
         .route(Get, "/links/{id}/payload", shares::link_payload)
+        // recovery through referents: the person
+        .route(Get, "/me/referents", recovery::my_referents)
+        .route(Put, "/me/referents", recovery::set_referents)
+        .route(Delete, "/me/referents", recovery::remove_referents)
+        .route(Get, "/me/recovery", recovery::my_recovery_requests)
+        .route(
+            Post,
+            "/me/recovery/{id}/cancel",
+            recovery::cancel_my_recovery,
+        )
+        .route(Post, "/me/recovery-kit", recovery::new_recovery_kit)
+        // the asking device
+        .route(Post, "/recovery/requests", recovery::ask_recovery)
+        .route(Get, "/recovery/requests/{id}", recovery::request_status)
+        .route(
+            Post,
+            "/recovery/requests/{id}/cancel",
+            recovery::cancel_request,
+        )
+        .route(Post, "/recovery/cancel", recovery::cancel_with_code)
+        .route(Post, "/recovery/requests/{id}/release", recovery::release)
+        .route(Post, "/recovery/requests/{id}/finish", recovery::finish)
+        // referents
+        .route(Get, "/recovery/asks", recovery::my_asks)
+        .route(Get, "/recovery/asks/{id}", recovery::one_ask)
+        .route(Post, "/recovery/requests/{id}/approve", recovery::approve)
+        .route(Post, "/recovery/requests/{id}/refuse", recovery::refuse)
+        .route(Post, "/recovery/requests/{id}/withdraw", recovery::withdraw)
 }
 
 /// The `/v1` routes.

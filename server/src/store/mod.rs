@@ -29,6 +29,7 @@
 
 mod file_payloads;
 pub mod postgres;
+pub mod recovery;
 mod s3_payloads;
 mod sled_records;
 
@@ -43,6 +44,10 @@ use serde::{Deserialize, Serialize};
 
 pub use file_payloads::{FilePayloads, PAYLOAD_DIR};
 pub use postgres::PgRecords;
+pub use recovery::{
+    Approval, DealShare, Decision, RecoveryDeal, RecoveryFinish, RecoveryRequest, RequestChange,
+    RequestState,
+};
 pub use s3_payloads::{S3Config, S3Payloads};
 pub use sled_records::{SledRecords, TREES};
 
@@ -126,6 +131,25 @@ pub enum StoreError {
     /// Too many logins are waiting for their second message.
     #[error("too many pending logins")]
     TooManyPending,
+    /// A recovery request for this handle is open already.
+    #[error("a recovery request is open")]
+    RecoveryPending,
+    /// The recovery request was cancelled, refused, finished, or has expired.
+    #[error("recovery request closed")]
+    RecoveryClosed,
+    /// The caller is not a referent of this request.
+    #[error("not a referent")]
+    NotReferent,
+    /// This referent has decided about this request already.
+    #[error("already decided")]
+    AlreadyDecided,
+    /// The shares are not released yet: not enough approvals (`at` is `None`) or the
+    /// delay runs until `at`.
+    #[error("not releasable yet")]
+    NotReleasable {
+        /// When they will be, if enough referents approved.
+        at: Option<u64>,
+    },
     /// The backend cannot be reached now; the request may be retried.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -286,6 +310,26 @@ pub struct Account {
     pub credential_epoch: u64,
 }
 
+impl Account {
+    /// Puts new credentials in place and moves the credential epoch on (what every
+    /// backend's credential swap does to the account itself); returns the new epoch.
+    pub fn apply_credentials(&mut self, change: &CredentialChange) -> StoreResult<u64> {
+        self.password_file.clone_from(&change.password_file);
+        self.bundle.clone_from(&change.bundle);
+        self.ksf_version = change.ksf_version;
+        if change.unlock {
+            self.locked = false;
+            self.failed_logins = 0;
+        }
+        let epoch = self
+            .credential_epoch
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend("credential epoch overflow".into()))?;
+        self.credential_epoch = epoch;
+        Ok(epoch)
+    }
+}
+
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Account")
@@ -323,6 +367,10 @@ pub struct Org {
     pub name: String,
     /// Creation time (unix seconds).
     pub created_at: u64,
+    /// Delay before a recovery through referents completes, for the people of this
+    /// organisation (seconds; `None`: the default, see [`recovery::effective_delay`]).
+    #[serde(default)]
+    pub recovery_delay_seconds: Option<u64>,
 }
 
 /// An invite for a worker to register into an organisation. Stored under the SHA-256 of
@@ -521,6 +569,8 @@ pub struct Sweep {
     pub rate_windows: u64,
     /// Upload leases that expired.
     pub upload_leases: u64,
+    /// Recovery requests closed or expired long enough ago.
+    pub recovery_requests: u64,
 }
 
 /// A 32-byte digest (token, code or handle hash) as a record key, written in hex.
@@ -564,6 +614,12 @@ pub struct Export {
     pub links: Vec<Link>,
     /// Login attempts on handles without an account.
     pub unknown_attempts: Vec<(Digest, UnknownAttempts)>,
+    /// Referent deals, one per account at most.
+    #[serde(default)]
+    pub recovery_deals: Vec<RecoveryDeal>,
+    /// Recovery requests, open or recently closed.
+    #[serde(default)]
+    pub recovery_requests: Vec<RecoveryRequest>,
 }
 
 impl Export {
@@ -577,6 +633,8 @@ impl Export {
             + self.envelopes.len()
             + self.links.len()
             + self.unknown_attempts.len()
+            + self.recovery_deals.len()
+            + self.recovery_requests.len()
     }
 
     /// Whether there is no record at all.
@@ -751,6 +809,59 @@ pub trait Records: Send + Sync + 'static {
     async fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>>;
     /// Deletes a link; whether one was there.
     async fn delete_link(&self, id: Id) -> StoreResult<bool>;
+
+    // --- recovery: the recovery code, referents, requests ---
+    /// Replaces the recovery-code bundle and its verifier (a new kit: the old code stops
+    /// working at once).
+    async fn replace_recovery_code(
+        &self,
+        account: Id,
+        bundle: &[u8],
+        verifier: &[u8],
+    ) -> StoreResult<Account>;
+    /// Sets an organisation's recovery delay ([`StoreError::NotFound`]).
+    async fn set_org_recovery_delay(&self, org: Id, seconds: Option<u64>) -> StoreResult<Org>;
+    /// Stores the account's deal in place of any earlier one and closes the account's open
+    /// request (made under the old deal), in one step ([`StoreError::NotFound`] without
+    /// the account).
+    async fn put_recovery_deal(&self, deal: &RecoveryDeal, now: u64) -> StoreResult<()>;
+    /// The account's deal.
+    async fn recovery_deal(&self, account: Id) -> StoreResult<Option<RecoveryDeal>>;
+    /// Removes the account's deal and closes its open request; whether there was a deal.
+    async fn delete_recovery_deal(&self, account: Id, now: u64) -> StoreResult<bool>;
+    /// Stores a new request unless one for the same handle is open at `now`
+    /// ([`StoreError::RecoveryPending`]), atomically with concurrent requests.
+    async fn create_recovery_request(&self, request: &RecoveryRequest, now: u64)
+        -> StoreResult<()>;
+    /// A request by id, whatever its state.
+    async fn recovery_request(&self, id: Id) -> StoreResult<Option<RecoveryRequest>>;
+    /// Every request about `account`, newest first (open or recently closed).
+    async fn recovery_requests_of(&self, account: Id) -> StoreResult<Vec<RecoveryRequest>>;
+    /// Every request open at `now` that names `referent`.
+    async fn recovery_requests_for(
+        &self,
+        referent: Id,
+        now: u64,
+    ) -> StoreResult<Vec<RecoveryRequest>>;
+    /// Applies `change` with [`RecoveryRequest::apply`], atomically with every other
+    /// change of the request; returns the request as changed.
+    async fn change_recovery_request(
+        &self,
+        id: Id,
+        change: &RequestChange,
+        now: u64,
+    ) -> StoreResult<RecoveryRequest>;
+    /// Ends a recovery in one step: the request must be releasable at `now`
+    /// ([`RecoveryRequest::check_releasable`]) and made under the account's current deal
+    /// ([`StoreError::RecoveryClosed`] otherwise); the credentials are replaced as
+    /// [`Records::replace_credentials`] does (every session ends, the account unlocks), the
+    /// recovery code and the deal are replaced, and the request is finished.
+    async fn finish_recovery(
+        &self,
+        id: Id,
+        finish: &RecoveryFinish,
+        now: u64,
+    ) -> StoreResult<Account>;
 
     // --- maintenance ---
     /// Removes what has expired at `now`: sessions, invites, shares, expired links and

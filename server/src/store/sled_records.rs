@@ -34,10 +34,13 @@ use sled::transaction::{
 };
 use sled::{Db, Tree};
 
+mod recovery;
+
 use super::{
     Account, CredentialChange, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
-    LinkOpen, Org, PendingLogin, RateWindow, Records, Session, StoreError, StoreResult, Sweep,
-    UnknownAttempts, UploadLease, ID_BYTES, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
+    LinkOpen, Org, PendingLogin, RateWindow, Records, RecoveryDeal, RecoveryFinish,
+    RecoveryRequest, RequestChange, Session, StoreError, StoreResult, Sweep, UnknownAttempts,
+    UploadLease, ID_BYTES, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// Names of all trees this store writes; `audit` expects nothing else.
@@ -58,6 +61,9 @@ pub const TREES: &[&str] = &[
     "unknown_attempts",
     "rate",
     "upload_leases",
+    "recovery_deals",
+    "recovery_requests",
+    "recovery_open",
 ];
 
 /// The trees, shared with the blocking pool for flushes and sweeps.
@@ -79,6 +85,12 @@ struct Trees {
     unknown_attempts: Tree,
     rate: Tree,
     upload_leases: Tree,
+    /// Account id → its referent deal.
+    recovery_deals: Tree,
+    /// Request id → recovery request.
+    recovery_requests: Tree,
+    /// Handle digest → the id of its open request (the one-open-request rule).
+    recovery_open: Tree,
 }
 
 /// sled records in a data directory.
@@ -186,6 +198,9 @@ impl SledRecords {
             unknown_attempts: tree("unknown_attempts")?,
             rate: tree("rate")?,
             upload_leases: tree("upload_leases")?,
+            recovery_deals: tree("recovery_deals")?,
+            recovery_requests: tree("recovery_requests")?,
+            recovery_open: tree("recovery_open")?,
             db,
         };
         // Leases and rate windows restart empty: their holders are gone with the process
@@ -323,6 +338,8 @@ impl Trees {
             envelopes,
             links: values(&self.links)?,
             unknown_attempts: by_digest(&self.unknown_attempts)?,
+            recovery_deals: values(&self.recovery_deals)?,
+            recovery_requests: values(&self.recovery_requests)?,
         })
     }
 
@@ -372,6 +389,17 @@ impl Trees {
         }
         for (key, attempts) in &export.unknown_attempts {
             put(&self.unknown_attempts, &key.0, attempts)?;
+        }
+        for deal in &export.recovery_deals {
+            put(&self.recovery_deals, &deal.account.0, deal)?;
+        }
+        for r in &export.recovery_requests {
+            put(&self.recovery_requests, &r.id.0, r)?;
+            if r.state == super::RequestState::Open {
+                self.recovery_open
+                    .insert(r.handle_key.0.as_slice(), r.id.0.as_slice())
+                    .map_err(backend)?;
+            }
         }
         self.db.flush().map_err(backend)?;
         Ok(())
@@ -432,35 +460,16 @@ impl Trees {
         // Sessions cannot be scanned inside a transaction: list them first. One opened
         // between this scan and the transaction belongs to the old epoch, which the
         // transaction ends, so it is refused all the same.
-        let mut others = Vec::new();
-        for key in self.account_sessions.scan_prefix(id.0).keys() {
-            let key = key.map_err(backend)?;
-            if let Some(hash) = key
-                .get(ID_BYTES..)
-                .and_then(|h| <[u8; 32]>::try_from(h).ok())
-            {
-                if keep != Some(&hash) {
-                    others.push(hash);
-                }
-            }
-        }
+        let others = self.sessions_of(id, keep)?;
         tx_result(
             (&self.accounts, &self.sessions, &self.account_sessions).transaction(
                 |(accounts, sessions, index_tree)| {
                     let Some(mut account) = get_tx::<Account>(accounts, &id.0)? else {
                         return abort(StoreError::NotFound);
                     };
-                    account.password_file.clone_from(&change.password_file);
-                    account.bundle.clone_from(&change.bundle);
-                    account.ksf_version = change.ksf_version;
-                    if change.unlock {
-                        account.locked = false;
-                        account.failed_logins = 0;
-                    }
-                    let Some(epoch) = account.credential_epoch.checked_add(1) else {
-                        return abort(backend("credential epoch overflow"));
-                    };
-                    account.credential_epoch = epoch;
+                    let epoch = account
+                        .apply_credentials(change)
+                        .map_err(ConflictableTransactionError::Abort)?;
                     accounts.insert(id.0.as_slice(), tx_encode(&account)?)?;
                     for hash in &others {
                         sessions.remove(hash.as_slice())?;
@@ -589,6 +598,27 @@ impl Trees {
         )
     }
 
+    /// Ids of the sessions of `id` (but `keep`), for a transaction that ends them.
+    pub(super) fn sessions_of(
+        &self,
+        id: Id,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<Vec<[u8; 32]>> {
+        let mut others = Vec::new();
+        for key in self.account_sessions.scan_prefix(id.0).keys() {
+            let key = key.map_err(backend)?;
+            if let Some(hash) = key
+                .get(ID_BYTES..)
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            {
+                if keep != Some(&hash) {
+                    others.push(hash);
+                }
+            }
+        }
+        Ok(others)
+    }
+
     /// Removes the entries of `tree` whose record `dead` says are over; how many.
     fn sweep_tree<T: DeserializeOwned>(tree: &Tree, dead: impl Fn(&T) -> bool) -> StoreResult<u64> {
         let mut removed = 0;
@@ -627,6 +657,7 @@ impl Trees {
         })?;
         sweep.upload_leases =
             Self::sweep_tree(&self.upload_leases, |l: &UploadLease| l.expires_at <= now)?;
+        sweep.recovery_requests = self.sweep_recovery_requests(now)?;
         let mut expired_envelopes = Vec::new();
         for entry in self.envelopes.iter() {
             let (k, v) = entry.map_err(backend)?;
@@ -1124,6 +1155,103 @@ impl Records for SledRecords {
     async fn delete_link(&self, id: Id) -> StoreResult<bool> {
         let _gate = self.gate.read().await;
         self.durably(self.t.delete_link(id)).await
+    }
+
+    async fn replace_recovery_code(
+        &self,
+        account: Id,
+        bundle: &[u8],
+        verifier: &[u8],
+    ) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
+        let op = update(&self.t.accounts, &account.0, |a: &mut Account| {
+            a.recovery_bundle = Some(bundle.to_vec());
+            a.recovery_verifier = Some(verifier.to_vec());
+            Ok(())
+        });
+        self.durably(op).await
+    }
+
+    async fn set_org_recovery_delay(&self, org: Id, seconds: Option<u64>) -> StoreResult<Org> {
+        let _gate = self.gate.read().await;
+        let op = update(&self.t.orgs, &org.0, |o: &mut Org| {
+            o.recovery_delay_seconds = seconds;
+            Ok(())
+        });
+        self.durably(op).await
+    }
+
+    async fn put_recovery_deal(&self, deal: &RecoveryDeal, now: u64) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
+        self.durably(
+            self.t
+                .put_recovery_deal(deal.account, Some(deal), now)
+                .map(|_| ()),
+        )
+        .await
+    }
+
+    async fn recovery_deal(&self, account: Id) -> StoreResult<Option<RecoveryDeal>> {
+        get(&self.t.recovery_deals, &account.0)
+    }
+
+    async fn delete_recovery_deal(&self, account: Id, now: u64) -> StoreResult<bool> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.put_recovery_deal(account, None, now))
+            .await
+    }
+
+    async fn create_recovery_request(
+        &self,
+        request: &RecoveryRequest,
+        now: u64,
+    ) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.create_recovery_request(request, now))
+            .await
+    }
+
+    async fn recovery_request(&self, id: Id) -> StoreResult<Option<RecoveryRequest>> {
+        get(&self.t.recovery_requests, &id.0)
+    }
+
+    async fn recovery_requests_of(&self, account: Id) -> StoreResult<Vec<RecoveryRequest>> {
+        let mut found = self.t.requests_where(|r| r.account == Some(account))?;
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(found)
+    }
+
+    async fn recovery_requests_for(
+        &self,
+        referent: Id,
+        now: u64,
+    ) -> StoreResult<Vec<RecoveryRequest>> {
+        let mut found = self
+            .t
+            .requests_where(|r| r.is_open(now) && r.referents.contains(&referent))?;
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(found)
+    }
+
+    async fn change_recovery_request(
+        &self,
+        id: Id,
+        change: &RequestChange,
+        now: u64,
+    ) -> StoreResult<RecoveryRequest> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.change_recovery_request(id, change, now))
+            .await
+    }
+
+    async fn finish_recovery(
+        &self,
+        id: Id,
+        finish: &RecoveryFinish,
+        now: u64,
+    ) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.finish_recovery(id, finish, now)).await
     }
 
     async fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep> {

@@ -15,6 +15,7 @@ use coffre_server::{AppState, Clock, Limits};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+pub mod accounts;
 pub mod cluster;
 pub mod pg;
 pub mod s3;

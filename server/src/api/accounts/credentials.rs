@@ -47,7 +47,7 @@ pub struct PassphraseFinish {
 }
 
 /// Validates a re-registration (new OPAQUE record and re-sealed bundle).
-fn re_registration(upload: &str, bundle: &str) -> AppResult<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn re_registration(upload: &str, bundle: &str) -> AppResult<(Vec<u8>, Vec<u8>)> {
     let upload = decode_b64("registration_upload", upload)?;
     let record = opaque::server_registration_finish(&upload)
         .map_err(|e| AppError::Unprocessable(format!("registration_upload: {e}")))?;
@@ -172,7 +172,7 @@ const RECOVERY_STAND_IN_LABEL: &[u8] = b"coffre/v1/server/recovery-stand-in";
 
 /// A stand-in id for an unknown handle: stable, and keyed with the server secret so that
 /// nobody can tell it from a real id.
-fn stand_in_id(state: &AppState, handle: &str) -> Id {
+pub(crate) fn stand_in_id(state: &AppState, handle: &str) -> Id {
     let digest = Sha256::new()
         .chain_update(RECOVERY_STAND_IN_LABEL)
         .chain_update(state.opaque.to_bytes().as_slice())
@@ -185,7 +185,11 @@ fn stand_in_id(state: &AppState, handle: &str) -> Id {
 
 /// Checks a recovery token; the same 401 for an unknown handle, an account without a
 /// recovery code, or a wrong token.
-async fn check_recovery(state: &AppState, handle: &str, token: &str) -> AppResult<Account> {
+pub(crate) async fn check_recovery(
+    state: &AppState,
+    handle: &str,
+    token: &str,
+) -> AppResult<Account> {
     let token = decode_b64("recovery_token", token)?;
     let token: [u8; 32] = token
         .try_into()

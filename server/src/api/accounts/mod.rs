@@ -58,7 +58,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
 /// Counts one attempt (login, registration, recovery) from the client's address in the
 /// current minute, in the records so that every server process shares the budget; 429
 /// past [`crate::Limits::login_attempts_per_ip_per_minute`].
-async fn throttle(state: &AppState, ip: &ClientIp) -> AppResult<()> {
+pub(crate) async fn throttle(state: &AppState, ip: &ClientIp) -> AppResult<()> {
     if let Some(ip) = ip.0 {
         let limit = state.limits.login_attempts_per_ip_per_minute;
         let count = state
@@ -126,7 +126,7 @@ pub fn check_handle(handle: &str) -> AppResult<String> {
     Ok(h)
 }
 
-pub(super) fn parse_id(field: &str, text: &str) -> AppResult<Id> {
+pub(crate) fn parse_id(field: &str, text: &str) -> AppResult<Id> {
     text.parse()
         .map_err(|_| AppError::Unprocessable(format!("{field}: not an id")))
 }
@@ -186,7 +186,7 @@ pub(super) fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult
     })
 }
 
-pub(super) fn check_bundle(field: &str, bytes: &[u8], kind: BundleKind) -> AppResult<()> {
+pub(crate) fn check_bundle(field: &str, bytes: &[u8], kind: BundleKind) -> AppResult<()> {
     let bundle = KeyBundle::from_bytes(bytes)
         .map_err(|e| AppError::Unprocessable(format!("{field}: {e}")))?;
     if bundle.kind() != kind {
