@@ -25,3 +25,72 @@ async fn pg() -> Backend {
 }
 
 conformance_suite!(pg);
+
+/// A database made by an earlier build (schema version 1, with records in it): this build
+/// refuses to serve it until `migrate` brings it to the latest version, which keeps what
+/// it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_brings_a_version_1_database_to_the_latest() {
+    use coffre_server::store::{postgres, Records};
+
+    let server = common::pg::server_url();
+    let name = format!("t{}", coffre_server::store::Id::generate().unwrap());
+    let (admin, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    drop(admin);
+    let _ = task.await;
+    let (base, _) = server.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+
+    // Version 1 as `migrate` of that build left it, with an organisation.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    let (version, label, sql) = postgres::MIGRATIONS[0];
+    assert_eq!(version, 1);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE coffre_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now());
+             {sql}
+             INSERT INTO coffre_migrations (version, name) VALUES (1, '{label}');
+             INSERT INTO orgs (id, name, created_at)
+                 VALUES ('\\x000102030405060708090a0b0c0d0e0f', 'Relais', 1900000000);"
+        ))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = task.await;
+
+    let latest = postgres::MIGRATIONS.last().unwrap().0;
+    assert!(latest > 1);
+    let refused = PgRecords::connect(&url).await.err().unwrap().to_string();
+    assert!(refused.contains("version 1"), "{refused}");
+    let applied = postgres::migrate(&url).await.unwrap();
+    assert_eq!(applied, (2..=latest).collect::<Vec<i32>>());
+    assert!(postgres::migrate(&url).await.unwrap().is_empty(), "once");
+    let records = PgRecords::connect(&url).await.unwrap();
+    let org_id = coffre_server::store::Id(std::array::from_fn(|i| i as u8));
+    let org = records.org(org_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            org.name.as_str(),
+            org.created_at,
+            org.recovery_delay_seconds
+        ),
+        ("Relais", 1_900_000_000, None)
+    );
+    let set = records
+        .set_org_recovery_delay(org_id, Some(3600))
+        .await
+        .unwrap();
+    assert_eq!(set.recovery_delay_seconds, Some(3600));
+    assert!(records.recovery_deal(org_id).await.unwrap().is_none());
+}

@@ -6,6 +6,9 @@
 //! callers, and the condition is evaluated on the locked row), `DELETE … RETURNING` for
 //! one-use things (invites, pending logins), `INSERT … ON CONFLICT` for leases and rate
 //! windows, and a transaction with the owner's row locked (`FOR UPDATE`) for the quota.
+//! A recovery request changes in a transaction that locks its row and applies the rule
+//! every backend shares ([`RecoveryRequest::apply`]); its creation takes an advisory lock
+//! per handle for the one-open-request rule, which depends on the time.
 //! Foreign keys with `ON DELETE CASCADE` make a share, link or lease that outlives its
 //! document impossible. A statement that returns has committed: every method is durable
 //! on return (the database's `synchronous_commit` decides how durable; keep it `on`).
@@ -24,19 +27,32 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     Account, CredentialChange, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
-    LinkOpen, Org, PendingLogin, Records, Role, Session, StoreError, StoreResult, Sweep,
-    UnknownAttempts, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
+    LinkOpen, Org, PendingLogin, Records, RecoveryDeal, RecoveryFinish, RecoveryRequest,
+    RequestChange, RequestState, Role, Session, StoreError, StoreResult, Sweep, UnknownAttempts,
+    LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// The schema versions, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "records",
-    include_str!("../../migrations/0001_records.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "records",
+        include_str!("../../migrations/0001_records.sql"),
+    ),
+    (
+        2,
+        "recovery",
+        include_str!("../../migrations/0002_recovery.sql"),
+    ),
+];
 
 /// Key of the advisory lock that serialises concurrent `migrate` runs.
 const MIGRATION_LOCK: i64 = 0x636f_6666_7265_0001;
+
+/// First half of the advisory locks that serialise the creation of recovery requests for
+/// one handle (the second half comes from the handle's digest). Two-key advisory locks
+/// never clash with one-key ones such as [`MIGRATION_LOCK`].
+const RECOVERY_HANDLE_LOCK: i32 = 0x636f_0002;
 
 /// Connections the pool opens at most.
 const POOL_SIZE: usize = 16;
@@ -220,6 +236,39 @@ fn i32_of(v: u32) -> StoreResult<i32> {
     i32::try_from(v).map_err(backend)
 }
 
+const ORG_COLUMNS: &str = "id, name, created_at, recovery_delay_seconds";
+
+fn org_of(row: &Row) -> StoreResult<Org> {
+    let id: Vec<u8> = row.try_get("id").map_err(db)?;
+    Ok(Org {
+        id: id_of(&id)?,
+        name: row.try_get("name").map_err(db)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        recovery_delay_seconds: opt_u64(row.try_get("recovery_delay_seconds").map_err(db)?)?,
+    })
+}
+
+/// A record kept whole as JSON (a recovery deal or request), from a `body::text AS body`
+/// column: tokio-postgres reads `jsonb` only with a feature this build does not enable,
+/// and text keeps the numbers exact.
+fn body_of<T: serde::de::DeserializeOwned>(row: &Row) -> StoreResult<T> {
+    let body: String = row.try_get("body").map_err(db)?;
+    serde_json::from_str(&body).map_err(|e| backend(format!("a stored record does not parse: {e}")))
+}
+
+fn json_of<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+fn state_name(state: RequestState) -> &'static str {
+    match state {
+        RequestState::Open => "open",
+        RequestState::Cancelled => "cancelled",
+        RequestState::Refused => "refused",
+        RequestState::Finished => "finished",
+    }
+}
+
 /// A pool for `url` (`postgres://user:password@host:port/database`); connects once to
 /// check the address and credentials, so that a wrong URL fails at start-up.
 async fn pool(url: &str) -> StoreResult<Pool> {
@@ -316,6 +365,66 @@ impl PgRecords {
 
     async fn client(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Stores (or, with `None`, removes) the account's deal and closes the account's open
+    /// requests, made under the deal being replaced, in one transaction; whether a deal
+    /// was there.
+    async fn set_recovery_deal(
+        &self,
+        account: Id,
+        deal: Option<&RecoveryDeal>,
+        now: u64,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // Locks the account, then its open requests, then writes its deal: the order
+        // `finish_recovery` takes them in. (No key update: concurrent inserts that only
+        // reference the account, such as sessions or requests, do not wait.)
+        if opt(
+            &tx,
+            "SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE",
+            &[&account.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
+        // A request created after this select names the old deal: every later step checks
+        // that it is still the current one, so that request can never move.
+        let open = all(
+            &tx,
+            "SELECT body::text AS body FROM recovery_requests
+             WHERE account = $1 AND state = 'open' AND expires_at > $2 FOR UPDATE",
+            &[&account.0.as_slice(), &i64_of(now)?],
+        )
+        .await
+        .map_err(db)?;
+        for row in &open {
+            let mut r: RecoveryRequest = body_of(row)?;
+            r.replaced(now);
+            update_request(&tx, &r).await?;
+        }
+        let had = match deal {
+            Some(deal) => {
+                write_deal(&tx, account, deal).await?;
+                true
+            }
+            None => {
+                exec(
+                    &tx,
+                    "DELETE FROM recovery_deals WHERE account = $1",
+                    &[&account.0.as_slice()],
+                )
+                .await
+                .map_err(db)?
+                    > 0
+            }
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(had)
     }
 
     /// Why a conditional update of a document changed nothing.
@@ -705,9 +814,15 @@ impl Records for PgRecords {
         let client = self.client().await?;
         exec(
             &client,
-            "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name",
-            &[&org.id.0.as_slice(), &org.name, &i64_of(org.created_at)?],
+            "INSERT INTO orgs (id, name, created_at, recovery_delay_seconds) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+                   recovery_delay_seconds = EXCLUDED.recovery_delay_seconds",
+            &[
+                &org.id.0.as_slice(),
+                &org.name,
+                &i64_of(org.created_at)?,
+                &opt_i64(org.recovery_delay_seconds)?,
+            ],
         )
         .await
         .map_err(db)?;
@@ -716,21 +831,13 @@ impl Records for PgRecords {
 
     async fn org(&self, id: Id) -> StoreResult<Option<Org>> {
         let client = self.client().await?;
-        let Some(row) = opt(
-            &client,
-            "SELECT name, created_at FROM orgs WHERE id = $1",
-            &[&id.0.as_slice()],
-        )
-        .await
-        .map_err(db)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Org {
-            id,
-            name: row.try_get("name").map_err(db)?,
-            created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
-        }))
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
+        opt(&client, &sql, &[&id.0.as_slice()])
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(org_of)
+            .transpose()
     }
 
     async fn put_invite(&self, code_hash: &[u8; 32], invite: &Invite) -> StoreResult<()> {
@@ -1165,6 +1272,289 @@ impl Records for PgRecords {
         Ok(n > 0)
     }
 
+    async fn replace_recovery_code(
+        &self,
+        account: Id,
+        bundle: &[u8],
+        verifier: &[u8],
+    ) -> StoreResult<Account> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE accounts SET recovery_bundle = $2, recovery_verifier = $3 WHERE id = $1
+             RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = opt(&client, &sql, &[&account.0.as_slice(), &bundle, &verifier])
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        account_of(&row)
+    }
+
+    async fn set_org_recovery_delay(&self, org: Id, seconds: Option<u64>) -> StoreResult<Org> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE orgs SET recovery_delay_seconds = $2 WHERE id = $1 RETURNING {ORG_COLUMNS}"
+        );
+        let row = opt(&client, &sql, &[&org.0.as_slice(), &opt_i64(seconds)?])
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        org_of(&row)
+    }
+
+    async fn put_recovery_deal(&self, deal: &RecoveryDeal, now: u64) -> StoreResult<()> {
+        self.set_recovery_deal(deal.account, Some(deal), now)
+            .await
+            .map(|_| ())
+    }
+
+    async fn recovery_deal(&self, account: Id) -> StoreResult<Option<RecoveryDeal>> {
+        let client = self.client().await?;
+        opt(
+            &client,
+            "SELECT body::text AS body FROM recovery_deals WHERE account = $1",
+            &[&account.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(body_of)
+        .transpose()
+    }
+
+    async fn delete_recovery_deal(&self, account: Id, now: u64) -> StoreResult<bool> {
+        self.set_recovery_deal(account, None, now).await
+    }
+
+    async fn create_recovery_request(
+        &self,
+        request: &RecoveryRequest,
+        now: u64,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // One open request per handle, where "open" depends on the time: an expired
+        // request keeps its 'open' state (as in every backend), so a unique index cannot
+        // say whether another may be made. Instead, the creates for one handle take turns
+        // on an advisory lock held until commit: each then sees every request the earlier
+        // ones committed (a read-committed statement takes a fresh snapshot), so the check
+        // below and the insert are one step for that handle. Handles sharing a lock key
+        // only wait for each other.
+        let [a, b, c, d, ..] = request.handle_key.0;
+        exec(
+            &tx,
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&RECOVERY_HANDLE_LOCK, &i32::from_be_bytes([a, b, c, d])],
+        )
+        .await
+        .map_err(db)?;
+        if opt(
+            &tx,
+            "SELECT 1 FROM recovery_requests WHERE id = $1",
+            &[&request.id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .is_some()
+        {
+            return Err(StoreError::IdTaken);
+        }
+        if opt(
+            &tx,
+            "SELECT 1 FROM recovery_requests
+             WHERE handle_key = $1 AND state = 'open' AND expires_at > $2 LIMIT 1",
+            &[&request.handle_key.0.as_slice(), &i64_of(now)?],
+        )
+        .await
+        .map_err(db)?
+        .is_some()
+        {
+            return Err(StoreError::RecoveryPending);
+        }
+        insert_request(&tx, request).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn recovery_request(&self, id: Id) -> StoreResult<Option<RecoveryRequest>> {
+        let client = self.client().await?;
+        opt(
+            &client,
+            "SELECT body::text AS body FROM recovery_requests WHERE id = $1",
+            &[&id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(body_of)
+        .transpose()
+    }
+
+    async fn recovery_requests_of(&self, account: Id) -> StoreResult<Vec<RecoveryRequest>> {
+        let client = self.client().await?;
+        all(
+            &client,
+            "SELECT body::text AS body FROM recovery_requests WHERE account = $1
+             ORDER BY created_at DESC, id",
+            &[&account.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(body_of)
+        .collect()
+    }
+
+    async fn recovery_requests_for(
+        &self,
+        referent: Id,
+        now: u64,
+    ) -> StoreResult<Vec<RecoveryRequest>> {
+        let client = self.client().await?;
+        // `@>` (not `= ANY`) so that the GIN index on open requests' referents serves it.
+        all(
+            &client,
+            "SELECT body::text AS body FROM recovery_requests
+             WHERE state = 'open' AND expires_at > $2 AND referents @> ARRAY[$1::bytea]
+             ORDER BY created_at DESC, id",
+            &[&referent.0.as_slice(), &i64_of(now)?],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(body_of)
+        .collect()
+    }
+
+    async fn change_recovery_request(
+        &self,
+        id: Id,
+        change: &RequestChange,
+        now: u64,
+    ) -> StoreResult<RecoveryRequest> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The row lock serialises every change of this request (and a re-deal or a finish,
+        // which lock it too): the rule is applied to the latest version, then written back.
+        let row = opt(
+            &tx,
+            "SELECT body::text AS body FROM recovery_requests WHERE id = $1 FOR UPDATE",
+            &[&id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        let mut r: RecoveryRequest = body_of(&row)?;
+        if let (RequestChange::Decide { .. }, Some(account)) = (change, r.account) {
+            // A decision counts only under the deal the request was made with. A re-deal
+            // committing after this read closes the request right after this change (it
+            // waits for the row lock), as if it had come later.
+            let current = current_deal(&tx, account, false).await?;
+            if r.is_open(now) && current != r.deal {
+                return Err(StoreError::RecoveryClosed);
+            }
+        }
+        r.apply(change, now)?;
+        update_request(&tx, &r).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(r)
+    }
+
+    async fn finish_recovery(
+        &self,
+        id: Id,
+        finish: &RecoveryFinish,
+        now: u64,
+    ) -> StoreResult<Account> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let row = opt(
+            &tx,
+            "SELECT account FROM recovery_requests WHERE id = $1",
+            &[&id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        let account_id =
+            opt_id(row.try_get("account").map_err(db)?)?.ok_or(StoreError::RecoveryClosed)?;
+        // Locks in the order a re-deal takes them (account, request, deal), so the two
+        // cannot deadlock; a concurrent login count or passphrase change waits its turn.
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 FOR NO KEY UPDATE");
+        let mut account = account_of(
+            &opt(&tx, &sql, &[&account_id.0.as_slice()])
+                .await
+                .map_err(db)?
+                .ok_or(StoreError::NotFound)?,
+        )?;
+        let row = opt(
+            &tx,
+            "SELECT body::text AS body FROM recovery_requests WHERE id = $1 FOR UPDATE",
+            &[&id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        let mut r: RecoveryRequest = body_of(&row)?;
+        r.check_releasable(now)?;
+        let current = current_deal(&tx, account_id, true).await?;
+        if current != r.deal || r.deal.is_none() {
+            return Err(StoreError::RecoveryClosed);
+        }
+        account.apply_credentials(&finish.credentials)?;
+        account.recovery_bundle = Some(finish.recovery_bundle.clone());
+        account.recovery_verifier = Some(finish.recovery_verifier.clone());
+        let sql = format!(
+            "UPDATE accounts SET password_file = $2, bundle = $3, ksf_version = $4, locked = $5,
+                 failed_logins = $6, credential_epoch = $7, recovery_bundle = $8,
+                 recovery_verifier = $9
+             WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = one(
+            &tx,
+            &sql,
+            &[
+                &account_id.0.as_slice(),
+                &account.password_file,
+                &account.bundle,
+                &i32::from(account.ksf_version),
+                &account.locked,
+                &i32_of(account.failed_logins)?,
+                &i64_of(account.credential_epoch)?,
+                &account.recovery_bundle,
+                &account.recovery_verifier,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        let account = account_of(&row)?;
+        // Every session ends, the one of the asking device too (it has none of its own).
+        exec(
+            &tx,
+            "DELETE FROM sessions WHERE account = $1",
+            &[&account_id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?;
+        match &finish.deal {
+            Some(deal) => write_deal(&tx, account_id, deal).await?,
+            None => {
+                exec(
+                    &tx,
+                    "DELETE FROM recovery_deals WHERE account = $1",
+                    &[&account_id.0.as_slice()],
+                )
+                .await
+                .map_err(db)?;
+            }
+        }
+        r.state = RequestState::Finished;
+        r.closed_at = Some(now);
+        update_request(&tx, &r).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(account)
+    }
+
     async fn sweep(&self, now: u64, stale_before: u64) -> StoreResult<Sweep> {
         let client = self.client().await?;
         let now = i64_of(now)?;
@@ -1202,6 +1592,8 @@ impl Records for PgRecords {
             pending_logins: delete("DELETE FROM pending_logins WHERE expires_at <= $1").await?,
             rate_windows: delete("DELETE FROM rate_windows WHERE start + seconds <= $1").await?,
             upload_leases: delete("DELETE FROM upload_leases WHERE expires_at <= $1").await?,
+            recovery_requests: delete("DELETE FROM recovery_requests WHERE removable_at <= $1")
+                .await?,
         })
     }
 
@@ -1225,13 +1617,8 @@ impl Records for PgRecords {
             async move { all(tx, &sql, &[]).await.map_err(db) }
         };
         let mut export = Export::default();
-        for row in rows("SELECT id, name, created_at FROM orgs ORDER BY id".into()).await? {
-            let id: Vec<u8> = row.try_get("id").map_err(db)?;
-            export.orgs.push(Org {
-                id: id_of(&id)?,
-                name: row.try_get("name").map_err(db)?,
-                created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
-            });
+        for row in rows(format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY id")).await? {
+            export.orgs.push(org_of(&row)?);
         }
         for row in rows(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"
@@ -1301,6 +1688,16 @@ impl Records for PgRecords {
                 },
             ));
         }
+        for row in
+            rows("SELECT body::text AS body FROM recovery_deals ORDER BY account".into()).await?
+        {
+            export.recovery_deals.push(body_of(&row)?);
+        }
+        for row in
+            rows("SELECT body::text AS body FROM recovery_requests ORDER BY id".into()).await?
+        {
+            export.recovery_requests.push(body_of(&row)?);
+        }
         tx.commit().await.map_err(db)?;
         Ok(export)
     }
@@ -1324,8 +1721,14 @@ impl Records for PgRecords {
         for org in &export.orgs {
             exec(
                 &tx,
-                "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)",
-                &[&org.id.0.as_slice(), &org.name, &i64_of(org.created_at)?],
+                "INSERT INTO orgs (id, name, created_at, recovery_delay_seconds)
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &org.id.0.as_slice(),
+                    &org.name,
+                    &i64_of(org.created_at)?,
+                    &opt_i64(org.recovery_delay_seconds)?,
+                ],
             )
             .await
             .map_err(db)?;
@@ -1412,6 +1815,12 @@ impl Records for PgRecords {
             )
             .await
             .map_err(db)?;
+        }
+        for deal in &export.recovery_deals {
+            write_deal(&tx, deal.account, deal).await?;
+        }
+        for r in &export.recovery_requests {
+            insert_request(&tx, r).await?;
         }
         tx.commit().await.map_err(db)?;
         Ok(())
@@ -1539,5 +1948,125 @@ async fn insert_envelope<C: deadpool_postgres::GenericClient + Sync>(
             db(e)
         }
     })?;
+    Ok(())
+}
+
+/// The id of `account`'s current deal (row-locked until the end of the transaction with
+/// `lock`).
+async fn current_deal<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    account: Id,
+    lock: bool,
+) -> StoreResult<Option<Id>> {
+    let sql = if lock {
+        "SELECT id FROM recovery_deals WHERE account = $1 FOR UPDATE"
+    } else {
+        "SELECT id FROM recovery_deals WHERE account = $1"
+    };
+    let row = opt(client, sql, &[&account.0.as_slice()])
+        .await
+        .map_err(db)?;
+    match row {
+        Some(row) => {
+            let id: Vec<u8> = row.try_get("id").map_err(db)?;
+            Ok(Some(id_of(&id)?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Stores `deal` as `account`'s, in place of any earlier one.
+async fn write_deal<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    account: Id,
+    deal: &RecoveryDeal,
+) -> StoreResult<()> {
+    exec(
+        client,
+        "INSERT INTO recovery_deals (account, id, body) VALUES ($1, $2, $3::text::jsonb)
+             ON CONFLICT (account) DO UPDATE SET id = EXCLUDED.id, body = EXCLUDED.body",
+        &[
+            &account.0.as_slice(),
+            &deal.id.0.as_slice(),
+            &json_of(deal)?,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if foreign_key_violation(&e) {
+            StoreError::NotFound
+        } else {
+            db(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// When the sweeper may remove `r`, as a bigint (a time beyond the column's range is
+/// never reached).
+fn removable_at(r: &RecoveryRequest) -> i64 {
+    i64::try_from(r.removable_after()).unwrap_or(i64::MAX)
+}
+
+/// Inserts a request; a reused id is `IdTaken`, an account that does not exist `NotFound`.
+async fn insert_request<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    r: &RecoveryRequest,
+) -> StoreResult<()> {
+    let referents: Vec<&[u8]> = r.referents.iter().map(|id| id.0.as_slice()).collect();
+    exec(
+        client,
+        "INSERT INTO recovery_requests
+             (id, handle_key, account, state, created_at, expires_at, removable_at, referents, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)",
+        &[
+            &r.id.0.as_slice(),
+            &r.handle_key.0.as_slice(),
+            &r.account.map(|a| a.0.to_vec()),
+            &state_name(r.state),
+            &i64_of(r.created_at)?,
+            &i64_of(r.expires_at)?,
+            &removable_at(r),
+            &referents,
+            &json_of(r)?,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if unique_violation(&e).is_some() {
+            StoreError::IdTaken
+        } else if foreign_key_violation(&e) {
+            StoreError::NotFound
+        } else {
+            db(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// Writes a changed request back: its body and the columns queries use, from the same
+/// record. (Its id, handle, account, creation time and referents never change.)
+async fn update_request<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    r: &RecoveryRequest,
+) -> StoreResult<()> {
+    let n = exec(
+        client,
+        "UPDATE recovery_requests SET state = $2, expires_at = $3, removable_at = $4,
+             body = $5::text::jsonb
+         WHERE id = $1",
+        &[
+            &r.id.0.as_slice(),
+            &state_name(r.state),
+            &i64_of(r.expires_at)?,
+            &removable_at(r),
+            &json_of(r)?,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
