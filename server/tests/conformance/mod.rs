@@ -10,10 +10,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use coffre_core::Identity;
+use coffre_server::store::recovery::{
+    KEEP_CLOSED_SECONDS, MAX_REFERENTS, RELEASE_WINDOW_SECONDS, REQUEST_OPEN_SECONDS,
+};
 use coffre_server::store::{
-    sweep_payloads, Account, CredentialChange, Document, EnvelopeRecord, Id, Invite, Link,
-    LinkOpen, Org, Payloads, PendingLogin, Records, Role, Session, StoreError, LINK_GRANT_SECONDS,
-    PIECE_BYTES,
+    sweep_payloads, Account, Approval, CredentialChange, DealShare, Decision, Digest, Document,
+    EnvelopeRecord, Export, Id, Invite, Link, LinkOpen, Org, Payloads, PendingLogin, Records,
+    RecoveryDeal, RecoveryFinish, RecoveryRequest, RequestChange, RequestState, Role, Session,
+    StoreError, LINK_GRANT_SECONDS, PIECE_BYTES,
 };
 use futures_util::future::join_all;
 use futures_util::TryStreamExt as _;
@@ -88,6 +92,18 @@ macro_rules! conformance_suite {
             payload_pieces_round_trip_in_ranges,
             payload_append_replaces_unacknowledged_bytes,
             orphan_payloads_are_swept_and_referenced_ones_kept,
+            recovery_deal_put_replace_delete_close_the_open_request,
+            one_open_recovery_request_per_handle,
+            concurrent_recovery_requests_for_one_handle_one_wins,
+            referents_approve_refuse_withdraw_and_cancel,
+            decisions_on_a_closed_or_replaced_request_are_refused,
+            concurrent_approvals_are_all_counted,
+            finish_recovery_after_the_delay_replaces_everything,
+            finish_recovery_under_a_replaced_deal_is_refused,
+            recovery_requests_of_and_for_list_newest_first,
+            sweep_removes_old_closed_recovery_requests_only,
+            organisation_recovery_delay_is_kept,
+            recovery_code_is_replaced,
         );
     };
 }
@@ -262,6 +278,7 @@ async fn org_with_invite(b: &Backend, expires_at: u64) -> (Org, [u8; 32]) {
         id: id(),
         name: "Relais".into(),
         created_at: NOW,
+        recovery_delay_seconds: None,
     };
     b.records.put_org(&org).await.unwrap();
     let code = hash(1);
@@ -1233,6 +1250,19 @@ async fn populate(b: &Backend) {
         .await
         .unwrap();
     b.records.count_login_attempt(a.id, 10).await.unwrap();
+    b.records
+        .set_org_recovery_delay(org.id, Some(86_400))
+        .await
+        .unwrap();
+    // A deal, a request approved once, and a request for a handle without an account.
+    let d = deal(a.id, &[w.id], 1);
+    b.records.put_recovery_deal(&d, NOW).await.unwrap();
+    let r = open_request(b, &a, &d, 3600).await;
+    decide(b, r.id, w.id, approve(0), NOW).await.unwrap();
+    b.records
+        .create_recovery_request(&recovery_request(handle_key(), None, None, 0, NOW), NOW)
+        .await
+        .unwrap();
 }
 
 pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Backend) {
@@ -1246,6 +1276,9 @@ pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Back
     assert_eq!(export.envelopes.len(), 3, "two owners' and one share");
     assert_eq!(export.links.len(), 1);
     assert_eq!(export.unknown_attempts.len(), 1);
+    assert_eq!(export.orgs[0].recovery_delay_seconds, Some(86_400));
+    assert_eq!(export.recovery_deals.len(), 1);
+    assert_eq!(export.recovery_requests.len(), 2);
     to.records.import(&export).await.unwrap();
     let again = to.records.export().await.unwrap();
     assert_eq!(
@@ -1279,6 +1312,42 @@ pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Back
             .await,
         Err(StoreError::HandleTaken)
     ));
+    // Recovery too: the delay, the deal, the requests and their one-per-handle rule.
+    let org = &export.orgs[0];
+    assert_eq!(
+        to.records
+            .org(org.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recovery_delay_seconds,
+        Some(86_400)
+    );
+    assert_eq!(
+        to.records.recovery_deal(a.id).await.unwrap(),
+        Some(export.recovery_deals[0].clone())
+    );
+    let requests = to.records.recovery_requests_of(a.id).await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].approvals.len(), 1);
+    assert_eq!(requests[0].releasable_at, Some(NOW + 3600));
+    assert_eq!(
+        to.records.recovery_requests_for(w.id, NOW).await.unwrap(),
+        requests
+    );
+    for r in &export.recovery_requests {
+        let again = recovery_request(r.handle_key, r.account, None, 0, NOW + 1);
+        assert!(matches!(
+            to.records.create_recovery_request(&again, NOW + 1).await,
+            Err(StoreError::RecoveryPending)
+        ));
+    }
+    let finished = to
+        .records
+        .finish_recovery(requests[0].id, &recovery_finish(None), NOW + 3600)
+        .await
+        .unwrap();
+    assert_eq!(finished.credential_epoch, a.credential_epoch + 1);
     // Into a store that holds records: refused, nothing written.
     assert!(matches!(
         to.records.import(&export).await,
@@ -1321,4 +1390,1091 @@ pub async fn export_is_one_snapshot_under_concurrent_writes(b: &Backend) {
     }
     writer.await.unwrap();
     assert_eq!(b.records.export().await.unwrap().documents.len(), 60);
+}
+
+// --- recovery through referents ---
+// Deals and requests hold stand-in bytes: the store never parses the shares, bundles or
+// keys it keeps.
+
+/// A deal for `account` with one share per referent.
+fn deal(account: Id, referents: &[Id], threshold: u8) -> RecoveryDeal {
+    RecoveryDeal {
+        id: id(),
+        account,
+        threshold,
+        shares: referents
+            .iter()
+            .zip(1u8..)
+            .map(|(referent, index)| DealShare {
+                referent: *referent,
+                index,
+                sealed_share: format!("age share {index}").into_bytes(),
+                commitment: vec![index; 32],
+            })
+            .collect(),
+        bundle: b"sealed under the recovery secret".to_vec(),
+        verifier: vec![0x5e; 32],
+        created_at: NOW,
+    }
+}
+
+/// Two records are the same, field for field (for types without `PartialEq`).
+fn assert_same<T: serde::Serialize>(got: &T, want: &T) {
+    assert_eq!(
+        serde_json::to_value(got).unwrap(),
+        serde_json::to_value(want).unwrap()
+    );
+}
+
+fn handle_key() -> Digest {
+    Digest(hash(50))
+}
+
+/// A request for `handle` made at `created_at`, under `deal` if the handle has one.
+fn recovery_request(
+    handle: Digest,
+    account: Option<Id>,
+    deal: Option<&RecoveryDeal>,
+    delay_seconds: u64,
+    created_at: u64,
+) -> RecoveryRequest {
+    RecoveryRequest {
+        id: id(),
+        handle_key: handle,
+        account,
+        deal: deal.map(|d| d.id),
+        threshold: deal.map_or(0, |d| d.threshold),
+        referents: deal.map_or_else(Vec::new, |d| d.shares.iter().map(|s| s.referent).collect()),
+        delay_seconds,
+        ephemeral_key: "age1ephemeralstandin".into(),
+        challenge_hash: Digest([0xc1; 32]),
+        created_at,
+        expires_at: created_at + REQUEST_OPEN_SECONDS,
+        state: RequestState::Open,
+        closed_at: None,
+        approvals: Vec::new(),
+        refused: Vec::new(),
+        releasable_at: None,
+    }
+}
+
+/// A person with a deal over `n` new referents (workers), `threshold` of them needed.
+async fn person_with_deal(
+    b: &Backend,
+    handle: &str,
+    n: usize,
+    threshold: u8,
+) -> (Account, Vec<Id>, RecoveryDeal) {
+    let a = person(b, handle).await;
+    let mut referents = Vec::new();
+    for i in 0..n {
+        let w = account(&format!("{handle}-referent{i}"), Role::Worker, None);
+        b.records.create_account(&w).await.unwrap();
+        referents.push(w.id);
+    }
+    let d = deal(a.id, &referents, threshold);
+    b.records.put_recovery_deal(&d, NOW).await.unwrap();
+    (a, referents, d)
+}
+
+/// A request for `a` under `d`, stored.
+async fn open_request(b: &Backend, a: &Account, d: &RecoveryDeal, delay: u64) -> RecoveryRequest {
+    let r = recovery_request(handle_key(), Some(a.id), Some(d), delay, NOW);
+    b.records.create_recovery_request(&r, NOW).await.unwrap();
+    r
+}
+
+async fn decide(
+    b: &Backend,
+    request: Id,
+    referent: Id,
+    decision: Decision,
+    now: u64,
+) -> Result<RecoveryRequest, StoreError> {
+    b.records
+        .change_recovery_request(request, &RequestChange::Decide { referent, decision }, now)
+        .await
+}
+
+async fn stored_request(b: &Backend, id: Id) -> RecoveryRequest {
+    b.records.recovery_request(id).await.unwrap().unwrap()
+}
+
+fn approve(i: u8) -> Decision {
+    Decision::Approve(format!("share resealed by referent {i}").into_bytes())
+}
+
+fn recovery_finish(deal: Option<RecoveryDeal>) -> RecoveryFinish {
+    RecoveryFinish {
+        credentials: CredentialChange {
+            password_file: b"record after recovery".to_vec(),
+            bundle: b"bundle after recovery".to_vec(),
+            ksf_version: 9,
+            unlock: true,
+        },
+        recovery_bundle: b"new kit bundle".to_vec(),
+        recovery_verifier: vec![0x7e; 32],
+        deal,
+    }
+}
+
+pub async fn recovery_deal_put_replace_delete_close_the_open_request(b: &Backend) {
+    let (a, referents, d1) = person_with_deal(b, "amina", 3, 2).await;
+    assert_eq!(
+        b.records.recovery_deal(a.id).await.unwrap(),
+        Some(d1.clone())
+    );
+    assert!(b.records.recovery_deal(id()).await.unwrap().is_none());
+    // Without the account: nothing stored.
+    let stray = deal(id(), &referents, 2);
+    assert!(matches!(
+        b.records.put_recovery_deal(&stray, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(b
+        .records
+        .recovery_deal(stray.account)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        b.records.delete_recovery_deal(id(), NOW).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Another person's open request, and one of amina's that expired long ago: neither is
+    // touched by amina's re-deal.
+    let (other, _, other_deal) = person_with_deal(b, "other", 2, 2).await;
+    let theirs = open_request(b, &other, &other_deal, 0).await;
+    let expired = recovery_request(
+        handle_key(),
+        Some(a.id),
+        Some(&d1),
+        0,
+        NOW - REQUEST_OPEN_SECONDS - 5,
+    );
+    b.records
+        .create_recovery_request(&expired, NOW - REQUEST_OPEN_SECONDS - 5)
+        .await
+        .unwrap();
+    let r1 = open_request(b, &a, &d1, 0).await;
+    decide(b, r1.id, referents[0], approve(0), NOW + 1)
+        .await
+        .unwrap();
+
+    // A new deal replaces the old one and cancels the request made under it.
+    let d2 = deal(a.id, &referents[..2], 2);
+    b.records.put_recovery_deal(&d2, NOW + 10).await.unwrap();
+    assert_eq!(
+        b.records.recovery_deal(a.id).await.unwrap(),
+        Some(d2.clone())
+    );
+    let closed = stored_request(b, r1.id).await;
+    assert_eq!(closed.state, RequestState::Cancelled);
+    assert_eq!(closed.closed_at, Some(NOW + 10));
+    assert_eq!(closed.releasable_at, None);
+    assert_eq!(closed.approvals.len(), 1, "what happened stays visible");
+    assert_eq!(stored_request(b, theirs.id).await, theirs);
+    assert_eq!(
+        stored_request(b, expired.id).await,
+        expired,
+        "an expired request is left as it was"
+    );
+
+    // Removing the deal cancels the request made under the new one, and only that.
+    let r2 = open_request(b, &a, &d2, 0).await;
+    assert!(b
+        .records
+        .delete_recovery_deal(a.id, NOW + 20)
+        .await
+        .unwrap());
+    assert!(b.records.recovery_deal(a.id).await.unwrap().is_none());
+    let closed2 = stored_request(b, r2.id).await;
+    assert_eq!(
+        (closed2.state, closed2.closed_at),
+        (RequestState::Cancelled, Some(NOW + 20))
+    );
+    assert_eq!(
+        stored_request(b, r1.id).await.closed_at,
+        Some(NOW + 10),
+        "closed once"
+    );
+    assert!(!b
+        .records
+        .delete_recovery_deal(a.id, NOW + 30)
+        .await
+        .unwrap());
+    assert_eq!(stored_request(b, theirs.id).await.state, RequestState::Open);
+    assert_eq!(
+        b.records.recovery_deal(other.id).await.unwrap(),
+        Some(other_deal)
+    );
+    assert_eq!(stored_request(b, expired.id).await, expired);
+}
+
+pub async fn one_open_recovery_request_per_handle(b: &Backend) {
+    let (a, referents, d) = person_with_deal(b, "amina", 2, 1).await;
+    let handle = handle_key();
+    let r1 = recovery_request(handle, Some(a.id), Some(&d), 0, NOW);
+    b.records.create_recovery_request(&r1, NOW).await.unwrap();
+    assert_eq!(stored_request(b, r1.id).await, r1);
+    assert!(b.records.recovery_request(id()).await.unwrap().is_none());
+    let second = recovery_request(handle, Some(a.id), Some(&d), 0, NOW + 1);
+    assert!(matches!(
+        b.records.create_recovery_request(&second, NOW + 1).await,
+        Err(StoreError::RecoveryPending)
+    ));
+    assert!(b
+        .records
+        .recovery_request(second.id)
+        .await
+        .unwrap()
+        .is_none());
+    // A reused id, whatever the handle.
+    let mut reused = recovery_request(handle_key(), Some(a.id), Some(&d), 0, NOW);
+    reused.id = r1.id;
+    assert!(matches!(
+        b.records.create_recovery_request(&reused, NOW).await,
+        Err(StoreError::IdTaken)
+    ));
+    assert_eq!(stored_request(b, r1.id).await, r1);
+    // Another handle is apart; a handle without an account is held the same way.
+    let unknown = handle_key();
+    let fake = recovery_request(unknown, None, None, 0, NOW);
+    b.records.create_recovery_request(&fake, NOW).await.unwrap();
+    assert!(matches!(
+        b.records
+            .create_recovery_request(&recovery_request(unknown, None, None, 0, NOW), NOW + 5)
+            .await,
+        Err(StoreError::RecoveryPending)
+    ));
+    assert_eq!(stored_request(b, fake.id).await, fake);
+
+    // After a cancel, a new request may be made.
+    let cancelled = b
+        .records
+        .change_recovery_request(r1.id, &RequestChange::Cancel, NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (cancelled.state, cancelled.closed_at),
+        (RequestState::Cancelled, Some(NOW + 2))
+    );
+    let r3 = recovery_request(handle, Some(a.id), Some(&d), 0, NOW + 3);
+    b.records
+        .create_recovery_request(&r3, NOW + 3)
+        .await
+        .unwrap();
+    // After it expires (unanswered), too, but not a second before.
+    let early = recovery_request(handle, Some(a.id), Some(&d), 0, r3.expires_at - 1);
+    assert!(matches!(
+        b.records
+            .create_recovery_request(&early, r3.expires_at - 1)
+            .await,
+        Err(StoreError::RecoveryPending)
+    ));
+    let r4 = recovery_request(handle, Some(a.id), Some(&d), 0, r3.expires_at);
+    b.records
+        .create_recovery_request(&r4, r3.expires_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_request(b, r3.id).await.state,
+        RequestState::Open,
+        "expiry is by time"
+    );
+    // An approved request waits for its release past its first expiry: still pending.
+    let at = r4.expires_at - 1;
+    let approved = decide(b, r4.id, referents[0], approve(0), at)
+        .await
+        .unwrap();
+    assert_eq!(approved.releasable_at, Some(at + r4.delay_seconds));
+    assert!(approved.expires_at > r4.expires_at);
+    assert!(matches!(
+        b.records
+            .create_recovery_request(
+                &recovery_request(handle, Some(a.id), Some(&d), 0, at + 1),
+                r4.expires_at
+            )
+            .await,
+        Err(StoreError::RecoveryPending)
+    ));
+}
+
+pub async fn concurrent_recovery_requests_for_one_handle_one_wins(b: &Backend) {
+    let (a, _, d) = person_with_deal(b, "amina", 2, 2).await;
+    let handle = handle_key();
+    // An expired request for the handle first: it blocks nobody.
+    let old = recovery_request(handle, Some(a.id), Some(&d), 0, NOW - REQUEST_OPEN_SECONDS);
+    b.records
+        .create_recovery_request(&old, NOW - REQUEST_OPEN_SECONDS)
+        .await
+        .unwrap();
+    for round in 0..3u64 {
+        let now = NOW + round;
+        let records = Arc::clone(&b.records);
+        let requests: Vec<RecoveryRequest> = (0..8)
+            .map(|_| recovery_request(handle, Some(a.id), Some(&d), 0, now))
+            .collect();
+        let all = requests.clone();
+        let results = concurrently(8, move |i| {
+            let records = Arc::clone(&records);
+            let r = all[i].clone();
+            async move { records.create_recovery_request(&r, now).await }
+        })
+        .await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, StoreError::RecoveryPending)));
+        let winner = results.iter().position(Result::is_ok).unwrap();
+        let mut stored = 0;
+        for r in &requests {
+            stored += usize::from(b.records.recovery_request(r.id).await.unwrap().is_some());
+        }
+        assert_eq!(stored, 1);
+        // Cancelled: the next round has a free handle again.
+        b.records
+            .change_recovery_request(requests[winner].id, &RequestChange::Cancel, now)
+            .await
+            .unwrap();
+    }
+    // Different handles at once: all of them.
+    let records = Arc::clone(&b.records);
+    let results = concurrently(8, move |_| {
+        let records = Arc::clone(&records);
+        async move {
+            records
+                .create_recovery_request(&recovery_request(handle_key(), None, None, 0, NOW), NOW)
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+pub async fn referents_approve_refuse_withdraw_and_cancel(b: &Backend) {
+    let (a, w, d) = person_with_deal(b, "amina", 3, 2).await;
+    let r = open_request(b, &a, &d, 3600).await;
+    assert!(matches!(
+        decide(b, id(), w[0], approve(0), NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        b.records
+            .change_recovery_request(id(), &RequestChange::Cancel, NOW)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let once = decide(b, r.id, w[0], approve(0), NOW + 1).await.unwrap();
+    assert_eq!(once.approvals.len(), 1);
+    assert_eq!(once.approvals[0].referent, w[0]);
+    assert_eq!(
+        once.approvals[0].sealed_share,
+        b"share resealed by referent 0"
+    );
+    assert_eq!(once.approvals[0].at, NOW + 1);
+    assert_eq!(once.releasable_at, None);
+    assert_eq!(
+        stored_request(b, r.id).await,
+        once,
+        "what is returned is what is stored"
+    );
+    // Nobody decides twice; a stranger does not decide at all.
+    assert!(matches!(
+        decide(b, r.id, w[0], approve(0), NOW + 2).await,
+        Err(StoreError::AlreadyDecided)
+    ));
+    assert!(matches!(
+        decide(b, r.id, w[0], Decision::Refuse, NOW + 2).await,
+        Err(StoreError::AlreadyDecided)
+    ));
+    assert!(matches!(
+        decide(b, r.id, a.id, approve(9), NOW + 2).await,
+        Err(StoreError::NotReferent)
+    ));
+    assert!(matches!(
+        decide(b, r.id, w[2], Decision::Withdraw, NOW + 2).await,
+        Err(StoreError::AlreadyDecided),
+    ));
+    let refused = decide(b, r.id, w[1], Decision::Refuse, NOW + 3)
+        .await
+        .unwrap();
+    assert_eq!(refused.refused, vec![w[1]]);
+    assert_eq!(refused.state, RequestState::Open, "two can still approve");
+    assert!(matches!(
+        decide(b, r.id, w[1], approve(1), NOW + 4).await,
+        Err(StoreError::AlreadyDecided)
+    ));
+    assert_eq!(
+        stored_request(b, r.id).await,
+        refused,
+        "a refused change writes nothing"
+    );
+    // The threshold is reached: the release is set after the delay.
+    let enough = decide(b, r.id, w[2], approve(2), NOW + 5).await.unwrap();
+    assert_eq!(enough.releasable_at, Some(NOW + 5 + 3600));
+    assert_eq!(enough.expires_at, NOW + 5 + 3600 + RELEASE_WINDOW_SECONDS);
+    // A withdrawal during the delay: out of reach (two of three refused), closed.
+    let withdrawn = decide(b, r.id, w[0], Decision::Withdraw, NOW + 6)
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.state, RequestState::Refused);
+    assert_eq!(withdrawn.closed_at, Some(NOW + 6));
+    assert_eq!(withdrawn.releasable_at, None);
+    assert_eq!(withdrawn.approvals.len(), 1);
+    assert_eq!(stored_request(b, r.id).await, withdrawn);
+    assert!(matches!(
+        decide(b, r.id, w[2], Decision::Withdraw, NOW + 7).await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert!(matches!(
+        b.records
+            .change_recovery_request(r.id, &RequestChange::Cancel, NOW + 7)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    // Refused, a handle may ask again; the person can cancel that one.
+    let again = recovery_request(r.handle_key, Some(a.id), Some(&d), 3600, NOW + 8);
+    b.records
+        .create_recovery_request(&again, NOW + 8)
+        .await
+        .unwrap();
+    decide(b, again.id, w[0], approve(0), NOW + 9)
+        .await
+        .unwrap();
+    let cancelled = b
+        .records
+        .change_recovery_request(again.id, &RequestChange::Cancel, NOW + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (cancelled.state, cancelled.closed_at),
+        (RequestState::Cancelled, Some(NOW + 10))
+    );
+    assert_eq!(stored_request(b, again.id).await, cancelled);
+    // A request for a handle without an account never moves.
+    let fake = recovery_request(handle_key(), None, None, 0, NOW);
+    b.records.create_recovery_request(&fake, NOW).await.unwrap();
+    assert!(matches!(
+        decide(b, fake.id, w[0], approve(0), NOW).await,
+        Err(StoreError::NotReferent)
+    ));
+}
+
+pub async fn decisions_on_a_closed_or_replaced_request_are_refused(b: &Backend) {
+    let (a, w, d1) = person_with_deal(b, "amina", 2, 2).await;
+    // Cancelled.
+    let r = open_request(b, &a, &d1, 0).await;
+    b.records
+        .change_recovery_request(r.id, &RequestChange::Cancel, NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        decide(b, r.id, w[0], approve(0), NOW).await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    // Expired.
+    let late = open_request(b, &a, &d1, 0).await;
+    assert!(matches!(
+        decide(b, late.id, w[0], approve(0), late.expires_at).await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert!(matches!(
+        b.records
+            .change_recovery_request(late.id, &RequestChange::Cancel, late.expires_at)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert_eq!(stored_request(b, late.id).await, late);
+    // Replaced by a new deal (which closes it).
+    let r2 = recovery_request(handle_key(), Some(a.id), Some(&d1), 0, NOW);
+    b.records.create_recovery_request(&r2, NOW).await.unwrap();
+    decide(b, r2.id, w[0], approve(0), NOW + 1).await.unwrap();
+    let d2 = deal(a.id, &w, 2);
+    b.records.put_recovery_deal(&d2, NOW + 2).await.unwrap();
+    assert!(matches!(
+        decide(b, r2.id, w[1], approve(1), NOW + 3).await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    // Made under the old deal after the new one was in place (a request that raced the
+    // re-deal): still open, but no decision counts; the person may still cancel it.
+    let stale = recovery_request(handle_key(), Some(a.id), Some(&d1), 0, NOW + 4);
+    b.records
+        .create_recovery_request(&stale, NOW + 4)
+        .await
+        .unwrap();
+    assert!(matches!(
+        decide(b, stale.id, w[0], approve(0), NOW + 5).await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert_eq!(stored_request(b, stale.id).await, stale);
+    b.records
+        .change_recovery_request(stale.id, &RequestChange::Cancel, NOW + 6)
+        .await
+        .unwrap();
+    // Without any deal now: likewise.
+    let r3 = open_request(b, &a, &d2, 0).await;
+    b.records.delete_recovery_deal(a.id, NOW + 7).await.unwrap();
+    let orphan = recovery_request(handle_key(), Some(a.id), Some(&d2), 0, NOW + 8);
+    b.records
+        .create_recovery_request(&orphan, NOW + 8)
+        .await
+        .unwrap();
+    assert!(matches!(
+        decide(b, orphan.id, w[0], approve(0), NOW + 9).await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert_eq!(
+        stored_request(b, r3.id).await.state,
+        RequestState::Cancelled
+    );
+}
+
+pub async fn concurrent_approvals_are_all_counted(b: &Backend) {
+    let n = MAX_REFERENTS;
+    let (a, w, d) = person_with_deal(b, "amina", n, 4).await;
+    let r = open_request(b, &a, &d, 600).await;
+    let records = Arc::clone(&b.records);
+    let referents = w.clone();
+    let rid = r.id;
+    let results = concurrently(n, move |i| {
+        let records = Arc::clone(&records);
+        let referent = referents[i];
+        async move {
+            records
+                .change_recovery_request(
+                    rid,
+                    &RequestChange::Decide {
+                        referent,
+                        decision: approve(u8::try_from(i).unwrap()),
+                    },
+                    NOW + i as u64,
+                )
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let after = stored_request(b, r.id).await;
+    assert_eq!(after.approvals.len(), n, "no approval lost");
+    let mut approvers: Vec<Id> = after.approvals.iter().map(|x| x.referent).collect();
+    approvers.sort_unstable();
+    let mut expected = w.clone();
+    expected.sort_unstable();
+    assert_eq!(approvers, expected);
+    // Set once, by the fourth approval in the order they were applied.
+    let fourth = after.approvals[3].at;
+    assert_eq!(after.releasable_at, Some(fourth + 600));
+    assert_eq!(after.expires_at, fourth + 600 + RELEASE_WINDOW_SECONDS);
+    assert_eq!(after.state, RequestState::Open);
+    for (i, x) in after.approvals.iter().enumerate() {
+        let k = w.iter().position(|v| *v == x.referent).unwrap();
+        assert_eq!(x.at, NOW + k as u64, "approval {i} kept its own time");
+    }
+
+    // One referent approving from several tabs at once: counted once.
+    let (p, w2, d2) = person_with_deal(b, "other", 3, 2).await;
+    let r2 = open_request(b, &p, &d2, 600).await.id;
+    let records = Arc::clone(&b.records);
+    let referent = w2[1];
+    let results = concurrently(8, move |_| {
+        let records = Arc::clone(&records);
+        async move {
+            records
+                .change_recovery_request(
+                    r2,
+                    &RequestChange::Decide {
+                        referent,
+                        decision: approve(1),
+                    },
+                    NOW,
+                )
+                .await
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, StoreError::AlreadyDecided)));
+    assert_eq!(stored_request(b, r2).await.approvals.len(), 1);
+}
+
+pub async fn finish_recovery_after_the_delay_replaces_everything(b: &Backend) {
+    let (a, w, d1) = person_with_deal(b, "amina", 3, 2).await;
+    let (other, _, _) = person_with_deal(b, "other", 2, 2).await;
+    let (s1, s2, theirs) = (hash(60), hash(61), hash(62));
+    for h in [&s1, &s2] {
+        b.records
+            .put_session(h, &session(a.id, NOW + 3600, 0))
+            .await
+            .unwrap();
+    }
+    b.records
+        .put_session(&theirs, &session(other.id, NOW + 3600, 0))
+        .await
+        .unwrap();
+    while b.records.count_login_attempt(a.id, 3).await.is_ok() {}
+    let r = open_request(b, &a, &d1, 3600).await;
+    assert!(matches!(
+        b.records
+            .finish_recovery(id(), &recovery_finish(None), NOW)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    // Not enough approvals yet.
+    decide(b, r.id, w[0], approve(0), NOW + 10).await.unwrap();
+    assert!(matches!(
+        b.records
+            .finish_recovery(r.id, &recovery_finish(None), NOW + 10)
+            .await,
+        Err(StoreError::NotReleasable { at: None })
+    ));
+    decide(b, r.id, w[2], approve(2), NOW + 20).await.unwrap();
+    let release = NOW + 20 + 3600;
+    // During the delay.
+    let d2 = deal(a.id, &w[..2], 2);
+    match b
+        .records
+        .finish_recovery(r.id, &recovery_finish(Some(d2.clone())), release - 1)
+        .await
+    {
+        Err(StoreError::NotReleasable { at }) => assert_eq!(at, Some(release)),
+        other => panic!("{other:?}"),
+    }
+    let unchanged = b.records.account(a.id).await.unwrap().unwrap();
+    assert_eq!(unchanged.credential_epoch, 0);
+    assert!(unchanged.locked);
+    assert!(b.records.session(&s1).await.unwrap().is_some());
+    assert_eq!(
+        b.records.recovery_deal(a.id).await.unwrap(),
+        Some(d1.clone())
+    );
+
+    // After it: everything in one step.
+    let finished = b
+        .records
+        .finish_recovery(r.id, &recovery_finish(Some(d2.clone())), release)
+        .await
+        .unwrap();
+    assert_eq!(finished.id, a.id);
+    assert_eq!(finished.password_file, b"record after recovery");
+    assert_eq!(finished.bundle, b"bundle after recovery");
+    assert_eq!(finished.ksf_version, 9);
+    assert_eq!(finished.credential_epoch, 1, "the epoch moved");
+    assert!(!finished.locked);
+    assert_eq!(finished.failed_logins, 0);
+    assert_eq!(
+        finished.recovery_bundle.as_deref(),
+        Some(&b"new kit bundle"[..])
+    );
+    assert_eq!(finished.recovery_verifier.as_deref(), Some(&[0x7e; 32][..]));
+    assert_eq!(finished.handle, a.handle);
+    assert_eq!(finished.public_key, a.public_key, "the identity stays");
+    let stored = b.records.account(a.id).await.unwrap().unwrap();
+    assert_same(&stored, &finished);
+    assert!(b.records.session(&s1).await.unwrap().is_none());
+    assert!(b.records.session(&s2).await.unwrap().is_none());
+    assert!(b.records.session(&theirs).await.unwrap().is_some());
+    assert_eq!(
+        b.records.recovery_deal(a.id).await.unwrap(),
+        Some(d2.clone())
+    );
+    let done = stored_request(b, r.id).await;
+    assert_eq!(
+        (done.state, done.closed_at),
+        (RequestState::Finished, Some(release))
+    );
+    assert_eq!(done.approvals.len(), 2);
+    assert!(matches!(
+        b.records.login_succeeded(a.id, 0).await,
+        Err(StoreError::CredentialsChanged)
+    ));
+    // Once only.
+    assert!(matches!(
+        b.records
+            .finish_recovery(r.id, &recovery_finish(None), release)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert!(matches!(
+        b.records
+            .change_recovery_request(r.id, &RequestChange::Cancel, release)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert_eq!(
+        b.records
+            .account(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential_epoch,
+        1
+    );
+
+    // A later recovery under the new deal may keep no referents.
+    let r2 = recovery_request(r.handle_key, Some(a.id), Some(&d2), 0, release);
+    b.records
+        .create_recovery_request(&r2, release)
+        .await
+        .unwrap();
+    decide(b, r2.id, w[0], approve(0), release).await.unwrap();
+    decide(b, r2.id, w[1], approve(1), release).await.unwrap();
+    let again = b
+        .records
+        .finish_recovery(r2.id, &recovery_finish(None), release + 1)
+        .await
+        .unwrap();
+    assert_eq!(again.credential_epoch, 2);
+    assert!(b.records.recovery_deal(a.id).await.unwrap().is_none());
+    assert_eq!(stored_request(b, r2.id).await.state, RequestState::Finished);
+    // A handle without an account never finishes.
+    let fake = recovery_request(handle_key(), None, None, 0, NOW);
+    b.records.create_recovery_request(&fake, NOW).await.unwrap();
+    assert!(matches!(
+        b.records
+            .finish_recovery(fake.id, &recovery_finish(None), NOW)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+}
+
+pub async fn finish_recovery_under_a_replaced_deal_is_refused(b: &Backend) {
+    // A request releasable under a deal that is not the account's any more (the state a
+    // finish racing a re-deal would see), brought in by an import.
+    let a = account("amina", Role::Beneficiary, None);
+    let w = account("worker", Role::Worker, None);
+    let old = deal(a.id, &[w.id], 1);
+    let current = deal(a.id, &[w.id], 1);
+    let mut r = recovery_request(handle_key(), Some(a.id), Some(&old), 0, NOW);
+    r.approvals.push(Approval {
+        referent: w.id,
+        sealed_share: b"resealed".to_vec(),
+        at: NOW,
+    });
+    r.releasable_at = Some(NOW);
+    r.expires_at = NOW + RELEASE_WINDOW_SECONDS;
+    let export = Export {
+        accounts: vec![a.clone(), w.clone()],
+        recovery_deals: vec![current.clone()],
+        recovery_requests: vec![r.clone()],
+        ..Export::default()
+    };
+    b.records.import(&export).await.unwrap();
+    assert_eq!(stored_request(b, r.id).await, r);
+    assert!(matches!(
+        b.records
+            .finish_recovery(r.id, &recovery_finish(None), NOW + 1)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert_eq!(
+        b.records.recovery_deal(a.id).await.unwrap(),
+        Some(current.clone())
+    );
+    assert_eq!(
+        b.records
+            .account(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential_epoch,
+        0
+    );
+    assert_eq!(stored_request(b, r.id).await.state, RequestState::Open);
+
+    // Through the trait: approved, then the person deals again before the finish.
+    let (p, pw, d1) = person_with_deal(b, "other", 2, 2).await;
+    let kept = hash(63);
+    b.records
+        .put_session(&kept, &session(p.id, NOW + 3600, 0))
+        .await
+        .unwrap();
+    let pr = open_request(b, &p, &d1, 0).await;
+    decide(b, pr.id, pw[0], approve(0), NOW).await.unwrap();
+    decide(b, pr.id, pw[1], approve(1), NOW).await.unwrap();
+    stored_request(b, pr.id)
+        .await
+        .check_releasable(NOW)
+        .unwrap();
+    let d2 = deal(p.id, &pw, 2);
+    b.records.put_recovery_deal(&d2, NOW + 1).await.unwrap();
+    assert!(matches!(
+        b.records
+            .finish_recovery(pr.id, &recovery_finish(None), NOW + 2)
+            .await,
+        Err(StoreError::RecoveryClosed)
+    ));
+    assert_eq!(b.records.recovery_deal(p.id).await.unwrap(), Some(d2));
+    assert_eq!(
+        b.records
+            .account(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential_epoch,
+        0
+    );
+    assert!(b.records.session(&kept).await.unwrap().is_some());
+    assert_eq!(
+        stored_request(b, pr.id).await.state,
+        RequestState::Cancelled
+    );
+}
+
+pub async fn recovery_requests_of_and_for_list_newest_first(b: &Backend) {
+    let (a, aw, ad) = person_with_deal(b, "amina", 2, 2).await;
+    let p = person(b, "other").await;
+    // Other shares amina's first referent and has one of their own.
+    let own = account("other-referent", Role::Worker, None);
+    b.records.create_account(&own).await.unwrap();
+    let pd = deal(p.id, &[aw[0], own.id], 2);
+    b.records.put_recovery_deal(&pd, NOW).await.unwrap();
+    let handle = handle_key();
+    let a_old = recovery_request(handle, Some(a.id), Some(&ad), 0, NOW - 100);
+    b.records
+        .create_recovery_request(&a_old, NOW - 100)
+        .await
+        .unwrap();
+    b.records
+        .change_recovery_request(a_old.id, &RequestChange::Cancel, NOW - 90)
+        .await
+        .unwrap();
+    let a_new = recovery_request(handle, Some(a.id), Some(&ad), 0, NOW);
+    b.records
+        .create_recovery_request(&a_new, NOW)
+        .await
+        .unwrap();
+    let p_req = recovery_request(handle_key(), Some(p.id), Some(&pd), 0, NOW - 50);
+    b.records
+        .create_recovery_request(&p_req, NOW - 50)
+        .await
+        .unwrap();
+    let fake = recovery_request(handle_key(), None, None, 0, NOW);
+    b.records.create_recovery_request(&fake, NOW).await.unwrap();
+
+    let ids = |v: Vec<RecoveryRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let of_a = b.records.recovery_requests_of(a.id).await.unwrap();
+    assert_eq!(
+        ids(of_a.clone()),
+        vec![a_new.id, a_old.id],
+        "closed ones too"
+    );
+    assert_eq!(of_a[0], a_new);
+    assert_eq!(
+        ids(b.records.recovery_requests_of(p.id).await.unwrap()),
+        vec![p_req.id]
+    );
+    assert!(b
+        .records
+        .recovery_requests_of(aw[0])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(b
+        .records
+        .recovery_requests_of(id())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let for_ = |referent: Id, now: u64| {
+        let records = Arc::clone(&b.records);
+        async move { ids(records.recovery_requests_for(referent, now).await.unwrap()) }
+    };
+    assert_eq!(
+        for_(aw[0], NOW).await,
+        vec![a_new.id, p_req.id],
+        "open ones only"
+    );
+    assert_eq!(for_(aw[1], NOW).await, vec![a_new.id]);
+    assert_eq!(for_(own.id, NOW).await, vec![p_req.id]);
+    assert!(for_(a.id, NOW).await.is_empty());
+    assert!(for_(id(), NOW).await.is_empty());
+    // Once other's request expired (it was made earlier), it leaves the lists of requests
+    // to answer, not other's own list.
+    assert_eq!(for_(aw[0], p_req.expires_at).await, vec![a_new.id]);
+    assert!(for_(aw[0], a_new.expires_at).await.is_empty());
+    assert_eq!(b.records.recovery_requests_of(p.id).await.unwrap().len(), 1);
+    // A decision shows in the lists; a closed request leaves the referents'.
+    decide(b, p_req.id, own.id, Decision::Refuse, NOW)
+        .await
+        .unwrap();
+    assert!(for_(own.id, NOW).await.is_empty());
+    assert_eq!(
+        b.records.recovery_requests_of(p.id).await.unwrap()[0].state,
+        RequestState::Refused
+    );
+    assert_eq!(for_(aw[0], NOW).await, vec![a_new.id]);
+}
+
+pub async fn sweep_removes_old_closed_recovery_requests_only(b: &Backend) {
+    let (a, w, d) = person_with_deal(b, "amina", 2, 2).await;
+    let cancelled = open_request(b, &a, &d, 0).await;
+    b.records
+        .change_recovery_request(cancelled.id, &RequestChange::Cancel, NOW)
+        .await
+        .unwrap();
+    let long_ago = NOW - REQUEST_OPEN_SECONDS - 10;
+    let expired = recovery_request(handle_key(), Some(a.id), Some(&d), 0, long_ago);
+    b.records
+        .create_recovery_request(&expired, long_ago)
+        .await
+        .unwrap();
+    let open = open_request(b, &a, &d, 0).await;
+    decide(b, open.id, w[0], approve(0), NOW).await.unwrap();
+    let fake = recovery_request(handle_key(), None, None, 0, NOW);
+    b.records.create_recovery_request(&fake, NOW).await.unwrap();
+
+    let count = |now: u64| {
+        let records = Arc::clone(&b.records);
+        async move { records.sweep(now, 0).await.unwrap().recovery_requests }
+    };
+    assert_eq!(count(NOW).await, 0);
+    assert_eq!(count(NOW + KEEP_CLOSED_SECONDS - 11).await, 0);
+    // The expired one a while after its expiry, the cancelled one a while after its close.
+    assert_eq!(count(NOW + KEEP_CLOSED_SECONDS - 10).await, 1);
+    assert!(b
+        .records
+        .recovery_request(expired.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(b
+        .records
+        .recovery_request(cancelled.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(count(NOW + KEEP_CLOSED_SECONDS).await, 1);
+    assert!(b
+        .records
+        .recovery_request(cancelled.id)
+        .await
+        .unwrap()
+        .is_none());
+    // Open ones stay, and stay pending for their handle.
+    let kept = stored_request(b, open.id).await;
+    assert_eq!(kept.approvals.len(), 1);
+    assert!(b.records.recovery_request(fake.id).await.unwrap().is_some());
+    assert!(matches!(
+        b.records
+            .create_recovery_request(
+                &recovery_request(open.handle_key, Some(a.id), Some(&d), 0, NOW + 1),
+                NOW + 1
+            )
+            .await,
+        Err(StoreError::RecoveryPending)
+    ));
+    assert_eq!(b.records.recovery_requests_of(a.id).await.unwrap().len(), 1);
+    // Until they too expired long enough ago.
+    assert_eq!(count(open.expires_at + KEEP_CLOSED_SECONDS).await, 2);
+    assert!(b
+        .records
+        .recovery_requests_of(a.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        b.records.recovery_deal(a.id).await.unwrap(),
+        Some(d),
+        "deals are not swept"
+    );
+}
+
+pub async fn organisation_recovery_delay_is_kept(b: &Backend) {
+    let (org, _) = org_with_invite(b, NOW + 10).await;
+    assert_eq!(
+        b.records
+            .org(org.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recovery_delay_seconds,
+        None
+    );
+    let set = b
+        .records
+        .set_org_recovery_delay(org.id, Some(86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.id, set.name.as_str(), set.recovery_delay_seconds),
+        (org.id, "Relais", Some(86_400))
+    );
+    assert_same(&b.records.org(org.id).await.unwrap().unwrap(), &set);
+    let cleared = b
+        .records
+        .set_org_recovery_delay(org.id, None)
+        .await
+        .unwrap();
+    assert_eq!(cleared.recovery_delay_seconds, None);
+    assert_eq!(
+        b.records
+            .org(org.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recovery_delay_seconds,
+        None
+    );
+    assert!(matches!(
+        b.records.set_org_recovery_delay(id(), Some(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(b.records.org(id()).await.unwrap().is_none());
+    // Stored with the organisation itself, too.
+    let other = Org {
+        id: id(),
+        name: "CCAS".into(),
+        created_at: NOW,
+        recovery_delay_seconds: Some(0),
+    };
+    b.records.put_org(&other).await.unwrap();
+    assert_same(&b.records.org(other.id).await.unwrap().unwrap(), &other);
+}
+
+pub async fn recovery_code_is_replaced(b: &Backend) {
+    let a = person(b, "amina").await;
+    let kept = hash(70);
+    b.records
+        .put_session(&kept, &session(a.id, NOW + 3600, 0))
+        .await
+        .unwrap();
+    let after = b
+        .records
+        .replace_recovery_code(a.id, b"kit two bundle", &[0x42; 32])
+        .await
+        .unwrap();
+    assert_eq!(
+        after.recovery_bundle.as_deref(),
+        Some(&b"kit two bundle"[..])
+    );
+    assert_eq!(after.recovery_verifier.as_deref(), Some(&[0x42; 32][..]));
+    let stored = b.records.account(a.id).await.unwrap().unwrap();
+    assert_same(&stored, &after);
+    // Nothing else moves: not the login, not the sessions.
+    assert_eq!(stored.password_file, a.password_file);
+    assert_eq!(stored.bundle, a.bundle);
+    assert_eq!(stored.credential_epoch, 0);
+    assert!(b.records.session(&kept).await.unwrap().is_some());
+    let again = b
+        .records
+        .replace_recovery_code(a.id, b"kit three", b"v3")
+        .await
+        .unwrap();
+    assert_eq!(again.recovery_bundle.as_deref(), Some(&b"kit three"[..]));
+    assert_eq!(again.recovery_verifier.as_deref(), Some(&b"v3"[..]));
+    assert!(matches!(
+        b.records.replace_recovery_code(id(), b"x", b"y").await,
+        Err(StoreError::NotFound)
+    ));
 }
