@@ -15,6 +15,10 @@ export {
   Login,
   LoginResult,
   RecoveryCode,
+  RecoverySecret,
+  DealtShares,
+  ShareCollector,
+  reshareForRequest,
   defaultKsfVersion,
 } from './gen/coffre_wasm.js';
 

@@ -15,6 +15,17 @@ export {
   Login,
   LoginResult,
   RecoveryCode,
+  /**
+   * k-of-n referent recovery (docs/format.md, "Referents"): a `RecoverySecret` seals the
+   * referents key bundle and `deal`s shares sealed to each referent (`DealtShares`);
+   * `reshareForRequest` is a referent's approval (their share resealed to the request's
+   * ephemeral key); a `ShareCollector` checks the replies against their commitments and
+   * rebuilds the secret. Shares in clear and the secret never leave wasm.
+   */
+  RecoverySecret,
+  DealtShares,
+  ShareCollector,
+  reshareForRequest,
   defaultKsfVersion,
 } from './gen/coffre_wasm.js';
 
@@ -70,6 +81,13 @@ export type CoffreErrorCode =
   | 'METADATA_INVALID_CATEGORY'
   | 'METADATA_MALFORMED'
   | 'METADATA_AUTHENTICATION_FAILED'
+  | 'REFERENT_BAD_THRESHOLD'
+  | 'REFERENT_SHARE_UNREADABLE'
+  | 'REFERENT_SHARE_WRONG'
+  | 'REFERENT_SHARES_MIXED'
+  | 'REFERENT_DUPLICATE_SHARE'
+  | 'NOT_ENOUGH_SHARES'
+  | 'MALFORMED_SHARE'
   | 'INTERNAL';
 
 /**

@@ -238,7 +238,8 @@ impl RecoverySecret {
             Gf256::split_array(
                 usize::from(threshold),
                 usize::from(count),
-                &self.0,
+                // A slice, not the array by value: no unwiped copy of the secret.
+                self.0.as_slice(),
                 &mut rng,
             )
             .map_err(|_| ReferentError::Sharing)?,

@@ -17,6 +17,7 @@ use coffre_core::format::header::HeaderError;
 use coffre_core::metadata::MetadataError;
 use coffre_core::opaque::{LoginError, MessageError, RegistrationError, UnknownKsfVersion};
 use coffre_core::recovery::RecoveryCodeError;
+use coffre_core::referents::ReferentError;
 use coffre_core::{DecryptError, EncryptError, EnvelopeError, KeyError, RandomError};
 use wasm_bindgen::prelude::*;
 
@@ -126,6 +127,23 @@ error_codes! {
     MetadataMalformed = "METADATA_MALFORMED" => "the sealed metadata is malformed",
     /// Sealed metadata does not open: wrong document, or tampered.
     MetadataAuthenticationFailed = "METADATA_AUTHENTICATION_FAILED" => "the sealed metadata does not open: wrong document, or altered",
+    /// A deal's threshold is 0 or above the number of referents, or there are more than
+    /// 10 referents (or none).
+    ReferentBadThreshold = "REFERENT_BAD_THRESHOLD" => "the threshold must be between 1 and the number of referents, at most 10",
+    /// A sealed share does not open with the given identity (not sealed to it, not an age
+    /// file, altered or cut).
+    ReferentShareUnreadable = "REFERENT_SHARE_UNREADABLE" => "the sealed share does not open with this key (sealed to another key, altered or cut)",
+    /// A share opened but does not match its commitment: altered, from another deal or
+    /// for another account.
+    ReferentShareWrong = "REFERENT_SHARE_WRONG" => "the share does not match its commitment (altered, from another deal or another account)",
+    /// Shares with different thresholds, hence from different deals.
+    ReferentSharesMixed = "REFERENT_SHARES_MIXED" => "the shares come from deals with different thresholds",
+    /// Two shares with the same index.
+    ReferentDuplicateShare = "REFERENT_DUPLICATE_SHARE" => "a share with this index was already given",
+    /// Fewer shares than the threshold.
+    NotEnoughShares = "NOT_ENOUGH_SHARES" => "not enough shares to rebuild the recovery secret",
+    /// A decrypted share has the wrong length or impossible fields.
+    MalformedShare = "MALFORMED_SHARE" => "the share is malformed",
     /// A core error this version of the bindings does not know yet.
     Internal = "INTERNAL" => "internal error",
 }
@@ -299,6 +317,27 @@ fn metadata_code(e: &MetadataError) -> ErrorCode {
     }
 }
 
+fn referent_code(e: &ReferentError) -> ErrorCode {
+    match e {
+        ReferentError::BadThreshold { .. } => ErrorCode::ReferentBadThreshold,
+        ReferentError::Mixed => ErrorCode::ReferentSharesMixed,
+        ReferentError::DuplicateIndex(_) => ErrorCode::ReferentDuplicateShare,
+        ReferentError::NotEnoughShares { .. } => ErrorCode::NotEnoughShares,
+        ReferentError::WrongLength { .. } | ReferentError::Malformed { .. } => {
+            ErrorCode::MalformedShare
+        }
+        ReferentError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        ReferentError::CommitmentMismatch => ErrorCode::ReferentShareWrong,
+        // Every way of not opening is one code: the app tells the referent "this is not
+        // the share sealed to this key", whatever the cause.
+        ReferentError::Decrypt(_) => ErrorCode::ReferentShareUnreadable,
+        ReferentError::Encrypt(e) => encrypt_code(e),
+        ReferentError::Random(_) => ErrorCode::RandomUnavailable,
+        ReferentError::Sharing => ErrorCode::Internal,
+        _ => ErrorCode::Internal,
+    }
+}
+
 /// The message of a recovery code error: for a character outside the alphabet, the one
 /// people most likely meant (the same hints as coffre-core's message, without its
 /// formatting).
@@ -346,6 +385,7 @@ from_core! {
     UnknownKsfVersion => |_: &UnknownKsfVersion| ErrorCode::UnknownKsfVersion,
     BundleError => bundle_code,
     MetadataError => metadata_code,
+    ReferentError => referent_code,
 }
 
 /// Every error code, for the JS layer's type check (`errorCodes()` in JS).
@@ -417,6 +457,55 @@ mod tests {
             (KeyError::Empty.into(), ErrorCode::KeyFileEmpty),
             (EncryptError::NoRecipients.into(), ErrorCode::NoRecipients),
             (RandomError.into(), ErrorCode::RandomUnavailable),
+            (
+                ReferentError::Decrypt(DecryptError::NoIdentityMatched).into(),
+                ErrorCode::ReferentShareUnreadable,
+            ),
+            (
+                ReferentError::CommitmentMismatch.into(),
+                ErrorCode::ReferentShareWrong,
+            ),
+            (
+                ReferentError::NotEnoughShares { have: 1, need: 2 }.into(),
+                ErrorCode::NotEnoughShares,
+            ),
+            (
+                ReferentError::BadThreshold {
+                    threshold: 0,
+                    count: 3,
+                }
+                .into(),
+                ErrorCode::ReferentBadThreshold,
+            ),
+            (
+                ReferentError::Malformed {
+                    threshold: 0,
+                    index: 1,
+                }
+                .into(),
+                ErrorCode::MalformedShare,
+            ),
+            (
+                ReferentError::WrongLength {
+                    expected: 35,
+                    found: 3,
+                }
+                .into(),
+                ErrorCode::MalformedShare,
+            ),
+            (
+                ReferentError::UnsupportedVersion(2).into(),
+                ErrorCode::UnsupportedVersion,
+            ),
+            (ReferentError::Mixed.into(), ErrorCode::ReferentSharesMixed),
+            (
+                ReferentError::DuplicateIndex(1).into(),
+                ErrorCode::ReferentDuplicateShare,
+            ),
+            (
+                ReferentError::Encrypt(EncryptError::NoRecipients).into(),
+                ErrorCode::NoRecipients,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(error.code(), code, "{error:?}");

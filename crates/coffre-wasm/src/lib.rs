@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod metadata;
+pub mod referents;
 pub mod stream;
 
 pub use account::{Login, LoginResult, RecoveryCode, Registration, RegistrationResult};
@@ -24,4 +25,5 @@ pub use envelope::Envelope;
 pub use error::{CoffreError, ErrorCode};
 pub use keys::{Fingerprint, Identity, Recipient};
 pub use metadata::Metadata;
+pub use referents::{reshare_for_request, DealtShares, RecoverySecret, ShareCollector};
 pub use stream::{decrypt, encrypt, Decryptor, Encryptor};

@@ -208,6 +208,53 @@ export const cases = {
     await throwsCode(() => login.finish(new Uint8Array(320), 0xbeef), 'UNKNOWN_KSF_VERSION', 'ksf version');
   },
 
+  async referents(c) {
+    const account = '0123456789abcdef0123456789abcdef';
+    const me = c.generateIdentity();
+    const referents = [c.generateIdentity(), c.generateIdentity(), c.generateIdentity()];
+    const secret = c.RecoverySecret.generate();
+    const bundle = secret.sealIdentity(me, account);
+    eq(bundle.length, 62, 'bundle length');
+    eq(bundle[1], 3, 'referents bundle kind');
+    // What the server stores: SHA-256("coffre/v1/recovery/verifier" || token), as for codes.
+    const token = secret.authToken(account);
+    eq(token.length, 32, 'token length');
+    const digest = await crypto.subtle.digest('SHA-256', concatAll([text('coffre/v1/recovery/verifier'), token]));
+    sameBytes(secret.verifier(account), new Uint8Array(digest), 'verifier');
+    const dealt = secret.deal(2, referents.map((r) => r.recipient()), account);
+    eq(dealt.count, 3, 'count');
+    eq(dealt.threshold, 2, 'threshold');
+    for (let i = 0; i < 3; i++) {
+      eq(dealt.index(i), i + 1, `index ${i}`);
+      eq(dealt.commitment(i).length, 32, `commitment ${i}`);
+      // A sealed share is a plain age file to the referent, holding 35 bytes.
+      eq(c.decrypt(dealt.sealedShare(i), [referents[i]]).length, 35, `sealed share ${i}`);
+    }
+    await throwsCode(() => dealt.sealedShare(3), 'INVALID_ARGUMENT', 'out of range');
+    await throwsCode(() => secret.deal(4, referents.map((r) => r.recipient()), account), 'REFERENT_BAD_THRESHOLD', 'threshold above count');
+
+    const ephemeral = c.generateIdentity();
+    const reply = (deal, i) => c.reshareForRequest(referents[i], deal.sealedShare(i), ephemeral.recipient());
+    const collector = new c.ShareCollector(account);
+    eq(collector.threshold, 0, 'no threshold yet');
+    eq(collector.add(ephemeral, reply(dealt, 2), dealt.commitment(2)), 3, 'index of the first reply');
+    eq(collector.threshold, 2, 'threshold from the first share');
+    await throwsCode(() => collector.rebuild(), 'NOT_ENOUGH_SHARES', 'one share of two');
+    // Referent 2 answers with a share of another deal: it opens but is the wrong one.
+    const older = c.RecoverySecret.generate().deal(2, referents.map((r) => r.recipient()), account);
+    await throwsCode(() => collector.add(ephemeral, reply(older, 1), dealt.commitment(1)), 'REFERENT_SHARE_WRONG', 'wrong share');
+    await throwsCode(() => collector.add(ephemeral, dealt.sealedShare(1), dealt.commitment(1)), 'REFERENT_SHARE_UNREADABLE', 'not resealed');
+    await throwsCode(() => c.reshareForRequest(referents[0], dealt.sealedShare(1), ephemeral.recipient()), 'REFERENT_SHARE_UNREADABLE', 'not my share');
+    eq(collector.count, 1, 'refused shares are not kept');
+    collector.add(ephemeral, reply(dealt, 1), dealt.commitment(1));
+    const rebuilt = collector.rebuild();
+    sameBytes(rebuilt.authToken(account), token, 'rebuilt token');
+    eq(rebuilt.openBundle(bundle, account).recipient(), me.recipient(), 'rebuilt secret opens the bundle');
+    await throwsCode(() => older.index(9), 'INVALID_ARGUMENT', 'index out of range');
+    await throwsCode(() => c.RecoveryCode.generate().openBundle(bundle, account), 'BUNDLE_WRONG_KIND', 'a code cannot open it');
+    for (const x of [collector, rebuilt, dealt, older, secret]) x.free();
+  },
+
   async metadata(c) {
     const me = c.generateIdentity();
     const enc = new c.Encryptor([me.recipient()]);

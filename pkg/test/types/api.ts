@@ -14,6 +14,10 @@ import init, {
   joinEnvelope,
   Encryptor,
   RecoveryCode,
+  RecoverySecret,
+  ShareCollector,
+  reshareForRequest,
+  type Identity,
 } from 'coffre';
 
 export async function example(file: ReadableStream<Uint8Array>): Promise<CoffreErrorCode | null> {
@@ -50,4 +54,27 @@ export function recoveryValues(accountId: string): { token: Uint8Array; verifier
   } finally {
     code.free();
   }
+}
+
+/** Referent recovery: what a deal stores, a referent's approval, the rebuilt secret. */
+export function referentFlow(accountId: string, referents: Identity[], me: Identity): boolean {
+  const secret = RecoverySecret.generate();
+  const bundle: Uint8Array = secret.sealIdentity(me, accountId);
+  const verifier: Uint8Array = secret.verifier(accountId);
+  const dealt = secret.deal(2, referents.map((r) => r.recipient()), accountId);
+  const count: number = dealt.count;
+  const ephemeral = generateIdentity();
+  const collector = new ShareCollector(accountId);
+  for (let i = 0; i < count; i++) {
+    const index: number = dealt.index(i);
+    const commitment: Uint8Array = dealt.commitment(i);
+    const reply: Uint8Array = reshareForRequest(referents[i], dealt.sealedShare(i), ephemeral.recipient());
+    const added: number = collector.add(ephemeral, reply, commitment);
+    void [index, added];
+  }
+  const threshold: number = collector.threshold;
+  const rebuilt: RecoverySecret = collector.rebuild();
+  const token: Uint8Array = rebuilt.authToken(accountId);
+  void [verifier, threshold, token];
+  return rebuilt.openBundle(bundle, accountId).recipient() === me.recipient();
 }
