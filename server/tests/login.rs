@@ -6,7 +6,7 @@ mod common;
 
 use coffre_core::bundle::KeyBundle;
 use coffre_core::opaque::{self, ClientLogin, ClientRegistration, ServerSetup, KSF_V1};
-use coffre_core::recovery::{recovery_verifier, RecoveryCode};
+use coffre_core::recovery::RecoveryCode;
 use coffre_core::Identity;
 use coffre_server::{admin, Limits};
 use common::accounts::{login, register, register_with_code};

@@ -349,10 +349,7 @@ fn ending(
             )
         })
         .collect();
-    let targets: Vec<(&str, Recipient)> = targets
-        .iter()
-        .map(|(i, k)| (i.as_str(), k.clone()))
-        .collect();
+    let targets: Vec<(&str, Recipient)> = targets.iter().map(|(i, k)| (i.as_str(), *k)).collect();
     let (new_deal, _, new_shares) = deal(&identity, account_id, 2, &targets);
     let body = json!({
         "proof": asking.proof,

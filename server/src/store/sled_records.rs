@@ -1217,7 +1217,7 @@ impl Records for SledRecords {
 
     async fn recovery_requests_of(&self, account: Id) -> StoreResult<Vec<RecoveryRequest>> {
         let mut found = self.t.requests_where(|r| r.account == Some(account))?;
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(found)
     }
 
@@ -1229,7 +1229,7 @@ impl Records for SledRecords {
         let mut found = self
             .t
             .requests_where(|r| r.is_open(now) && r.referents.contains(&referent))?;
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         Ok(found)
     }
 
