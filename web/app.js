@@ -67,8 +67,31 @@ async function home(account) {
   show(account.role === 'worker' ? s.workerHome : s.vaultScreen);
 }
 
+/**
+ * Which kind of secret a handle uses on this device ('pin' or 'passphrase'), so that an
+ * error names it and a PIN gets the number keyboard. Never the secret itself.
+ */
+const KIND_KEY = 'coffre.kind';
+function kinds() {
+  try {
+    return JSON.parse(localStorage.getItem(KIND_KEY) ?? '{}') ?? {};
+  } catch {
+    return {};
+  }
+}
+function rememberKind(handle, secret) {
+  try {
+    localStorage.setItem(KIND_KEY, JSON.stringify({ ...kinds(), [handle]: /^[0-9]+$/.test(secret) ? 'pin' : 'passphrase' }));
+  } catch {
+    // not remembered: the message stays general
+  }
+}
+const WRONG = { pin: 'errWrongLoginPin', passphrase: 'errWrongLoginPassphrase' };
+
 function loginScreen() {
-  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+  const kindOf = () => kinds()[form.handle.value.trim().toLowerCase()] ?? null;
+  const keyboard = () => form.passphrase.setAttribute('inputmode', kindOf() === 'pin' ? 'numeric' : 'text');
+  const form = h('form', { novalidate: true, oninput: (ev) => ev.target.id === 'handle' && keyboard(), onsubmit: async (ev) => {
     ev.preventDefault();
     clearError();
     const handle = form.handle.value.trim().toLowerCase();
@@ -80,10 +103,12 @@ function loginScreen() {
         await vault.ready();
         return vault.login(handle, pass);
       });
+      rememberKind(handle, pass);
       await home(account);
     } catch (e) {
-      const key = keyOf(e);
-      showError(key, key === 'errWrongLogin' ? 'passphrase' : null);
+      let key = keyOf(e);
+      if (key === 'errWrongLogin') key = WRONG[kindOf()] ?? key;
+      showError(key, key.startsWith('errWrongLogin') ? 'passphrase' : null);
     }
   } },
     field('handle', 'handle', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true }),
@@ -92,6 +117,7 @@ function loginScreen() {
     h('button', { type: 'submit', id: 'login-submit', text: t('loginButton') }),
     h('p', { class: 'status', 'aria-live': 'polite' }),
   );
+  queueMicrotask(keyboard);
   const go = (name) => async () => show((await screens())[name], { handle: form.handle.value.trim().toLowerCase() });
   return h('div', { class: 'stack' },
     h('h1', { tabindex: '-1', text: t('loginTitle') }),
@@ -99,6 +125,7 @@ function loginScreen() {
     noticeBox(),
     form,
     h('button', { type: 'button', class: 'link', id: 'to-recovery', text: t('forgotSecret'), onclick: go('recoveryScreen') }),
+    h('button', { type: 'button', class: 'link', id: 'to-ask-recovery', text: t('lostBoth'), onclick: go('askRecoveryScreen') }),
     h('button', { type: 'button', class: 'link', id: 'to-worker-register', text: t('iAmWorker'), onclick: go('workerRegisterScreen') }),
   );
 }

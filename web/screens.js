@@ -2,6 +2,7 @@
 // care. Loaded by app.js once the person moves on from the login screen.
 
 import * as vault from './vault.js';
+import * as rs from './recovery-screens.js';
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
   busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
@@ -9,6 +10,8 @@ import {
 
 const DAY = 86_400;
 const now = () => Math.floor(Date.now() / 1000);
+
+export { askRecoveryScreen } from './recovery-screens.js';
 
 // ---------------------------------------------------------------- secrets
 
@@ -160,6 +163,7 @@ export function workerHome() {
       h('button', { type: 'button', class: 'secondary', id: 'to-unlock', text: t('unlockAccount'), onclick: () => show(unlockScreen) }),
       h('button', { type: 'button', class: 'secondary', id: 'to-account', text: t('myAccount'), onclick: () => show(accountScreen) }),
     ),
+    rs.asksList(),
     h('h2', { text: t('sharedWithMe') }),
     list,
     h('h2', { text: t('mySafetyWords') }),
@@ -207,20 +211,28 @@ function createBeneficiaryScreen() {
   );
 }
 
-function recoveryKitScreen({ handle, code }) {
+/**
+ * The recovery kit to print: the code, what it is for, and what losing both the secret
+ * and the paper means. `own`: the person's own new kit (not one a worker hands over).
+ */
+function recoveryKitScreen({ handle, code, own = false, recovered = false }) {
   return h('div', { class: 'stack' },
     h('h1', { tabindex: '-1', text: t('kitTitle') }),
+    noticeBox(),
+    recovered && h('p', { class: 'notice', id: 'recovered-notice', text: t('recoveredByReferents') }),
+    h('p', { id: 'kit-service', text: t('kitService', { url: location.origin }) }),
     h('p', { text: t('kitForHandle', { handle }) }),
-    h('p', { class: 'lead', text: t('kitIntro', { handle }) }),
+    h('p', { class: 'lead', text: t(own ? 'kitOwnIntro' : 'kitIntro', { handle }) }),
     h('h2', { text: t('kitCodeLabel') }),
     // Groups never break across lines; <wbr> lets the line break after a dash.
     h('p', { class: 'code', id: 'recovery-code', translate: 'no' },
       code.split('-').flatMap((g, i) => [i ? '-' : null, i ? h('wbr') : null, h('span', { text: g })])),
     drawQr(h('div', { class: 'qr', id: 'recovery-qr' }), code, 'kitQrLabel'),
-    h('ol', {}, h('li', { text: t('kitStep1') }), h('li', { text: t('kitStep2', { handle }) }), h('li', { text: t('kitStep3') })),
+    h('ol', {}, h('li', { text: t('kitStep1') }), h('li', { text: t(own ? 'kitOwnStep2' : 'kitStep2', { handle }) }), h('li', { text: t('kitStep3') })),
+    h('p', { id: 'kit-lose-both', text: t('kitLoseBoth') }),
     h('div', { class: 'actions' },
       h('button', { type: 'button', id: 'print', text: t('kitPrint'), onclick: () => window.print() }),
-      h('button', { type: 'button', class: 'secondary', id: 'kit-done', text: t('kitDone'), onclick: () => show(workerHome) }),
+      h('button', { type: 'button', class: 'secondary', id: 'kit-done', text: t(own ? 'kitOwnDone' : 'kitDone'), onclick: () => show(own ? homeScreen() : workerHome) }),
     ),
   );
 }
@@ -297,6 +309,7 @@ export function vaultScreen() {
   return h('div', { class: 'stack' },
     h('h1', { tabindex: '-1', text: t('vaultTitle') }),
     noticeBox(),
+    rs.recoveryWarning(),
     alertBox(),
     h('div', { class: 'actions' },
       h('button', { type: 'button', id: 'add-document', text: t('addDocument'), onclick: () => show(uploadScreen) }),
@@ -716,6 +729,12 @@ function accountScreen() {
     h('h1', { tabindex: '-1', text: t('accountTitle') }),
     h('p', { class: 'lead', text: t('accountIntro') }),
     form,
+    h('h2', { text: t('keepingAccess') }),
+    h('p', { class: 'hint', text: t('keepingAccessHint') }),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'secondary', id: 'to-referents', text: t('myReferents'), onclick: () => show(rs.referentsScreen) }),
+      h('button', { type: 'button', class: 'secondary', id: 'new-kit', text: t('newKit'), onclick: (ev) => rs.printNewKit(ev.currentTarget) }),
+    ),
   );
 }
 
@@ -760,3 +779,5 @@ export function recoveryScreen({ handle = '' } = {}) {
     form,
   );
 }
+
+Object.assign(rs.ctx, { fingerprintBox, secretChooser, recoveryKitScreen, homeScreen, workerHome });

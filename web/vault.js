@@ -25,6 +25,12 @@ let account = null; // the account as the server shows it
 
 export const ready = () => init();
 
+/** Runs `f` with the logged-in account's Identity handle (which stays in this module). */
+export function withIdentity(f) {
+  if (!identity) throw new ApiError('errSession');
+  return f(identity);
+}
+
 /** The logged-in account ({id, handle, role, …}) or null. */
 export function currentAccount() {
   return account;

@@ -5,26 +5,16 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..', '..');
-const SERVER = process.env.COFFRE_SERVER_BIN ?? join(ROOT, 'target', 'release', 'coffre-server');
-const SHOTS = join(HERE, 'screenshots');
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const VIEWPORTS = [
-  { width: 360, height: 740 },
-  { width: 1280, height: 800 },
-];
-const WAIT = { timeout: 60_000 };
+import {
+  HERE, ROOT, SERVER, SHOTS, WAIT, admin, freePort, waitHealthy, newContext, pageErrors, check, text, login, download, tokenOf,
+} from './harness.js';
 
 const WORKER = { handle: 'camille.relais', passphrase: 'le chat dort sur le toit' };
 const PERSON = { handle: 'amina.k', pin: '482915', newPin: '730264', recoveredPin: '615039' };
@@ -83,92 +73,6 @@ const FILES = [
   },
 ];
 const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa') };
-
-function admin(...args) {
-  const r = spawnSync(SERVER, args, { encoding: 'utf8' });
-  assert.equal(r.status, 0, `coffre-server ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(url, child) {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`coffre-server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('coffre-server did not become healthy');
-}
-
-/** A browser context that may only talk to the test server. */
-async function newContext(browser, url, locale) {
-  const context = await browser.newContext({ locale, viewport: VIEWPORTS[0], acceptDownloads: true });
-  await context.route('**/*', (route) =>
-    route.request().url().startsWith(`${url}/`) ? route.continue() : route.abort(),
-  );
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e));
-  return { context, page };
-}
-const pageErrors = [];
-
-/** axe-core on the current screen (0 serious/critical), then both screenshot sizes. */
-async function check(page, name) {
-  await page.waitForLoadState('networkidle');
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
-  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
-    [],
-    `axe on screen "${name}"`,
-  );
-  for (const vp of VIEWPORTS) {
-    await page.setViewportSize(vp);
-    await page.screenshot({ path: join(SHOTS, `${name}-${vp.width}.png`), fullPage: true });
-  }
-  await page.setViewportSize(VIEWPORTS[0]);
-  // Usable at 360 px: nothing wider than the screen.
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `screen "${name}" is ${overflow}px wider than 360px`);
-}
-
-const text = (page, selector) => page.locator(selector).innerText();
-
-/** Logs in on the login screen and waits for `ready`. */
-async function login(page, who, secret, ready) {
-  await page.fill('#handle', who.handle);
-  await page.fill('#passphrase', secret);
-  await page.click('#login-submit');
-  await page.waitForSelector(ready, WAIT);
-}
-
-/** Clicks `selector` and returns the bytes of the download it starts. */
-async function download(page, selector) {
-  const [d] = await Promise.all([page.waitForEvent('download', WAIT), page.click(selector)]);
-  return { name: d.suggestedFilename(), bytes: readFileSync(await d.path()) };
-}
-
-/** The bearer token of the page's last API request. */
-function tokenOf(page) {
-  const seen = [];
-  page.on('request', (r) => r.headers().authorization && seen.push(r.headers().authorization));
-  return () => seen.at(-1);
-}
 
 describe('web app', () => {
   let dir;
@@ -689,7 +593,7 @@ describe('web app', () => {
     }
     await page.fill('#passphrase', PERSON.newPin);
     await page.click('#login-submit');
-    await page.waitForSelector('#form-error:text("this account is locked")', WAIT);
+    await page.waitForSelector('#form-error:text("Your vault is locked")', WAIT);
     await check(page, '26-login-locked');
     const w = worker.page;
     await w.click('#to-unlock');

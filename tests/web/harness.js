@@ -1,0 +1,107 @@
+// What both web test files share: the server binary, a free port, a context limited to
+// the test server, and the per-screen check (axe, then both screenshot sizes).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const ROOT = join(HERE, '..', '..');
+export const SERVER = process.env.COFFRE_SERVER_BIN ?? join(ROOT, 'target', 'release', 'coffre-server');
+export const SHOTS = join(HERE, 'screenshots');
+export const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+export const VIEWPORTS = [
+  { width: 360, height: 740 },
+  { width: 1280, height: 800 },
+];
+export const WAIT = { timeout: 60_000 };
+
+export function admin(...args) {
+  const r = spawnSync(SERVER, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, `coffre-server ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitHealthy(url, child) {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`coffre-server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('coffre-server did not become healthy');
+}
+
+/** A browser context that may only talk to the test server. */
+export async function newContext(browser, url, locale, shots = SHOTS) {
+  const context = await browser.newContext({ locale, viewport: VIEWPORTS[0], acceptDownloads: true });
+  await context.route('**/*', (route) =>
+    route.request().url().startsWith(`${url}/`) ? route.continue() : route.abort(),
+  );
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e));
+  return { context, page };
+}
+export const pageErrors = [];
+
+/** axe-core on the current screen (0 serious/critical), then both screenshot sizes. */
+export async function check(page, name, shots = SHOTS) {
+  await page.waitForLoadState('networkidle');
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+    [],
+    `axe on screen "${name}"`,
+  );
+  for (const vp of VIEWPORTS) {
+    await page.setViewportSize(vp);
+    await page.screenshot({ path: join(shots, `${name}-${vp.width}.png`), fullPage: true });
+  }
+  await page.setViewportSize(VIEWPORTS[0]);
+  // Usable at 360 px: nothing wider than the screen.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `screen "${name}" is ${overflow}px wider than 360px`);
+}
+
+export const text = (page, selector) => page.locator(selector).innerText();
+
+/** Logs in on the login screen and waits for `ready`. */
+export async function login(page, who, secret, ready) {
+  await page.fill('#handle', who.handle);
+  await page.fill('#passphrase', secret);
+  await page.click('#login-submit');
+  await page.waitForSelector(ready, WAIT);
+}
+
+/** Clicks `selector` and returns the bytes of the download it starts. */
+export async function download(page, selector) {
+  const [d] = await Promise.all([page.waitForEvent('download', WAIT), page.click(selector)]);
+  return { name: d.suggestedFilename(), bytes: readFileSync(await d.path()) };
+}
+
+/** The bearer token of the page's last API request. */
+export function tokenOf(page) {
+  const seen = [];
+  page.on('request', (r) => r.headers().authorization && seen.push(r.headers().authorization));
+  return () => seen.at(-1);
+}
+
