@@ -32,7 +32,14 @@ fn web_app_end_to_end_on_postgres_and_s3() {
     );
     let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/web");
     let status = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "web.test.js"])
+        // As `cargo xtask test` runs them on the embedded store (xtask's WEB_TEST_ARGS).
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-reporter=spec",
+            "web.test.js",
+            "recovery.test.js",
+        ])
         .current_dir(web)
         .env("COFFRE_SERVER_BIN", &server)
         .env("COFFRE_RECORDS", &db)

@@ -95,6 +95,7 @@ pub(crate) fn cargo_test_postgres(ctx: &Ctx) -> Result {
         "http_basics",
         "login",
         "logs",
+        "recovery",
         "shares",
     ] {
         args.extend(["--test", test]);

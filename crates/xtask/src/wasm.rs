@@ -357,6 +357,15 @@ pub fn build_cli(root: &Path) -> Result<(), String> {
     ]))
 }
 
+/// How `node` runs the web tests: the stories, then recovery through referents.
+pub const WEB_TEST_ARGS: &[&str] = &[
+    "--test",
+    "--test-concurrency=1",
+    "--test-reporter=spec",
+    "web.test.js",
+    "recovery.test.js",
+];
+
 /// The web app's end-to-end tests (`tests/web/`): Playwright in Chromium against the
 /// `coffre-server` (the debug build the workspace tests made) on 127.0.0.1, serving
 /// `web/` and the built `pkg/`.
@@ -364,7 +373,9 @@ pub fn test_web(root: &Path) -> Result<(), String> {
     let dir = root.join("tests").join("web");
     npm_ci_if_needed(&dir)?;
     run(Command::new("node")
-        .args(["--test", "--test-reporter=spec", "web.test.js"])
+        // One file at a time: each starts its own server and browser, and web.test.js
+        // clears the screenshot folder the other writes into.
+        .args(WEB_TEST_ARGS)
         .env(
             "COFFRE_SERVER_BIN",
             target_dir(root).join("debug").join("coffre-server"),
