@@ -357,6 +357,59 @@ async fn every_json_route_refuses_hostile_bodies_with_a_problem_and_writes_nothi
             Some(&amina.token),
             json!({"envelope": junk, "expires_at": s.now() + 60, "max_downloads": 3}),
         ),
+        // Recovery through referents. The request routes name the document's id, which is
+        // no request's: refused whatever the body.
+        (
+            Method::PUT,
+            "/v1/me/referents".into(),
+            Some(&amina.token),
+            json!({"threshold": 2, "bundle": junk, "verifier": junk, "shares": [
+                {"referent": worker.id().to_string(), "index": 1, "sealed_share": junk, "commitment": junk}
+            ]}),
+        ),
+        (
+            Method::POST,
+            "/v1/me/recovery-kit".into(),
+            Some(&amina.token),
+            json!({"recovery_bundle": junk, "recovery_verifier": junk}),
+        ),
+        (
+            Method::POST,
+            "/v1/recovery/requests".into(),
+            None,
+            json!({"handle": "amina", "ephemeral_key": "age1notakey"}),
+        ),
+        (
+            Method::POST,
+            "/v1/recovery/cancel".into(),
+            None,
+            json!({"handle": "amina", "recovery_token": junk}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/recovery/requests/{doc}/cancel"),
+            None,
+            json!({"proof": junk}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/recovery/requests/{doc}/release"),
+            None,
+            json!({"proof": junk, "registration_request": junk}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/recovery/requests/{doc}/finish"),
+            None,
+            json!({"proof": junk, "secret_token": junk, "registration_upload": junk, "bundle": junk,
+                   "recovery_bundle": junk, "recovery_verifier": junk, "deal": null}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/recovery/requests/{doc}/approve"),
+            Some(&worker.token),
+            json!({"sealed_share": junk}),
+        ),
     ];
 
     // The table covers every route whose OpenAPI request body is JSON.

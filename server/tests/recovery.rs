@@ -1162,11 +1162,15 @@ async fn authorization_of_every_recovery_endpoint() {
             .await;
         assert_eq!(r.status(), fb, "{name}: cancel without the proof");
         let r = s
-            .req(Method::POST, &format!("/v1/recovery/requests/{id}/finish"), *token)
-            .json(&json!({"proof": b64(&[1u8; 32]), "secret_token": b64(&[0; 32]), "registration_upload": "", "bundle": "", "recovery_bundle": "", "recovery_verifier": ""}))
+            .req(
+                Method::POST,
+                &format!("/v1/recovery/requests/{id}/release"),
+                *token,
+            )
+            .json(&json!({"proof": b64(&[1u8; 32]), "registration_request": b64(&[0; 32])}))
             .sent()
             .await;
-        assert_eq!(r.status(), fb, "{name}: finish without the proof");
+        assert_eq!(r.status(), fb, "{name}: release without the proof");
     }
     let r = s
         .req(

@@ -302,6 +302,8 @@ pub async fn release(
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> AppResult<Json<Released>> {
     throttle(&state, &ip).await?;
+    // The body is checked whole before anything is looked up.
+    let registration = decode_b64("registration_request", &body.registration_request)?;
     let request = proven(&state, id, &body.proof).await?;
     let now = state.now();
     request.check_releasable(now)?;
@@ -340,7 +342,6 @@ pub async fn release(
             });
         }
     }
-    let registration = decode_b64("registration_request", &body.registration_request)?;
     let response = opaque::server_registration_start(&state.opaque, &registration, &account.0)
         .map_err(|e| AppError::Unprocessable(format!("registration_request: {e}")))?;
     tracing::info!(request = %id, %account, "recovery shares released");
@@ -387,6 +388,14 @@ pub async fn finish(
     ApiJson(body): ApiJson<FinishBody>,
 ) -> AppResult<StatusCode> {
     throttle(&state, &ip).await?;
+    // The body is checked whole before anything is looked up.
+    let token = decode_b64("secret_token", &body.secret_token)?;
+    let token: [u8; 32] = token
+        .try_into()
+        .map_err(|_| AppError::Unprocessable("secret_token: 32 bytes expected".into()))?;
+    let (record, bundle) = re_registration(&body.registration_upload, &body.bundle)?;
+    let (recovery_bundle, recovery_verifier) =
+        check_kit(&body.recovery_bundle, &body.recovery_verifier)?;
     let request = proven(&state, id, &body.proof).await?;
     let now = state.now();
     request.check_releasable(now)?;
@@ -397,10 +406,6 @@ pub async fn finish(
         .await?
         .filter(|d| Some(d.id) == request.deal)
         .ok_or(AppError::RecoveryClosed)?;
-    let token = decode_b64("secret_token", &body.secret_token)?;
-    let token: [u8; 32] = token
-        .try_into()
-        .map_err(|_| AppError::Unprocessable("secret_token: 32 bytes expected".into()))?;
     let verifier: [u8; 32] = deal
         .verifier
         .as_slice()
@@ -413,9 +418,6 @@ pub async fn finish(
         tracing::info!(request = %id, "recovery finish with a wrong secret token");
         return Err(AppError::InvalidLogin);
     }
-    let (record, bundle) = re_registration(&body.registration_upload, &body.bundle)?;
-    let (recovery_bundle, recovery_verifier) =
-        check_kit(&body.recovery_bundle, &body.recovery_verifier)?;
     let new_deal = match &body.deal {
         Some(d) => Some(check_deal(&state, account, d).await?),
         None => None,
