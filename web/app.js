@@ -109,6 +109,9 @@ function loginScreen() {
       let key = keyOf(e);
       if (key === 'errWrongLogin') key = WRONG[kindOf()] ?? key;
       showError(key, key.startsWith('errWrongLogin') ? 'passphrase' : null);
+      if (Number.isInteger(e.left)) {
+        document.getElementById('form-error')?.append(' ', t(e.left === 0 ? 'lastTry' : 'triesLeft', { count: e.left }));
+      }
     }
   } },
     field('handle', 'handle', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true }),

@@ -83,12 +83,14 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
     let (status, _, identity) = login(&s, "amina", "1234 5678").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(identity.unwrap().to_recipient(), b_identity.to_recipient());
-    for i in 0..10 {
-        assert_eq!(
-            attempt(&s, "amina").await.status(),
-            StatusCode::OK,
-            "attempt {i}"
-        );
+    for i in 0..10u64 {
+        let r = attempt(&s, "amina").await;
+        assert_eq!(r.status(), StatusCode::OK, "attempt {i}");
+        // Only the last few tries are announced: 3, 2, 1, then 0 (this one was the last).
+        let started: Value = r.json().await.unwrap();
+        let left = 10 - (i + 1);
+        let expected = if left <= 3 { json!(left) } else { Value::Null };
+        assert_eq!(started["attempts_left"], expected, "attempt {i}");
     }
     assert_problem(
         attempt(&s, "amina").await,

@@ -88,8 +88,9 @@ describe('web app', () => {
   before(async () => {
     assert.ok(existsSync(SERVER), `build it first: cargo build --release -p coffre-server --locked (${SERVER})`);
     assert.ok(existsSync(join(ROOT, 'pkg', 'gen', 'coffre_wasm_bg.wasm')), 'pkg/gen is missing: run cargo xtask test');
-    rmSync(SHOTS, { recursive: true, force: true });
+    // This file's screenshots only: recovery.test.js keeps its own in a subfolder.
     mkdirSync(SHOTS, { recursive: true });
+    for (const f of readdirSync(SHOTS)) if (f.endsWith('.png')) rmSync(join(SHOTS, f));
     dir = mkdtempSync(join(tmpdir(), 'coffre-web-'));
     const data = join(dir, 'data');
     const org = admin('org', 'create', 'Relais Test', '--data', data);
@@ -574,7 +575,7 @@ describe('web app', () => {
     assert.equal(await other.inputValue('#handle'), PERSON.handle);
     await other.fill('#passphrase', PERSON.pin);
     await other.click('#login-submit');
-    await other.waitForSelector('#form-error:text("This name or this passphrase is not right")', WAIT);
+    await other.waitForSelector('#form-error:text("This name or this PIN is not right")', WAIT);
     await other.fill('#passphrase', PERSON.newPin);
     await other.click('#login-submit');
     await other.waitForSelector('h1:text("Add a paper")', WAIT);
@@ -590,7 +591,15 @@ describe('web app', () => {
       await page.click('#login-submit');
       await page.waitForSelector('#form-error:not(:empty)', WAIT);
       await page.waitForSelector('#login-submit:not([disabled])');
+      // The error names the PIN (this device knows the person uses one) and, near the
+      // end, the tries left.
+      const said = await text(page, '#form-error');
+      assert.match(said, /This name or this PIN is not right/, `try ${i}`);
+      if (i === 7) assert.match(said, /2 tries left before the vault locks/);
+      if (i === 9) assert.match(said, /That was the last try/);
+      if (i < 6) assert.doesNotMatch(said, /tries left/);
     }
+    assert.equal(await page.getAttribute('#passphrase', 'inputmode'), 'numeric', 'a known PIN gets the number keyboard');
     await page.fill('#passphrase', PERSON.newPin);
     await page.click('#login-submit');
     await page.waitForSelector('#form-error:text("Your vault is locked")', WAIT);

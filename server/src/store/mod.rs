@@ -668,8 +668,9 @@ pub trait Records: Send + Sync + 'static {
     /// counted since the last success or unlock, the account locks and this (and every
     /// later attempt) fails with [`StoreError::AccountLocked`]. Durable on return.
     async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account>;
-    /// The same count for a handle without an account, keyed by a digest of the handle.
-    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<()>;
+    /// The same count for a handle without an account, keyed by a digest of the handle;
+    /// returns the attempts counted, this one included.
+    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<u32>;
     /// A finished login: clears the count unless the credentials changed since the login
     /// started at `epoch` ([`StoreError::CredentialsChanged`]) or the account locked
     /// meanwhile ([`StoreError::AccountLocked`]).

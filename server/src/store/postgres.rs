@@ -533,7 +533,7 @@ impl Records for PgRecords {
         })
     }
 
-    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<()> {
+    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<u32> {
         let client = self.client().await?;
         let counted = opt(
             &client,
@@ -547,7 +547,7 @@ impl Records for PgRecords {
         .await
         .map_err(db)?;
         match counted {
-            Some(_) => Ok(()),
+            Some(row) => u32::try_from(row.get::<_, i32>(0)).map_err(backend),
             None => Err(StoreError::AccountLocked),
         }
     }

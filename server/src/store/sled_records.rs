@@ -763,7 +763,7 @@ impl Records for SledRecords {
         Ok(account)
     }
 
-    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<()> {
+    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<u32> {
         let _gate = self.gate.read().await;
         let tree = &self.t.unknown_attempts;
         let mut locked;
@@ -787,14 +787,14 @@ impl Records for SledRecords {
                 .map_err(backend)?
                 .is_ok()
             {
-                break Ok(());
+                break Ok(attempts.attempts);
             }
         };
-        self.durably(counted).await?;
+        let counted = self.durably(counted).await?;
         if locked {
             return Err(StoreError::AccountLocked);
         }
-        Ok(())
+        Ok(counted)
     }
 
     async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account> {

@@ -404,6 +404,13 @@ pub async fn unknown_handles_count_and_lock_like_accounts(b: &Backend) {
     })
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
+    // Each counted attempt is told its own rank, as the login's "tries left" needs.
+    let mut counts: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2, 3, 4, 5]);
     assert!(results
         .iter()
         .filter_map(|r| r.as_ref().err())

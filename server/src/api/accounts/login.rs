@@ -56,7 +56,13 @@ pub struct LoginStarted {
     pub login_response: String,
     /// Argon2id parameter version of the account.
     pub ksf_version: u16,
+    /// Tries left before the account locks if this one is wrong, when only a few are
+    /// left (an unknown handle counts alike, so this tells nothing about existence).
+    pub attempts_left: Option<u32>,
 }
+
+/// `attempts_left` is given from this many tries left down.
+const ATTEMPTS_LEFT_SHOWN: u32 = 3;
 
 /// Body of `POST /v1/login/finish`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,9 +122,13 @@ pub async fn login_start(
             .map_err(|e| AppError::Unprocessable(format!("login_request: {e}")))?;
     // Counted, durably, before KE2 leaves (KE2 lets the client test one guess); 423 once
     // locked. An unknown handle is counted the same way, so that it locks like an account.
-    match &account {
+    let counted = match &account {
         Some(a) => {
-            state.records.count_login_attempt(a.id, max).await?;
+            state
+                .records
+                .count_login_attempt(a.id, max)
+                .await?
+                .failed_logins
         }
         None => {
             state
@@ -126,7 +136,8 @@ pub async fn login_start(
                 .count_unknown_attempt(&digest, now, max)
                 .await?
         }
-    }
+    };
+    let left = max.saturating_sub(counted);
     let login_id = Id::generate()?;
     let sealed_state = state
         .keys
@@ -145,6 +156,7 @@ pub async fn login_start(
         login_id: login_id.to_string(),
         login_response: encode_b64(&response),
         ksf_version,
+        attempts_left: (left <= ATTEMPTS_LEFT_SHOWN).then_some(left),
     }))
 }
 
