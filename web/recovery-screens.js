@@ -58,9 +58,16 @@ export function recoveryWarning() {
 }
 
 /** The person's referents, and choosing them again (each checked with the safety words). */
-export function referentsScreen({ chosen = [], found = null, threshold = null } = {}) {
+export function referentsScreen({ chosen = null, found = null, threshold = null } = {}) {
   const list = h('div', { id: 'referents', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));
+  const fresh = chosen === null;
   rec.myReferents().then((v) => {
+    if (fresh) {
+      // The list to change starts as the referents who can still help (checked with the
+      // safety words when they were chosen): adding or removing one deals again to all.
+      const kept = v.referents.filter((r) => r.active).map((r) => ({ id: r.id, handle: r.handle, publicKey: r.public_key }));
+      return show(referentsScreen, { chosen: kept, threshold: v.threshold ? Math.min(v.threshold, kept.length) || null : null }, { keep: true });
+    }
     list.removeAttribute('aria-busy');
     if (!v.threshold) return list.replaceChildren(h('p', { id: 'no-referents', text: t('noReferents') }));
     list.replaceChildren(...[
@@ -73,6 +80,7 @@ export function referentsScreen({ chosen = [], found = null, threshold = null } 
     list.removeAttribute('aria-busy');
     showError(keyOf(e));
   });
+  chosen ??= [];
   const again = (args) => show(referentsScreen, { chosen, found: null, threshold, ...args });
   const find = h('form', { novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
@@ -96,7 +104,7 @@ export function referentsScreen({ chosen = [], found = null, threshold = null } 
     h('p', { text: t('checkWordsHow', { handle: found.handle }) }),
     ctx.fingerprintBox(found, 'their-fingerprint'),
     h('div', { class: 'actions' },
-      h('button', { type: 'button', id: 'referent-same', text: t('referentWordsSame'), onclick: () => again({ chosen: [...chosen, found] }) }),
+      h('button', { type: 'button', id: 'referent-same', text: t('referentWordsSame'), onclick: () => again({ chosen: [...chosen, found], threshold: null }) }),
       h('button', { type: 'button', class: 'secondary danger', id: 'referent-different', text: t('wordsDifferent'), onclick: () => again({}) }),
     ),
   );

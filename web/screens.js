@@ -186,7 +186,7 @@ function createBeneficiaryScreen() {
     try {
       code = await busy(form, async () => {
         await vault.ready();
-        return vault.registerBeneficiary(handle, secret, true);
+        return vault.registerBeneficiary(handle, secret, true, form['be-referent'].checked);
       });
     } catch (e) {
       const key = keyOf(e);
@@ -197,6 +197,7 @@ function createBeneficiaryScreen() {
     field('handle', 'theirHandle', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true }, 'handleHint'),
     chooser.nodes,
     h('label', { class: 'choice' }, h('input', { type: 'checkbox', id: 'consent', name: 'consent', required: true }), t('consent')),
+    h('label', { class: 'choice' }, h('input', { type: 'checkbox', id: 'be-referent', name: 'be-referent', checked: true }), t('beTheirReferent')),
     alertBox(),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', id: 'create-submit', text: t('createAccount') }),

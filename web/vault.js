@@ -6,6 +6,7 @@ import init, {
   Registration,
   Login,
   RecoveryCode,
+  RecoverySecret,
   Identity,
   Recipient,
   Encryptor,
@@ -54,7 +55,7 @@ const paint = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r,
  * key and under a new recovery code. `send(account)` posts it (worker or beneficiary
  * endpoint). Returns the recovery code's text, to print.
  */
-async function register(handle, secret, send) {
+async function register(handle, secret, send, { referentSelf = false } = {}) {
   const reg = Registration.start(secret);
   let result = null;
   let me = null;
@@ -83,7 +84,28 @@ async function register(handle, secret, send) {
       // it, never the code).
       recovery_verifier: b64(code.verifier(id)),
     };
-    await send(body);
+    // The worker creating the account, chosen with the person as their first referent:
+    // one share of a fresh recovery secret, sealed to the worker's own key.
+    let referents;
+    if (referentSelf) {
+      const recoverySecret = RecoverySecret.generate();
+      let dealt = null;
+      try {
+        dealt = recoverySecret.deal(1, [account.public_key], id);
+        referents = {
+          threshold: 1,
+          shares: [{ referent: account.id, index: dealt.index(0), sealed_share: b64(dealt.sealedShare(0)), commitment: b64(dealt.commitment(0)) }],
+          bundle: b64(recoverySecret.sealIdentity(me, id)),
+          verifier: b64(recoverySecret.verifier(id)),
+        };
+      } catch (e) {
+        throw plain(e);
+      } finally {
+        dealt?.free();
+        recoverySecret.free();
+      }
+    }
+    await send(body, referents);
     return code.toString();
   } finally {
     reg.free();
@@ -104,10 +126,10 @@ export function registerWorker(invite, handle, passphrase) {
 }
 
 /** Story 2: a logged-in worker creates a beneficiary's account, with their consent. */
-export function registerBeneficiary(handle, secret, consent) {
-  return register(handle, secret, (acct) =>
-    request('POST', '/v1/beneficiaries', { body: { consent, account: acct } }),
-  );
+export function registerBeneficiary(handle, secret, consent, referentSelf = false) {
+  return register(handle, secret, (acct, referents) =>
+    request('POST', '/v1/beneficiaries', { body: { consent, account: acct, referents } }),
+  { referentSelf });
 }
 
 /** Logs in: OPAQUE login, then opens the key bundle. Returns the account. */
@@ -124,8 +146,11 @@ export async function login(handle, passphrase) {
       result = attempt.finish(unb64(started.login_response), started.ksf_version);
     } catch (e) {
       // A wrong passphrase is found here; nothing is sent back (the server already
-      // counted the attempt when the login started).
-      throw plain(e, 'errWrongLogin');
+      // counted the attempt when the login started). Near the limit, the server said how
+      // many tries remain after this one.
+      const err = plain(e, 'errWrongLogin');
+      if (err.key === 'errWrongLogin' && Number.isInteger(started.attempts_left)) err.left = started.attempts_left;
+      throw err;
     }
     const done = await request('POST', '/v1/login/finish', {
       body: { login_id: started.login_id, login_finalization: b64(result.finalization) },

@@ -135,6 +135,8 @@ describe('recovery through referents', () => {
     await w.fill('#secret', PERSON.pin);
     await w.fill('#confirm-secret', PERSON.pin);
     await w.check('#consent');
+    // With the person beside them, the worker becomes their first referent.
+    assert.equal(await w.isChecked('#be-referent'), true);
     await w.click('#create-submit');
     await w.waitForSelector('h1:text("Recovery kit")', WAIT);
     await w.click('#kit-done');
@@ -154,15 +156,24 @@ describe('recovery through referents', () => {
     await page.click('#to-account');
     await page.waitForSelector('#to-referents', WAIT);
     await page.click('#to-referents');
-    await page.waitForSelector('#no-referents', WAIT);
-    await shots(page, '01-referents-none');
+    // One referent from the creation: one of one, so at least 72 hours of delay.
+    await page.waitForSelector('#referents-rule', WAIT);
+    assert.match(await text(page, '#referents-rule'), /1 of your 1 referents must agree\. Then you wait 72 hours/);
+    assert.match(await text(page, '#referent-list'), /nadia\.nord, Relais Nord/);
+    await shots(page, '01-referents-from-creation');
+    // The list to change starts with the referents the person has.
+    await page.waitForSelector(`#chosen-referents li:has-text("${WORKERS[0].handle}")`, WAIT);
+    await page.fill('#handle', WORKERS[0].handle);
+    await page.click('#find-referent');
+    await page.waitForSelector('#form-error:text("already in your list")', WAIT);
     for (const [i, wk] of WORKERS.entries()) {
+      if (i === 0) continue;
       await page.fill('#handle', wk.handle);
       await page.click('#find-referent');
       await page.waitForSelector('#their-fingerprint .words li', WAIT);
       // The person compares with the words on the worker's own screen.
       assert.deepEqual(await words(page, '#their-fingerprint'), await words(workers[i].page, '#my-fingerprint'));
-      if (i === 0) await shots(page, '02-referent-check');
+      if (i === 1) await shots(page, '02-referent-check');
       await page.click('#referent-same');
       await page.waitForSelector(`#chosen-referents li:has-text("${wk.handle}")`, WAIT);
     }

@@ -315,4 +315,7 @@ export default {
   errAlreadyDecided: 'You already answered this request.',
   errWrongLoginPin: 'This name or this PIN is not right. Check them and try again.',
   errWrongLoginPassphrase: 'This name or this passphrase is not right. Check them and try again.',
+  triesLeft: '{count} tries left before the vault locks.',
+  lastTry: 'That was the last try: the vault is now locked.',
+  beTheirReferent: 'I will be one of their referents (if they lose both their PIN and their paper). They can choose more later.',
 };

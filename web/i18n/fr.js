@@ -315,4 +315,7 @@ export default {
   errAlreadyDecided: 'Vous avez déjà répondu à cette demande.',
   errWrongLoginPin: 'Ce nom ou ce code n’est pas bon. Vérifiez et réessayez.',
   errWrongLoginPassphrase: 'Ce nom ou cette phrase secrète n’est pas bon. Vérifiez et réessayez.',
+  triesLeft: 'Encore {count} essais avant que le coffre se bloque.',
+  lastTry: 'C’était le dernier essai : le coffre est maintenant bloqué.',
+  beTheirReferent: 'Je serai l’un de ses référents (si la personne perd son code et son papier). Elle pourra en choisir d’autres plus tard.',
 };

@@ -74,6 +74,11 @@ pub struct RegisterBeneficiary {
     pub consent: bool,
     /// The account.
     pub account: NewAccount,
+    /// Referents chosen with the person at creation (dealt by the worker's browser, which
+    /// holds the new identity for the moment of the registration); more can be chosen
+    /// later from the person's own settings.
+    #[serde(default)]
+    pub referents: Option<crate::api::recovery::DealBody>,
 }
 
 /// Registration step 1: evaluates the OPRF for a fresh account id.
@@ -144,7 +149,16 @@ pub async fn register_beneficiary(
     account.org = Some(org);
     account.created_by = Some(worker.id);
     account.consent_at = Some(now);
+    // Checked before the account exists, so that a bad deal creates nothing.
+    let deal = match &body.referents {
+        Some(d) => Some(crate::api::recovery::check_deal(&state, account.id, d).await?),
+        None => None,
+    };
     state.records.create_account(&account).await?;
-    tracing::info!(account = %account.id, worker = %worker.id, "beneficiary registered");
+    if let Some(deal) = &deal {
+        state.records.put_recovery_deal(deal, now).await?;
+    }
+    let referents = deal.map_or(0, |d| d.shares.len());
+    tracing::info!(account = %account.id, worker = %worker.id, referents, "beneficiary registered");
     Ok((StatusCode::CREATED, Json(AccountView::from(&account))))
 }
