@@ -543,9 +543,10 @@ impl Trees {
             .collect::<StoreResult<_>>()?;
         let links = ids_with_prefix(&self.doc_links, id)?;
         // The records in one transaction: from then on nothing refers to the payload, and
-        // no reader can see a document with missing bytes. An envelope or link added
-        // between the scan and the transaction is refused by its own transaction, which
-        // checks the document.
+        // no reader can see a document with missing bytes. A share or link whose own
+        // transaction (which checks the document) commits between the scan and this one
+        // is not in the lists: it is removed just after, when no new one can be added any
+        // more because the document is gone.
         tx_result(
             (
                 &self.documents,
@@ -573,6 +574,13 @@ impl Trees {
                     },
                 ),
         )?;
+        for key in self.envelopes.scan_prefix(id.0).keys() {
+            let recipient = second_id(&key.map_err(backend)?)?;
+            self.delete_envelope(id, recipient)?;
+        }
+        for link in ids_with_prefix(&self.doc_links, id)? {
+            self.delete_link(link)?;
+        }
         self.upload_leases.remove(id.0).map_err(backend)?;
         Ok(doc)
     }
