@@ -17,6 +17,7 @@ export class ApiError extends Error {
 const PROBLEMS = {
   'invalid-login': 'errWrongLogin',
   'account-locked': 'errLocked',
+  'account-disabled': 'errAccountDisabled',
   'too-many-requests': 'errTooManyRequests',
   'unauthorized': 'errSession',
   'forbidden': 'errNotAllowed',

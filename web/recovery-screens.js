@@ -57,6 +57,34 @@ export function recoveryWarning() {
   return box;
 }
 
+/** On the person's home: how many referents can still help, when some left. */
+export function referentsNotice() {
+  const box = h('div', { id: 'referents-left-warning', class: 'confirm', hidden: true, role: 'status' });
+  rec.myReferents().then((v) => {
+    if (!v.threshold || v.active >= v.referents.length) return;
+    box.hidden = false;
+    box.replaceChildren(
+      h('p', { text: t(v.active < v.threshold ? 'referentsTooFew' : 'referentsLeft', { n: v.active }) }),
+      h('button', { type: 'button', class: 'secondary', id: 'to-referents-now', text: t('myReferents'), onclick: () => show(referentsScreen) }),
+    );
+  }, () => {});
+  return box;
+}
+
+/** On a worker's home: the people they are referent of who lost some referents. */
+export function referentOfList() {
+  const box = h('div', { id: 'referent-of' });
+  rec.referentOf().then((people) => {
+    const short = people.filter((p) => p.active < p.referents);
+    if (!short.length) return;
+    box.replaceChildren(
+      h('h2', { text: t('referentOfTitle') }),
+      h('ul', { class: 'shares' }, short.map((p) => h('li', { 'data-id': p.account_id, text: t('referentOfLeft', { handle: p.handle, n: p.active }) }))),
+    );
+  }, () => {});
+  return box;
+}
+
 /** The person's referents, and choosing them again (each checked with the safety words). */
 export function referentsScreen({ chosen = null, found = null, threshold = null } = {}) {
   const list = h('div', { id: 'referents', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));

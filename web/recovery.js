@@ -249,6 +249,11 @@ export async function finishRecovery(pending, newSecret) {
 
 // ---------------------------------------------------------------- referents
 
+/** The people the worker is referent of: [{ handle, threshold, referents, active }]. */
+export function referentOf() {
+  return request('GET', '/v1/recovery/referent-of');
+}
+
 /** Requests the worker is referent of, each with the words of the asking device's key. */
 export async function myAsks() {
   const asks = await request('GET', '/v1/recovery/asks');

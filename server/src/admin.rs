@@ -68,3 +68,18 @@ pub async fn set_recovery_delay(
     }
     Ok(records.set_org_recovery_delay(org, seconds).await?)
 }
+
+/// Disables an account (a worker who left): it can no longer log in, its sessions end,
+/// shares to it are revoked, and it no longer counts as anyone's referent.
+pub async fn disable_account(
+    records: &dyn Records,
+    handle: &str,
+    now: u64,
+) -> Result<crate::store::Account, AppError> {
+    let handle = handle.trim().to_ascii_lowercase();
+    let account = records
+        .account_by_handle(&handle)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(records.disable_account(account.id, now).await?)
+}

@@ -40,6 +40,11 @@ pub enum Request {
         /// Seconds, or `None` for the default.
         seconds: Option<u64>,
     },
+    /// Disables an account.
+    AccountDisable {
+        /// Its handle.
+        handle: String,
+    },
     /// Creates a one-use worker invite.
     InviteCreate {
         /// The organisation.
@@ -67,6 +72,11 @@ pub enum Response {
         /// Its id.
         id: Id,
     },
+    /// The account acted on.
+    Account {
+        /// Its id.
+        id: Id,
+    },
     /// The invite code to hand over (only its hash is stored).
     Invite {
         /// The code.
@@ -85,6 +95,7 @@ impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Org { id } => write!(f, "Org({id})"),
+            Self::Account { id } => write!(f, "Account({id})"),
             Self::Invite { .. } => f.write_str("Invite(..)"),
             Self::Backup(c) => write!(f, "Backup({c:?})"),
             Self::Error { message } => write!(f, "Error({message})"),
@@ -157,6 +168,15 @@ pub async fn run(request: Request, state: &AppState) -> Response {
                 Ok(org) => {
                     tracing::info!(org = %org.id, ?seconds, "recovery delay set (admin socket)");
                     Response::Org { id: org.id }
+                }
+                Err(e) => error(e.to_string()),
+            }
+        }
+        Request::AccountDisable { handle } => {
+            match admin::disable_account(state.records.as_ref(), &handle, state.now()).await {
+                Ok(account) => {
+                    tracing::info!(account = %account.id, "account disabled (admin socket)");
+                    Response::Account { id: account.id }
                 }
                 Err(e) => error(e.to_string()),
             }

@@ -81,6 +81,11 @@ impl FromRequestParts<AppState> for Caller {
             state.records.delete_session(&token_hash).await?;
             return Err(AppError::Unauthorized);
         }
+        if account.disabled_at.is_some() {
+            // Disabling ends every session; one that slipped in meanwhile ends here.
+            state.records.delete_session(&token_hash).await?;
+            return Err(AppError::Unauthorized);
+        }
         Ok(Self {
             account,
             token_hash,

@@ -107,6 +107,9 @@ pub enum AppError {
     /// The login failed (wrong passphrase or unknown handle; deliberately not told which).
     #[error("invalid login")]
     InvalidLogin,
+    /// The account was disabled by an administrator.
+    #[error("account disabled")]
+    AccountDisabled,
     /// A recovery request for this handle is open already.
     #[error("recovery pending")]
     RecoveryPending,
@@ -181,6 +184,7 @@ impl AppError {
             Self::AccountLocked => "account-locked",
             Self::TooManyRequests => "too-many-requests",
             Self::InvalidLogin => "invalid-login",
+            Self::AccountDisabled => "account-disabled",
             Self::RecoveryPending => "recovery-pending",
             Self::RecoveryClosed => "recovery-closed",
             Self::AlreadyDecided => "already-decided",
@@ -194,7 +198,7 @@ impl AppError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::InvalidLogin => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_)
@@ -253,6 +257,7 @@ impl AppError {
             Self::AccountLocked => "Account locked",
             Self::TooManyRequests => "Too many requests",
             Self::InvalidLogin => "Invalid login",
+            Self::AccountDisabled => "Account disabled",
             Self::RecoveryPending => "A recovery request is open already",
             Self::RecoveryClosed => "The recovery request is closed",
             Self::AlreadyDecided => "Already decided",

@@ -139,6 +139,24 @@ enum Command {
         #[command(subcommand)]
         command: InviteCommand,
     },
+    /// Accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Disables an account (a worker who left): no more logins, its sessions end, shares
+    /// to it are revoked, and it no longer counts as a referent. Prints its id.
+    Disable {
+        /// The account's handle.
+        #[arg(long)]
+        handle: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 #[derive(Subcommand)]
@@ -406,6 +424,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("{e}"))
             })?;
             println!("{org}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Account {
+            command: AccountCommand::Disable { handle, data },
+        } => {
+            let id = runtime()?.block_on(async {
+                let request = Request::AccountDisable {
+                    handle: handle.clone(),
+                };
+                if let Some(answer) = ask_server(&data, request).await? {
+                    return match answer {
+                        Response::Account { id } => Ok(id),
+                        other => Err(unexpected(other)),
+                    };
+                }
+                let opened = open_store(&data).await?;
+                admin::disable_account(opened.records.as_ref(), &handle, Clock::System.now())
+                    .await
+                    .map(|a| a.id)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Invite {

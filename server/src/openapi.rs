@@ -59,6 +59,7 @@ use crate::api::{accounts, documents, recovery, shares};
         recovery::release,
         recovery::finish,
         recovery::my_asks,
+        recovery::referent_of,
         recovery::one_ask,
         recovery::approve,
         recovery::refuse,

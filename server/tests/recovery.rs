@@ -1097,6 +1097,12 @@ async fn authorization_of_every_recovery_endpoint() {
         ),
         (
             Method::GET,
+            "/v1/recovery/referent-of".into(),
+            empty.clone(),
+            [fb, ok, ok, ok, fb, ua],
+        ),
+        (
+            Method::GET,
             "/v1/recovery/asks".into(),
             empty.clone(),
             [fb, ok, ok, ok, fb, ua],
@@ -1215,4 +1221,98 @@ async fn the_person_is_warned_at_login_too() {
     assert_eq!(requests[0]["id"], asking.id.as_str());
     assert_eq!(requests[0]["state"], "open");
     let _ = Id::generate();
+}
+
+#[tokio::test]
+async fn a_referent_who_leaves_no_longer_counts_and_everyone_is_told() {
+    let w = world().await;
+    let s = &w.s;
+    set_referents(&w, 2).await;
+    let amina = w.amina.user(s);
+    let (doc, _, own) = s.upload(&amina, b"attestation CAF").await;
+    let ines = w.w3.user(s);
+    s.share(&amina, &doc, &own, &ines, None).await;
+
+    let disabled = admin::disable_account(s.store.as_ref(), "ines.w3", s.now())
+        .await
+        .unwrap();
+    assert_eq!(disabled.disabled_at, Some(s.now()));
+    // Her sessions ended, she cannot log in, nobody finds her key, shares to her are gone.
+    let r = s.req(Method::GET, "/v1/me", Some(&w.w3.token)).sent().await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (status, body, _) = login(s, "ines.w3", "ines.w3 passphrase").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["type"], "/problems/account-disabled");
+    let r = s
+        .req(Method::GET, "/v1/keys/ines.w3", Some(&w.amina.token))
+        .sent()
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    assert!(s
+        .store
+        .envelope(doc.parse().unwrap(), w.w3.id.parse().unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    let again = own
+        .rewrap(
+            std::slice::from_ref(&amina.identity),
+            &w.w3.identity.to_recipient(),
+        )
+        .unwrap();
+    let r = s
+        .req(
+            Method::PUT,
+            &format!("/v1/documents/{doc}/envelopes/{}", w.w3.id),
+            Some(&w.amina.token),
+        )
+        .json(&json!({"envelope": b64(again.as_bytes()), "expires_at": null}))
+        .sent()
+        .await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+
+    // The person sees two referents left of three; so do the other referents.
+    let v: Value = s
+        .req(Method::GET, "/v1/me/referents", Some(&w.amina.token))
+        .value()
+        .await;
+    assert_eq!(v["active"], 2);
+    assert_eq!(v["referents"][2]["active"], false);
+    for other in [&w.w1, &w.w2] {
+        let of: Value = s
+            .req(Method::GET, "/v1/recovery/referent-of", Some(&other.token))
+            .value()
+            .await;
+        assert_eq!(
+            of,
+            json!([{"account_id": w.amina.id, "handle": "amina", "threshold": 2, "referents": 3, "active": 2}])
+        );
+    }
+    let r = s
+        .req(
+            Method::GET,
+            "/v1/recovery/referent-of",
+            Some(&w.amina.token),
+        )
+        .sent()
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    // A disabled worker cannot be chosen again.
+    let (body, _, _) = deal(&w.amina.identity, &w.amina.id, 2, &referents_of(&w));
+    let r = s
+        .req(Method::PUT, "/v1/me/referents", Some(&w.amina.token))
+        .json(&body)
+        .sent()
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    // Two referents can still give the vault back.
+    let asking = ask(s, "amina").await;
+    approve(s, &w.w1, &asking.id).await;
+    approve(s, &w.w2, &asking.id).await;
+    s.advance(DELAY);
+    let (_, registration) = ClientRegistration::start(b"808080").unwrap();
+    assert_eq!(
+        release(s, &asking, &registration).await.status(),
+        StatusCode::OK
+    );
 }

@@ -81,6 +81,7 @@ async function openAsk(page, handle) {
 
 describe('recovery through referents', () => {
   let dir;
+  let data;
   let server;
   let url;
   let browser;
@@ -94,7 +95,7 @@ describe('recovery through referents', () => {
     rmSync(DIR, { recursive: true, force: true });
     mkdirSync(DIR, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'coffre-web-recovery-'));
-    const data = join(dir, 'data');
+    data = join(dir, 'data');
     const orgs = [admin('org', 'create', 'Relais Nord', '--data', data), admin('org', 'create', 'Accueil Sud', '--data', data)];
     admin('org', 'recovery-delay', '--org', orgs[0], String(DELAY), '--data', data);
     const invites = WORKERS.map((w) => admin('invite', 'create', '--org', orgs[w.org], '--data', data));
@@ -292,5 +293,22 @@ describe('recovery through referents', () => {
     // The request goes on with the others; a refusal counts once.
     await asking.page.waitForSelector('#request-status:text("0 referents agreed so far")', WAIT);
     await asking.ctx.context.close();
+  });
+
+  it('a referent who leaves: the person and the other referents are told', async () => {
+    // An operator disables the worker of the other structure (while the server runs).
+    admin('account', 'disable', '--handle', WORKERS[2].handle, '--data', data);
+    const old = person.page;
+    await old.click('#to-account');
+    await old.click('button:text-is("Back")');
+    await old.waitForSelector('#referents-left-warning:not([hidden])', WAIT);
+    assert.match(await text(old, '#referents-left-warning'), /You have 2 referents left who can help/);
+    await shots(old, '16-person-referents-left');
+    const r = workers[0].page;
+    await r.click('#to-account');
+    await r.click('button:text-is("Back")');
+    await r.waitForSelector('#referent-of li', WAIT);
+    assert.match(await text(r, '#referent-of'), new RegExp(`${PERSON.handle} has 2 referents left`));
+    await shots(r, '17-referent-sees-referents-left');
   });
 });

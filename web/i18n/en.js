@@ -318,4 +318,8 @@ export default {
   triesLeft: '{count} tries left before the vault locks.',
   lastTry: 'That was the last try: the vault is now locked.',
   beTheirReferent: 'I will be one of their referents (if they lose both their PIN and their paper). They can choose more later.',
+  referentsTooFew: 'Only {n} of your referents can still help: not enough to give your vault back. Choose new ones now.',
+  referentOfTitle: 'People who need new referents',
+  referentOfLeft: '{handle} has {n} referents left who can help.',
+  errAccountDisabled: 'This account was closed by its organisation. Ask them if you think it is a mistake.',
 };

@@ -318,4 +318,8 @@ export default {
   triesLeft: 'Encore {count} essais avant que le coffre se bloque.',
   lastTry: 'C’était le dernier essai : le coffre est maintenant bloqué.',
   beTheirReferent: 'Je serai l’un de ses référents (si la personne perd son code et son papier). Elle pourra en choisir d’autres plus tard.',
+  referentsTooFew: 'Seuls {n} de vos référents peuvent encore aider : pas assez pour vous rendre votre coffre. Choisissez-en de nouveaux maintenant.',
+  referentOfTitle: 'Personnes qui ont besoin de nouveaux référents',
+  referentOfLeft: 'Il reste à {handle} {n} référents qui peuvent aider.',
+  errAccountDisabled: 'Ce compte a été fermé par sa structure. Demandez-lui si vous pensez que c’est une erreur.',
 };

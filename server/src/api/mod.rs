@@ -209,6 +209,7 @@ pub fn routes() -> Routes {
         .route(Post, "/recovery/requests/{id}/finish", recovery::finish)
         // referents
         .route(Get, "/recovery/asks", recovery::my_asks)
+        .route(Get, "/recovery/referent-of", recovery::referent_of)
         .route(Get, "/recovery/asks/{id}", recovery::one_ask)
         .route(Post, "/recovery/requests/{id}/approve", recovery::approve)
         .route(Post, "/recovery/requests/{id}/refuse", recovery::refuse)

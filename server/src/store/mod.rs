@@ -308,6 +308,11 @@ pub struct Account {
     /// change) outlives the change.
     #[serde(default)]
     pub credential_epoch: u64,
+    /// When an administrator disabled the account (a worker who left): it cannot log in,
+    /// its sessions ended, shares to it were revoked, and it no longer counts as a
+    /// referent.
+    #[serde(default)]
+    pub disabled_at: Option<u64>,
 }
 
 impl Account {
@@ -677,6 +682,11 @@ pub trait Records: Send + Sync + 'static {
     async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account>;
     /// Clears the lock and the count (a worker, in person).
     async fn unlock_account(&self, id: Id) -> StoreResult<Account>;
+    /// Disables an account in one step: `disabled_at` is set (kept if already set), every
+    /// session of the account ends, and every share to it (envelopes of others'
+    /// documents) is deleted; from then on [`Records::put_envelope`] refuses it as a
+    /// recipient ([`StoreError::RecipientNotFound`]).
+    async fn disable_account(&self, id: Id, now: u64) -> StoreResult<Account>;
     /// Replaces an account's credentials in one step: the new record and bundle, the
     /// next credential epoch, every session of the account deleted but `keep`, which
     /// moves to the new epoch. Sessions opened concurrently under the old epoch are
@@ -828,6 +838,8 @@ pub trait Records: Send + Sync + 'static {
     async fn put_recovery_deal(&self, deal: &RecoveryDeal, now: u64) -> StoreResult<()>;
     /// The account's deal.
     async fn recovery_deal(&self, account: Id) -> StoreResult<Option<RecoveryDeal>>;
+    /// Every deal in which `referent` holds a share (the people they are referent of).
+    async fn recovery_deals_naming(&self, referent: Id) -> StoreResult<Vec<RecoveryDeal>>;
     /// Removes the account's deal and closes its open request; whether there was a deal.
     async fn delete_recovery_deal(&self, account: Id, now: u64) -> StoreResult<bool>;
     /// Stores a new request unless one for the same handle is open at `now`

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "recovery",
         include_str!("../../migrations/0002_recovery.sql"),
     ),
+    (
+        3,
+        "disabled accounts",
+        include_str!("../../migrations/0003_disabled_accounts.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises concurrent `migrate` runs.
@@ -147,7 +152,7 @@ fn role_of(name: &str) -> StoreResult<Role> {
 
 const ACCOUNT_COLUMNS: &str = "id, handle, role, org, public_key, password_file, ksf_version, \
      bundle, recovery_bundle, recovery_verifier, created_by, consent_at, created_at, \
-     failed_logins, locked, credential_epoch";
+     failed_logins, locked, credential_epoch, disabled_at";
 
 fn account_of(row: &Row) -> StoreResult<Account> {
     let id: Vec<u8> = row.try_get("id").map_err(db)?;
@@ -171,6 +176,7 @@ fn account_of(row: &Row) -> StoreResult<Account> {
         failed_logins: u32::try_from(failed).map_err(backend)?,
         locked: row.try_get("locked").map_err(db)?,
         credential_epoch: u64_of(row.try_get("credential_epoch").map_err(db)?)?,
+        disabled_at: opt_u64(row.try_get("disabled_at").map_err(db)?)?,
     })
 }
 
@@ -585,6 +591,39 @@ impl Records for PgRecords {
             .map_err(db)?
             .ok_or(StoreError::NotFound)?;
         account_of(&row)
+    }
+
+    async fn disable_account(&self, id: Id, now: u64) -> StoreResult<Account> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The account row locked first: a concurrent share (which locks it FOR SHARE)
+        // either lands before and is deleted below, or waits and then sees it disabled.
+        let sql = format!(
+            "UPDATE accounts SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1
+             RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = opt(&tx, &sql, &[&id.0.as_slice(), &i64_of(now)?])
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound)?;
+        let account = account_of(&row)?;
+        exec(
+            &tx,
+            "DELETE FROM sessions WHERE account = $1",
+            &[&id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?;
+        exec(
+            &tx,
+            "DELETE FROM envelopes e USING documents d
+             WHERE e.recipient = $1 AND d.id = e.doc AND d.owner <> $1",
+            &[&id.0.as_slice()],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(account)
     }
 
     async fn replace_credentials(
@@ -1113,6 +1152,18 @@ impl Records for PgRecords {
         if !committed {
             return Err(StoreError::NotCommitted);
         }
+        // A disabled account is no recipient any more (see disable_account, which locks
+        // the row this waits on).
+        let live = opt(
+            &tx,
+            "SELECT 1 FROM accounts WHERE id = $1 AND disabled_at IS NULL FOR SHARE",
+            &[&recipient.0.as_slice()],
+        )
+        .await
+        .map_err(db)?;
+        if live.is_none() {
+            return Err(StoreError::RecipientNotFound);
+        }
         insert_envelope(&tx, doc, recipient, record).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
@@ -1306,6 +1357,23 @@ impl Records for PgRecords {
         self.set_recovery_deal(deal.account, Some(deal), now)
             .await
             .map(|_| ())
+    }
+
+    async fn recovery_deals_naming(&self, referent: Id) -> StoreResult<Vec<RecoveryDeal>> {
+        let client = self.client().await?;
+        // The deal's JSON names referents by their hex id (store::Id's serde form).
+        let needle = serde_json::json!({ "shares": [{ "referent": referent.to_string() }] });
+        all(
+            &client,
+            "SELECT body::text AS body FROM recovery_deals WHERE body @> $1::text::jsonb
+                 ORDER BY account",
+            &[&needle.to_string()],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(body_of)
+        .collect()
     }
 
     async fn recovery_deal(&self, account: Id) -> StoreResult<Option<RecoveryDeal>> {
@@ -1884,7 +1952,7 @@ async fn insert_account<C: deadpool_postgres::GenericClient + Sync>(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO accounts ({ACCOUNT_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     );
     exec(
         client,
@@ -1906,6 +1974,7 @@ async fn insert_account<C: deadpool_postgres::GenericClient + Sync>(
             &i32_of(a.failed_logins)?,
             &a.locked,
             &i64_of(a.credential_epoch)?,
+            &opt_i64(a.disabled_at)?,
         ],
     )
     .await

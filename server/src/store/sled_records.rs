@@ -606,6 +606,49 @@ impl Trees {
         )
     }
 
+    fn disable_account(&self, id: Id, now: u64) -> StoreResult<Account> {
+        // Listed first (a transaction cannot scan); a session or share made between the
+        // scan and the transaction is caught by the second pass below, after which the
+        // account can get neither (sessions are refused by the Caller, shares by
+        // put_envelope).
+        let sessions = self.sessions_of(id, None)?;
+        let shared: Vec<Id> = ids_with_prefix(&self.inbox, id)?;
+        let account = tx_result(
+            (
+                &self.accounts,
+                &self.sessions,
+                &self.account_sessions,
+                &self.envelopes,
+                &self.inbox,
+            )
+                .transaction(
+                    |(accounts, session_tree, index_tree, envelopes, inbox)| {
+                        let Some(mut account) = get_tx::<Account>(accounts, &id.0)? else {
+                            return abort(StoreError::NotFound);
+                        };
+                        account.disabled_at.get_or_insert(now);
+                        accounts.insert(id.0.as_slice(), tx_encode(&account)?)?;
+                        for hash in &sessions {
+                            session_tree.remove(hash.as_slice())?;
+                            index_tree.remove(session_index(id, hash).as_slice())?;
+                        }
+                        for doc in &shared {
+                            envelopes.remove(pair(*doc, id).as_slice())?;
+                            inbox.remove(pair(id, *doc).as_slice())?;
+                        }
+                        Ok(account)
+                    },
+                ),
+        )?;
+        for hash in self.sessions_of(id, None)? {
+            self.delete_session(&hash)?;
+        }
+        for doc in ids_with_prefix(&self.inbox, id)? {
+            self.delete_envelope(doc, id)?;
+        }
+        Ok(account)
+    }
+
     /// Ids of the sessions of `id` (but `keep`), for a transaction that ends them.
     pub(super) fn sessions_of(
         &self,
@@ -830,6 +873,11 @@ impl Records for SledRecords {
             Ok(())
         });
         self.durably(account).await
+    }
+
+    async fn disable_account(&self, id: Id, now: u64) -> StoreResult<Account> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.disable_account(id, now)).await
     }
 
     async fn replace_credentials(
@@ -1068,8 +1116,10 @@ impl Records for SledRecords {
                     if !d.committed {
                         return abort(StoreError::NotCommitted);
                     }
-                    if accounts.get(recipient.0)?.is_none() {
-                        return abort(StoreError::RecipientNotFound);
+                    // A disabled account is no recipient any more (see disable_account).
+                    match get_tx::<Account>(accounts, &recipient.0)? {
+                        Some(a) if a.disabled_at.is_none() => {}
+                        _ => return abort(StoreError::RecipientNotFound),
                     }
                     envelopes.insert(pair(doc, recipient).as_slice(), value.as_slice())?;
                     if d.owner != recipient {
@@ -1201,6 +1251,14 @@ impl Records for SledRecords {
 
     async fn recovery_deal(&self, account: Id) -> StoreResult<Option<RecoveryDeal>> {
         get(&self.t.recovery_deals, &account.0)
+    }
+
+    async fn recovery_deals_naming(&self, referent: Id) -> StoreResult<Vec<RecoveryDeal>> {
+        let deals: Vec<RecoveryDeal> = values(&self.t.recovery_deals)?;
+        Ok(deals
+            .into_iter()
+            .filter(|d| d.has_referent(referent))
+            .collect())
     }
 
     async fn delete_recovery_deal(&self, account: Id, now: u64) -> StoreResult<bool> {

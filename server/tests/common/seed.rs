@@ -56,6 +56,7 @@ pub fn stand_in_account(
         failed_logins: 0,
         locked: false,
         credential_epoch: 0,
+        disabled_at: None,
     }
 }
 

@@ -104,6 +104,8 @@ macro_rules! conformance_suite {
             sweep_removes_old_closed_recovery_requests_only,
             organisation_recovery_delay_is_kept,
             recovery_code_is_replaced,
+            disabling_ends_sessions_and_shares_and_refuses_new_ones,
+            deals_naming_a_referent,
         );
     };
 }
@@ -2484,4 +2486,114 @@ pub async fn recovery_code_is_replaced(b: &Backend) {
         b.records.replace_recovery_code(id(), b"x", b"y").await,
         Err(StoreError::NotFound)
     ));
+}
+
+pub async fn disabling_ends_sessions_and_shares_and_refuses_new_ones(b: &Backend) {
+    let a = person(b, "amina").await;
+    let w = person(b, "worker").await;
+    let doc = committed(b, a.id, 20).await;
+    let own = committed(b, w.id, 20).await;
+    b.records
+        .put_envelope(doc.id, w.id, &envelope_record(a.id, None))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        b.records
+            .put_session(&hash(80 + i), &session(w.id, NOW + 3600, 0))
+            .await
+            .unwrap();
+    }
+    let kept = hash(90);
+    b.records
+        .put_session(&kept, &session(a.id, NOW + 3600, 0))
+        .await
+        .unwrap();
+    let disabled = b.records.disable_account(w.id, NOW).await.unwrap();
+    assert_eq!(disabled.disabled_at, Some(NOW));
+    // Kept from the first time.
+    let again = b.records.disable_account(w.id, NOW + 5).await.unwrap();
+    assert_eq!(again.disabled_at, Some(NOW));
+    assert_eq!(
+        b.records.account(w.id).await.unwrap().unwrap().disabled_at,
+        Some(NOW)
+    );
+    for i in 0..3 {
+        assert!(b.records.session(&hash(80 + i)).await.unwrap().is_none());
+    }
+    assert!(
+        b.records.session(&kept).await.unwrap().is_some(),
+        "others' sessions stay"
+    );
+    assert!(b.records.envelope(doc.id, w.id).await.unwrap().is_none());
+    assert!(b.records.shared_with(w.id).await.unwrap().is_empty());
+    // Their own document keeps its owner's envelope.
+    assert!(b.records.envelope(own.id, w.id).await.unwrap().is_some());
+    assert!(matches!(
+        b.records
+            .put_envelope(doc.id, w.id, &envelope_record(a.id, None))
+            .await,
+        Err(StoreError::RecipientNotFound)
+    ));
+    assert!(matches!(
+        b.records.disable_account(id(), NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    // It survives a copy.
+    let export = b.records.export().await.unwrap();
+    let copied = export.accounts.iter().find(|x| x.id == w.id).unwrap();
+    assert_eq!(copied.disabled_at, Some(NOW));
+}
+
+pub async fn deals_naming_a_referent(b: &Backend) {
+    let a = person(b, "amina").await;
+    let c = person(b, "celine").await;
+    let (r1, r2, r3) = (
+        person(b, "ref.one").await,
+        person(b, "ref.two").await,
+        person(b, "ref.three").await,
+    );
+    b.records
+        .put_recovery_deal(&deal(a.id, &[r1.id, r2.id], 2), NOW)
+        .await
+        .unwrap();
+    b.records
+        .put_recovery_deal(&deal(c.id, &[r2.id, r3.id], 1), NOW)
+        .await
+        .unwrap();
+    let names = |deals: Vec<RecoveryDeal>| {
+        let mut v: Vec<Id> = deals.iter().map(|d| d.account).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(b.records.recovery_deals_naming(r1.id).await.unwrap()),
+        [a.id]
+    );
+    let mut both = vec![a.id, c.id];
+    both.sort();
+    assert_eq!(
+        names(b.records.recovery_deals_naming(r2.id).await.unwrap()),
+        both
+    );
+    assert_eq!(
+        names(b.records.recovery_deals_naming(r3.id).await.unwrap()),
+        [c.id]
+    );
+    assert!(b
+        .records
+        .recovery_deals_naming(a.id)
+        .await
+        .unwrap()
+        .is_empty());
+    // A new deal without r1 drops it.
+    b.records
+        .put_recovery_deal(&deal(a.id, &[r2.id, r3.id], 2), NOW)
+        .await
+        .unwrap();
+    assert!(b
+        .records
+        .recovery_deals_naming(r1.id)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -48,6 +48,7 @@ pub async fn public_key(
         .records
         .account_by_handle(&handle)
         .await?
+        .filter(|a| a.disabled_at.is_none())
         .ok_or(AppError::NotFound)?;
     Ok(Json(PublicKeyView {
         id: account.id.to_string(),

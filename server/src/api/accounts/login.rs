@@ -102,6 +102,10 @@ pub async fn login_start(
     let max = state.limits.max_failed_logins;
     let now = state.now();
     let account = state.records.account_by_handle(&handle).await?;
+    if account.as_ref().is_some_and(|a| a.disabled_at.is_some()) {
+        // A worker who left: said plainly (worker handles are known to their people).
+        return Err(AppError::AccountDisabled);
+    }
     let digest: [u8; 32] = Sha256::new()
         .chain_update(UNKNOWN_HANDLE_LABEL)
         .chain_update(handle.as_bytes())

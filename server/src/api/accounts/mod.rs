@@ -183,6 +183,7 @@ pub(super) fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult
         failed_logins: 0,
         locked: false,
         credential_epoch: 0,
+        disabled_at: None,
     })
 }
 

@@ -168,7 +168,7 @@ pub(crate) async fn check_deal(
             )));
         }
         let worker = state.records.account(referent).await?;
-        if worker.is_none_or(|w| w.role != Role::Worker) {
+        if worker.is_none_or(|w| w.role != Role::Worker || w.disabled_at.is_some()) {
             return Err(AppError::Unprocessable(format!(
                 "{field}.referent: not a worker account"
             )));

@@ -89,7 +89,9 @@ pub(crate) async fn referents_view(
         };
         referents.push(ReferentView {
             id: share.referent.to_string(),
-            active: found.as_ref().is_some_and(|a| a.role == Role::Worker),
+            active: found
+                .as_ref()
+                .is_some_and(|a| a.role == Role::Worker && a.disabled_at.is_none()),
             handle: found.as_ref().map(|a| a.handle.clone()),
             public_key: found.map(|a| a.public_key),
             org_name,

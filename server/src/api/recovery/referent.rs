@@ -222,3 +222,55 @@ pub async fn withdraw(
 ) -> AppResult<Json<AskView>> {
     decide(&state, &caller, id, Decision::Withdraw).await
 }
+
+/// One person the caller is referent of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferentOf {
+    /// The person's account id.
+    pub account_id: String,
+    /// Their handle.
+    pub handle: String,
+    /// Approvals a recovery needs.
+    pub threshold: u8,
+    /// Their referents.
+    pub referents: usize,
+    /// Referents who can still approve (not disabled).
+    pub active: usize,
+}
+
+/// The people the caller is referent of, with how many of their referents can still
+/// help: a worker whose colleague left sees who needs new referents.
+#[utoipa::path(get, path = "/v1/recovery/referent-of", tag = "recovery",
+    responses((status = 200, body = Vec<ReferentOf>), (status = "4XX", body = Problem)),
+    security(("bearer" = [])))]
+pub async fn referent_of(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<Json<Vec<ReferentOf>>> {
+    let me = referent(&caller)?;
+    let mut out = Vec::new();
+    for deal in state.records.recovery_deals_naming(me).await? {
+        let Some(person) = state.records.account(deal.account).await? else {
+            continue;
+        };
+        let mut active = 0;
+        for share in &deal.shares {
+            if state
+                .records
+                .account(share.referent)
+                .await?
+                .is_some_and(|a| a.role == Role::Worker && a.disabled_at.is_none())
+            {
+                active += 1;
+            }
+        }
+        out.push(ReferentOf {
+            account_id: person.id.to_string(),
+            handle: person.handle,
+            threshold: deal.threshold,
+            referents: deal.shares.len(),
+            active,
+        });
+    }
+    Ok(Json(out))
+}
