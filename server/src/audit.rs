@@ -87,6 +87,7 @@ fn field_lists() -> (FieldList, FieldList) {
                 "failed_logins",
                 "locked",
                 "credential_epoch",
+                "disabled_at",
             ],
         ),
         ("handles", vec!["handle -> account id"]),
@@ -94,7 +95,10 @@ fn field_lists() -> (FieldList, FieldList) {
             "sessions",
             vec!["account", "created_at", "expires_at", "credential_epoch"],
         ),
-        ("orgs", vec!["id", "name", "created_at"]),
+        (
+            "orgs",
+            vec!["id", "name", "created_at", "recovery_delay_seconds"],
+        ),
         ("invites", vec!["org", "created_at", "expires_at"]),
         (
             "documents",
