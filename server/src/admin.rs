@@ -81,5 +81,12 @@ pub async fn disable_account(
         .account_by_handle(&handle)
         .await?
         .ok_or(AppError::NotFound)?;
+    // Workers only: a person's vault is theirs to keep, and a disabled person's handle
+    // would answer differently from an unknown one at login.
+    if account.role != crate::store::Role::Worker {
+        return Err(AppError::Unprocessable(
+            "only a worker's account can be disabled".into(),
+        ));
+    }
     Ok(records.disable_account(account.id, now).await?)
 }

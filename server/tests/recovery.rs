@@ -1232,7 +1232,15 @@ async fn a_referent_who_leaves_no_longer_counts_and_everyone_is_told() {
     let (doc, _, own) = s.upload(&amina, b"attestation CAF").await;
     let ines = w.w3.user(s);
     s.share(&amina, &doc, &own, &ines, None).await;
+    // A request under way: nadia and ines approved before ines left.
+    let asking = ask(s, "amina").await;
+    approve(s, &w.w1, &asking.id).await;
+    approve(s, &w.w3, &asking.id).await;
 
+    // Only a worker's account can be disabled.
+    assert!(admin::disable_account(s.store.as_ref(), "amina", s.now())
+        .await
+        .is_err());
     let disabled = admin::disable_account(s.store.as_ref(), "ines.w3", s.now())
         .await
         .unwrap();
@@ -1305,14 +1313,45 @@ async fn a_referent_who_leaves_no_longer_counts_and_everyone_is_told() {
         .sent()
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
-    // Two referents can still give the vault back.
-    let asking = ask(s, "amina").await;
-    approve(s, &w.w1, &asking.id).await;
-    approve(s, &w.w2, &asking.id).await;
+    // Her approval no longer counts: after the delay nothing is released on it...
     s.advance(DELAY);
-    let (_, registration) = ClientRegistration::start(b"808080").unwrap();
+    let (client, registration) = ClientRegistration::start(b"808080").unwrap();
+    assert_problem(
+        release(s, &asking, &registration).await,
+        StatusCode::CONFLICT,
+        "recovery-waiting",
+    )
+    .await;
+    // ... but the two referents left can still give the vault back, and the new shares go
+    // to them only.
+    approve(s, &w.w2, &asking.id).await;
+    let r = release(s, &asking, &registration).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let released: Value = r.json().await.unwrap();
+    let (good, wrong) = collect(&released, &asking);
+    assert!(wrong.is_empty());
+    let names: Vec<&str> = good.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(names, ["nadia.w1", "paul.w2"]);
+    assert_eq!(released["referents"].as_array().unwrap().len(), 2);
+    let shares: Vec<Share> = good.into_iter().map(|(_, s)| s).collect();
+    let secret = RecoverySecret::combine(&shares).unwrap();
+    let (end, _) = ending(&released, &asking, client, "808080", &secret);
+    let r = finish(s, &asking, &end.body).await;
     assert_eq!(
-        release(s, &asking, &registration).await.status(),
-        StatusCode::OK
+        r.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        r.text().await.unwrap()
     );
+    let deal = s
+        .store
+        .recovery_deal(w.amina.id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut referents: Vec<String> = deal.shares.iter().map(|s| s.referent.to_string()).collect();
+    referents.sort();
+    let mut expected = vec![w.w1.id.clone(), w.w2.id.clone()];
+    expected.sort();
+    assert_eq!(referents, expected);
 }

@@ -1513,6 +1513,12 @@ impl Records for PgRecords {
         .map_err(db)?
         .ok_or(StoreError::NotFound)?;
         let mut r: RecoveryRequest = body_of(&row)?;
+        if let RequestChange::Decide { referent, .. } = change {
+            // Someone who is not a referent learns nothing, not even that it closed.
+            if !r.referents.contains(referent) {
+                return Err(StoreError::NotReferent);
+            }
+        }
         if let (RequestChange::Decide { .. }, Some(account)) = (change, r.account) {
             // A decision counts only under the deal the request was made with. A re-deal
             // committing after this read closes the request right after this change (it

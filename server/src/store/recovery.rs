@@ -240,6 +240,13 @@ impl RecoveryRequest {
     /// Applies `change` at `now`, or says why it cannot apply. Pure: every backend runs it
     /// inside its atomic read-modify-write.
     pub fn apply(&mut self, change: &RequestChange, now: u64) -> StoreResult<()> {
+        if let RequestChange::Decide { referent, .. } = change {
+            // Checked first: someone who is not a referent learns nothing, not even that
+            // the request closed.
+            if !self.referents.contains(referent) {
+                return Err(StoreError::NotReferent);
+            }
+        }
         if !self.is_open(now) {
             return Err(StoreError::RecoveryClosed);
         }
@@ -455,6 +462,11 @@ mod tests {
         ));
         decide(&mut r, 11, Decision::Refuse, 2002).unwrap();
         assert_eq!(r.state, RequestState::Refused);
+        // Closed or not, someone who is not a referent is told nothing else.
+        assert!(matches!(
+            decide(&mut r, 99, Decision::Refuse, 2003),
+            Err(StoreError::NotReferent)
+        ));
         assert!(matches!(
             decide(&mut r, 12, Decision::Approve(vec![1]), 2003),
             Err(StoreError::RecoveryClosed)

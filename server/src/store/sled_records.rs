@@ -393,7 +393,11 @@ impl Trees {
         for deal in &export.recovery_deals {
             put(&self.recovery_deals, &deal.account.0, deal)?;
         }
-        for r in &export.recovery_requests {
+        // Oldest first, so that if a handle has several requests still marked open (an
+        // expired one waits for the sweep), the index ends on the newest.
+        let mut requests: Vec<&RecoveryRequest> = export.recovery_requests.iter().collect();
+        requests.sort_by_key(|r| r.created_at);
+        for r in requests {
             put(&self.recovery_requests, &r.id.0, r)?;
             if r.state == super::RequestState::Open {
                 self.recovery_open

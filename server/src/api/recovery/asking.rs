@@ -69,13 +69,6 @@ pub async fn ask_recovery(
         AppError::Unprocessable("ephemeral_key: not an age X25519 recipient".into())
     })?;
     let key = handle_key(&handle);
-    let per_day = state
-        .records
-        .count_rate(&format!("recovery-ask:{}", hex::encode(key.0)), now, 86_400)
-        .await?;
-    if per_day > REQUESTS_PER_HANDLE_PER_DAY {
-        return Err(AppError::TooManyRequests);
-    }
     let account = state.records.account_by_handle(&handle).await?;
     let (account_id, deal, org_delay) = match &account {
         Some(a) => {
@@ -120,6 +113,19 @@ pub async fn ask_recovery(
         releasable_at: None,
     };
     state.records.create_recovery_request(&request, now).await?;
+    // Only requests made count against the handle's day, so that refused attempts (one
+    // is open already) do not use up the person's own chances.
+    let per_day = state
+        .records
+        .count_rate(&format!("recovery-ask:{}", hex::encode(key.0)), now, 86_400)
+        .await?;
+    if per_day > REQUESTS_PER_HANDLE_PER_DAY {
+        state
+            .records
+            .change_recovery_request(request.id, &RequestChange::Cancel, now)
+            .await?;
+        return Err(AppError::TooManyRequests);
+    }
     tracing::info!(request = %request.id, account = ?request.account.map(|a| a.to_string()), ip = ?ip.0, "recovery requested");
     Ok((
         StatusCode::CREATED,
@@ -314,27 +320,32 @@ pub async fn release(
         .await?
         .filter(|d| Some(d.id) == request.deal)
         .ok_or(AppError::RecoveryClosed)?;
+    // Only referents who can still act count: the approval of a worker disabled since
+    // (who left) is not released, and nobody is dealt to them again.
     let mut shares = Vec::with_capacity(request.approvals.len());
     for approval in &request.approvals {
         let Some(dealt) = deal.shares.iter().find(|s| s.referent == approval.referent) else {
             continue;
         };
-        let referent_handle = state
-            .records
-            .account(approval.referent)
-            .await?
-            .map(|a| a.handle);
+        let Some(referent) = active_referent(&state, approval.referent).await? else {
+            continue;
+        };
         shares.push(ReleasedShare {
             referent: approval.referent.to_string(),
-            referent_handle,
+            referent_handle: Some(referent.handle),
             index: dealt.index,
             sealed_share: b64(&approval.sealed_share),
             commitment: b64(&dealt.commitment),
         });
     }
+    if shares.len() < usize::from(deal.threshold) {
+        return Err(AppError::RecoveryWaiting {
+            releasable_at: None,
+        });
+    }
     let mut referents = Vec::with_capacity(deal.shares.len());
     for share in &deal.shares {
-        if let Some(a) = state.records.account(share.referent).await? {
+        if let Some(a) = active_referent(&state, share.referent).await? {
             referents.push(DealTarget {
                 id: a.id.to_string(),
                 handle: a.handle,
@@ -354,6 +365,15 @@ pub async fn release(
         registration_response: encode_b64(&response),
         ksf_version: KSF_V1.version(),
     }))
+}
+
+/// A referent's account if it can still act: a worker's, not disabled.
+async fn active_referent(state: &AppState, id: Id) -> AppResult<Option<crate::store::Account>> {
+    Ok(state
+        .records
+        .account(id)
+        .await?
+        .filter(|a| a.role == crate::store::Role::Worker && a.disabled_at.is_none()))
 }
 
 /// Body of `POST /v1/recovery/requests/{id}/finish`.

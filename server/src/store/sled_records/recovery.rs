@@ -114,6 +114,13 @@ impl Trees {
                     let Some(mut r) = get_tx::<RecoveryRequest>(requests, &id.0)? else {
                         return abort(StoreError::NotFound);
                     };
+                    if let RequestChange::Decide { referent, .. } = change {
+                        // Someone who is not a referent learns nothing, not even that it
+                        // closed.
+                        if !r.referents.contains(referent) {
+                            return abort(StoreError::NotReferent);
+                        }
+                    }
                     if let (RequestChange::Decide { .. }, Some(account)) = (change, r.account) {
                         // A decision counts only under the deal the request was made with.
                         let current = get_tx::<RecoveryDeal>(deals, &account.0)?.map(|d| d.id);
