@@ -69,7 +69,9 @@ async function home(account) {
 
 /**
  * Which kind of secret a handle uses on this device ('pin' or 'passphrase'), so that an
- * error names it and a PIN gets the number keyboard. Never the secret itself.
+ * error names it and a PIN gets the number keyboard. Never the secret, and not the handle
+ * either: entries are keyed by a digest of it, so a shared computer does not list who
+ * used Coffre on it. At most a few entries are kept.
  */
 const KIND_KEY = 'coffre.kind';
 function kinds() {
@@ -79,18 +81,31 @@ function kinds() {
     return {};
   }
 }
-function rememberKind(handle, secret) {
+async function kindKey(handle) {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`coffre/kind/${handle}`));
+  return [...new Uint8Array(digest, 0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+async function rememberKind(handle, secret) {
   try {
-    localStorage.setItem(KIND_KEY, JSON.stringify({ ...kinds(), [handle]: /^[0-9]+$/.test(secret) ? 'pin' : 'passphrase' }));
+    const key = await kindKey(handle);
+    const kept = Object.entries(kinds()).filter(([k]) => k !== key).slice(-4);
+    localStorage.setItem(KIND_KEY, JSON.stringify(Object.fromEntries([...kept, [key, /^[0-9]+$/.test(secret) ? 'pin' : 'passphrase']])));
   } catch {
-    // not remembered: the message stays general
+    // not remembered (no storage, or no WebCrypto outside HTTPS): the message stays general
+  }
+}
+async function rememberedKind(handle) {
+  try {
+    return kinds()[await kindKey(handle)] ?? null;
+  } catch {
+    return null;
   }
 }
 const WRONG = { pin: 'errWrongLoginPin', passphrase: 'errWrongLoginPassphrase' };
 
 function loginScreen() {
-  const kindOf = () => kinds()[form.handle.value.trim().toLowerCase()] ?? null;
-  const keyboard = () => form.passphrase.setAttribute('inputmode', kindOf() === 'pin' ? 'numeric' : 'text');
+  const kindOf = () => rememberedKind(form.handle.value.trim().toLowerCase());
+  const keyboard = async () => form.passphrase.setAttribute('inputmode', (await kindOf()) === 'pin' ? 'numeric' : 'text');
   const form = h('form', { novalidate: true, oninput: (ev) => ev.target.id === 'handle' && keyboard(), onsubmit: async (ev) => {
     ev.preventDefault();
     clearError();
@@ -103,11 +118,11 @@ function loginScreen() {
         await vault.ready();
         return vault.login(handle, pass);
       });
-      rememberKind(handle, pass);
+      await rememberKind(handle, pass);
       await home(account);
     } catch (e) {
       let key = keyOf(e);
-      if (key === 'errWrongLogin') key = WRONG[kindOf()] ?? key;
+      if (key === 'errWrongLogin') key = WRONG[await kindOf()] ?? key;
       showError(key, key.startsWith('errWrongLogin') ? 'passphrase' : null);
       if (Number.isInteger(e.left)) {
         document.getElementById('form-error')?.append(' ', t(e.left === 0 ? 'lastTry' : 'triesLeft', { count: e.left }));

@@ -38,7 +38,7 @@ export function recoveryWarning() {
         h('p', { id: 'recovery-warning-text', text: t('recoveryWarning', { date: date(open.created_at) }) }),
         open.releasable_at && h('p', { class: 'hint', text: t('recoveryWarningWhen', { date: date(open.releasable_at) }) }),
         h('button', { type: 'button', class: 'danger', id: 'recovery-cancel', text: t('recoveryNotMe'), onclick: async (ev) => {
-          ev.currentTarget.disabled = true;
+          ev.currentTarget.disabled = true; // rebuilt by refresh() whatever happens
           try {
             await rec.cancelMyRecovery(open.id);
             showNotice('recoveryCancelled');
@@ -240,7 +240,11 @@ function waitingScreen({ pending }) {
     try {
       done = await busy(finishForm, () => rec.finishRecovery(pending, secret));
     } catch (e) {
-      if (e.wrong?.length) return showError('errRecoveryWrongShare');
+      if (e.wrong?.length) {
+        // Which referent sent a wrong part, so that the person can ask another one.
+        showError('errRecoveryWrongShare');
+        return document.getElementById('form-error')?.append(' ', t('wrongShareFrom', { handles: e.wrong.join(', ') }));
+      }
       return showError(keyOf(e));
     }
     show(ctx.recoveryKitScreen, { handle: pending.handle, code: done.code, own: true, recovered: true });
@@ -330,11 +334,12 @@ function askScreen({ id }) {
   const decided = (key) => show(ctx.workerHome, {}, { notice: key });
   const act = (f, key) => async (ev) => {
     clearError();
-    ev.currentTarget.disabled = true;
+    const button = ev.currentTarget; // null once the event is handled
+    button.disabled = true;
     try {
       await f();
     } catch (e) {
-      ev.currentTarget.disabled = false;
+      button.disabled = false;
       return showError(keyOf(e));
     }
     decided(key);

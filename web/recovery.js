@@ -237,7 +237,12 @@ export async function finishRecovery(pending, newSecret) {
     });
     forgetRequest();
     const text = code.toString();
-    await vault.login(pending.handle, newSecret);
+    try {
+      await vault.login(pending.handle, newSecret);
+    } catch {
+      // The vault is recovered whatever happens here: the new kit must still be shown;
+      // the person logs in with the new secret afterwards.
+    }
     return { code: text, wrong };
   } catch (e) {
     if (e instanceof CoffreError) throw plain(e, 'errCrypto');

@@ -163,6 +163,8 @@ export function workerHome() {
       h('button', { type: 'button', class: 'secondary', id: 'to-unlock', text: t('unlockAccount'), onclick: () => show(unlockScreen) }),
       h('button', { type: 'button', class: 'secondary', id: 'to-account', text: t('myAccount'), onclick: () => show(accountScreen) }),
     ),
+    rs.recoveryWarning(),
+    rs.referentsNotice(),
     rs.asksList(),
     rs.referentOfList(),
     h('h2', { text: t('sharedWithMe') }),
@@ -234,7 +236,7 @@ function recoveryKitScreen({ handle, code, own = false, recovered = false }) {
     h('p', { id: 'kit-lose-both', text: t('kitLoseBoth') }),
     h('div', { class: 'actions' },
       h('button', { type: 'button', id: 'print', text: t('kitPrint'), onclick: () => window.print() }),
-      h('button', { type: 'button', class: 'secondary', id: 'kit-done', text: t(own ? 'kitOwnDone' : 'kitDone'), onclick: () => show(own ? homeScreen() : workerHome) }),
+      h('button', { type: 'button', class: 'secondary', id: 'kit-done', text: t(own ? 'kitOwnDone' : 'kitDone'), onclick: () => show(!vault.currentAccount() ? hooks.loginScreen : own ? homeScreen() : workerHome) }),
     ),
   );
 }
@@ -459,11 +461,12 @@ function documentScreen({ doc }) {
     h('p', { id: 'confirm-delete-text', text: t('deleteConfirm', { name: doc.name }) }),
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'danger', id: 'delete-yes', text: t('deleteYes'), onclick: async (ev) => {
-        ev.currentTarget.disabled = true;
+        const button = ev.currentTarget; // null once the event is handled
+        button.disabled = true;
         try {
           await vault.deleteDocument(doc);
         } catch (e) {
-          ev.currentTarget.disabled = false;
+          button.disabled = false;
           return showError(keyOf(e));
         }
         show(vaultScreen, { name: doc.name }, { notice: 'deleted' });

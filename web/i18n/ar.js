@@ -322,4 +322,5 @@ export default {
   referentOfTitle: 'أشخاص يحتاجون إلى مرجعين جدد',
   referentOfLeft: 'بقي لـ{handle} {n} من المرجعين يستطيعون المساعدة.',
   errAccountDisabled: 'أغلقت المؤسسة هذا الحساب. اسألها إن كنت تظن أن هذا خطأ.',
+  wrongShareFrom: 'جزء خاطئ من: {handles}.',
 };

@@ -322,4 +322,5 @@ export default {
   referentOfTitle: 'People who need new referents',
   referentOfLeft: '{handle} has {n} referents left who can help.',
   errAccountDisabled: 'This account was closed by its organisation. Ask them if you think it is a mistake.',
+  wrongShareFrom: 'Wrong part from: {handles}.',
 };

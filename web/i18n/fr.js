@@ -322,4 +322,5 @@ export default {
   referentOfTitle: 'Personnes qui ont besoin de nouveaux référents',
   referentOfLeft: 'Il reste à {handle} {n} référents qui peuvent aider.',
   errAccountDisabled: 'Ce compte a été fermé par sa structure. Demandez-lui si vous pensez que c’est une erreur.',
+  wrongShareFrom: 'Part erronée venant de : {handles}.',
 };

@@ -200,7 +200,9 @@ impl ShareCollector {
     pub fn new(account_id: &str) -> ShareCollector {
         Self {
             account_id: account_id.to_owned(),
-            shares: Vec::new(),
+            // Room for every share up front: a reallocation would free a copy of the
+            // shares without wiping it.
+            shares: Vec::with_capacity(usize::from(coffre_core::referents::MAX_REFERENTS)),
         }
     }
 
