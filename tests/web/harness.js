@@ -1,12 +1,13 @@
 // What both web test files share: the server binary, a free port, a context limited to
 // the test server, and the per-screen check (axe, then both screenshot sizes).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = join(HERE, '..', '..');
@@ -105,3 +106,35 @@ export function tokenOf(page) {
   return () => seen.at(-1);
 }
 
+
+/** `coffre-server serve` on a free loopback port over `data`, serving web/ and pkg/. */
+export async function startServer(dir, data) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = spawn(
+    SERVER,
+    ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--server-key', join(dir, 'server.key'),
+      '--web', join(ROOT, 'web'), '--pkg', join(ROOT, 'pkg')],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
+  );
+  server.stderr.on('data', () => {});
+  await waitHealthy(url, server);
+  return { server, url };
+}
+
+/** Stops a server started by startServer and waits for it to exit. */
+export async function stopServer(server) {
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+}
+
+/** Debian's Chromium, headless, with the flags this machine needs. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}

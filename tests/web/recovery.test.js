@@ -8,12 +8,11 @@
 // tests/web/screenshots/recovery/.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { ROOT, SERVER, SHOTS, WAIT, admin, freePort, waitHealthy, newContext, pageErrors, check, text, login } from './harness.js';
+import { ROOT, SERVER, SHOTS, WAIT, admin, newContext, pageErrors, check, text, login, startServer, stopServer, launchChromium } from './harness.js';
 
 const DIR = join(SHOTS, 'recovery');
 /** The person's structure shortens the delay to this (seconds); k = 2 allows it. */
@@ -99,30 +98,14 @@ describe('recovery through referents', () => {
     const orgs = [admin('org', 'create', 'Relais Nord', '--data', data), admin('org', 'create', 'Accueil Sud', '--data', data)];
     admin('org', 'recovery-delay', '--org', orgs[0], String(DELAY), '--data', data);
     const invites = WORKERS.map((w) => admin('invite', 'create', '--org', orgs[w.org], '--data', data));
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    server = spawn(
-      SERVER,
-      ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--server-key', join(dir, 'server.key'),
-        '--web', join(ROOT, 'web'), '--pkg', join(ROOT, 'pkg')],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
-    );
-    server.stderr.on('data', () => {});
-    await waitHealthy(url, server);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    ({ server, url } = await startServer(dir, data));
+    browser = await launchChromium();
     for (const [i, w] of WORKERS.entries()) workers.push(await registerWorker(browser, url, invites[i], w));
   });
 
   after(async () => {
     await browser?.close();
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
-    }
+    await stopServer(server);
     if (dir) rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(pageErrors.map(String), [], 'uncaught errors in the pages');
   });

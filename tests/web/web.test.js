@@ -4,16 +4,16 @@
 // builds pkg/gen/). Screenshots of every screen go to tests/web/screenshots/.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { crc32, deflateSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
 import {
-  HERE, ROOT, SERVER, SHOTS, WAIT, admin, freePort, waitHealthy, newContext, pageErrors, check, text, login, download, tokenOf,
+  HERE, ROOT, SERVER, SHOTS, WAIT, admin, newContext, pageErrors, check, text, login, download, tokenOf, startServer, stopServer,
+  launchChromium,
 } from './harness.js';
 
 const WORKER = { handle: 'camille.relais', passphrase: 'le chat dort sur le toit' };
@@ -95,29 +95,13 @@ describe('web app', () => {
     const data = join(dir, 'data');
     const org = admin('org', 'create', 'Relais Test', '--data', data);
     invite = admin('invite', 'create', '--org', org, '--data', data);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    server = spawn(
-      SERVER,
-      ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--server-key', join(dir, 'server.key'),
-        '--web', join(ROOT, 'web'), '--pkg', join(ROOT, 'pkg')],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
-    );
-    server.stderr.on('data', () => {});
-    await waitHealthy(url, server);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    ({ server, url } = await startServer(dir, data));
+    browser = await launchChromium();
   });
 
   after(async () => {
     await browser?.close();
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
-    }
+    await stopServer(server);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

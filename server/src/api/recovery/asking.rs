@@ -173,6 +173,27 @@ async fn proven(state: &AppState, id: Id, proof: &str) -> AppResult<RecoveryRequ
     Ok(request)
 }
 
+/// The request, its account and the deal it was made under, if `proof` is its challenge
+/// and its shares may be released at `now` (approved by enough referents, delay over,
+/// the deal not replaced since).
+async fn releasable(
+    state: &AppState,
+    id: Id,
+    proof: &str,
+    now: u64,
+) -> AppResult<(RecoveryRequest, Id, crate::store::RecoveryDeal)> {
+    let request = proven(state, id, proof).await?;
+    request.check_releasable(now)?;
+    let account = request.account.ok_or(AppError::RecoveryClosed)?;
+    let deal = state
+        .records
+        .recovery_deal(account)
+        .await?
+        .filter(|d| Some(d.id) == request.deal)
+        .ok_or(AppError::RecoveryClosed)?;
+    Ok((request, account, deal))
+}
+
 /// Body of the asking device's cancel.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -310,16 +331,8 @@ pub async fn release(
     throttle(&state, &ip).await?;
     // The body is checked whole before anything is looked up.
     let registration = decode_b64("registration_request", &body.registration_request)?;
-    let request = proven(&state, id, &body.proof).await?;
     let now = state.now();
-    request.check_releasable(now)?;
-    let account = request.account.ok_or(AppError::RecoveryClosed)?;
-    let deal = state
-        .records
-        .recovery_deal(account)
-        .await?
-        .filter(|d| Some(d.id) == request.deal)
-        .ok_or(AppError::RecoveryClosed)?;
+    let (request, account, deal) = releasable(&state, id, &body.proof, now).await?;
     // Only referents who can still act count: the approval of a worker disabled since
     // (who left) is not released, and nobody is dealt to them again.
     let mut shares = Vec::with_capacity(request.approvals.len());
@@ -416,16 +429,8 @@ pub async fn finish(
     let (record, bundle) = re_registration(&body.registration_upload, &body.bundle)?;
     let (recovery_bundle, recovery_verifier) =
         check_kit(&body.recovery_bundle, &body.recovery_verifier)?;
-    let request = proven(&state, id, &body.proof).await?;
     let now = state.now();
-    request.check_releasable(now)?;
-    let account = request.account.ok_or(AppError::RecoveryClosed)?;
-    let deal = state
-        .records
-        .recovery_deal(account)
-        .await?
-        .filter(|d| Some(d.id) == request.deal)
-        .ok_or(AppError::RecoveryClosed)?;
+    let (_, account, deal) = releasable(&state, id, &body.proof, now).await?;
     let verifier: [u8; 32] = deal
         .verifier
         .as_slice()
