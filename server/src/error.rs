@@ -337,6 +337,8 @@ impl IntoResponse for AppError {
         let retry_after = match self {
             Self::UploadBusy => Some("2"),
             Self::Unavailable(_) => Some("5"),
+            // The per-address budget is counted in windows of a minute.
+            Self::TooManyRequests => Some("60"),
             _ => None,
         };
         if let Some(seconds) = retry_after {

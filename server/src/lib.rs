@@ -157,12 +157,35 @@ impl AppState {
 /// The whole HTTP application: `/healthz`, the `/v1` API, its OpenAPI document, and the
 /// static web app and package when configured.
 pub fn app(state: AppState) -> Router {
+    use axum::http::{header, HeaderName, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
     let statics = state.statics.clone();
+    // API answers carry session tokens, sealed bundles and envelopes: no cache keeps them
+    // (the payload download says its own `private, no-store`).
+    let api = api::router(state.clone()).layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
     let router = Router::new()
         .route("/healthz", axum::routing::get(healthz))
-        .merge(api::router(state.clone()))
+        .merge(api)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+    // On every answer: no other site may frame the app (a forged "same words" button
+    // under a transparent frame), no address leaks through Referer (a link's path holds
+    // its id), and no other window may script this one.
     statics::attach(router, &statics)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
 }
 
 /// Liveness: `ok` while the server runs.

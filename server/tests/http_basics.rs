@@ -248,3 +248,27 @@ async fn the_openapi_document_lists_exactly_the_routed_operations() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn every_answer_forbids_framing_and_referrers_and_api_answers_are_not_cached() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    for (path, token) in [
+        ("/healthz", None),
+        ("/v1/me", Some(amina.token.as_str())),
+        ("/v1/me", None),
+        ("/v1/no-such-route", None),
+    ] {
+        let r = s.req(Method::GET, path, token).sent().await;
+        let h = r.headers();
+        assert_eq!(
+            h["content-security-policy"], "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin", "{path}");
+        if path.starts_with("/v1/") {
+            assert_eq!(h["cache-control"], "no-store", "{path} ({})", r.status());
+        }
+    }
+}

@@ -339,12 +339,10 @@ async fn login_attempts_are_throttled_per_ip() {
     for _ in 0..3 {
         assert_eq!(attempt(&s, "nobody").await.status(), StatusCode::OK);
     }
-    assert_problem(
-        attempt(&s, "nobody").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "too-many-requests",
-    )
-    .await;
+    let r = attempt(&s, "nobody").await;
+    // When to come back: the budget is counted per minute.
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "too-many-requests").await;
     s.advance(60);
     assert_eq!(attempt(&s, "nobody").await.status(), StatusCode::OK);
 }

@@ -57,6 +57,11 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
     assert_eq!(r.headers()["content-type"], "application/wasm");
     assert_eq!(r.headers()["cache-control"], "no-cache");
     assert!(r.headers().contains_key("last-modified"));
+    assert_eq!(
+        r.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
     assert_eq!(r.bytes().await.unwrap().to_vec(), wasm);
 
     let r = client
