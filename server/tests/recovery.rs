@@ -13,7 +13,7 @@ use coffre_core::recovery::{recovery_verifier, RecoveryCode};
 use coffre_core::referents::{RecoverySecret, Share};
 use coffre_core::{Identity, Recipient};
 use coffre_server::admin;
-use coffre_server::store::{Id, Role};
+use coffre_server::store::Role;
 use common::accounts::{login, register, register_with_code};
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -31,8 +31,7 @@ struct Person {
 }
 
 impl Person {
-    fn user(&self, s: &TestServer) -> User {
-        let _ = s;
+    fn user(&self) -> User {
         User {
             account: coffre_server::store::Account {
                 id: self.id.parse().unwrap(),
@@ -393,7 +392,7 @@ async fn my_requests(s: &TestServer, token: &str) -> Vec<Value> {
 async fn lost_pin_and_paper_two_referents_approve_and_the_vault_comes_back() {
     let w = world().await;
     let s = &w.s;
-    let amina = w.amina.user(s);
+    let amina = w.amina.user();
     let (doc, _, _) = s.upload(&amina, b"titre de sejour, recto verso").await;
     let (old_secret, old_shares) = set_referents(&w, 2).await;
 
@@ -547,7 +546,7 @@ async fn lost_pin_and_paper_two_referents_approve_and_the_vault_comes_back() {
         coffre_core::Envelope::parse(&unb64(docs[0]["envelope"].as_str().unwrap())).unwrap();
     let recovered = User {
         token: token.clone(),
-        ..w.amina.user(s)
+        ..w.amina.user()
     };
     let payload = s.payload(&recovered, &doc).await;
     let plain = coffre_core::decrypt(&envelope.join(&payload), &[identity]).unwrap();
@@ -1059,7 +1058,7 @@ async fn a_new_kit_replaces_the_old_code() {
     // Wrong kind and wrong verifier length are refused.
     let r = s
         .req(Method::POST, "/v1/me/recovery-kit", Some(&w.amina.token))
-        .json(&json!({"recovery_bundle": b64(&w.amina.user(s).account.bundle), "recovery_verifier": b64(&[1; 32])}))
+        .json(&json!({"recovery_bundle": b64(&w.amina.user().account.bundle), "recovery_verifier": b64(&[1; 32])}))
         .sent()
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
@@ -1220,7 +1219,6 @@ async fn the_person_is_warned_at_login_too() {
     let requests = my_requests(s, &token).await;
     assert_eq!(requests[0]["id"], asking.id.as_str());
     assert_eq!(requests[0]["state"], "open");
-    let _ = Id::generate();
 }
 
 #[tokio::test]
@@ -1228,9 +1226,9 @@ async fn a_referent_who_leaves_no_longer_counts_and_everyone_is_told() {
     let w = world().await;
     let s = &w.s;
     set_referents(&w, 2).await;
-    let amina = w.amina.user(s);
+    let amina = w.amina.user();
     let (doc, _, own) = s.upload(&amina, b"attestation CAF").await;
-    let ines = w.w3.user(s);
+    let ines = w.w3.user();
     s.share(&amina, &doc, &own, &ines, None).await;
     // A request under way: nadia and ines approved before ines left.
     let asking = ask(s, "amina").await;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use super::{b64, challenge_hash, check_deal, handle_key, DealBody, RequestView};
+use super::{b64, challenge_hash, check_deal, handle_key, org_delay, DealBody, RequestView};
 use crate::api::accounts::{check_recovery, re_registration, stand_in_id, throttle, ClientIp};
 use crate::api::recovery::person::check_kit;
 use crate::api::{decode_b64, encode_b64, ApiJson, ApiPath};
@@ -73,15 +73,7 @@ pub async fn ask_recovery(
     let (account_id, deal, org_delay) = match &account {
         Some(a) => {
             let deal = state.records.recovery_deal(a.id).await?;
-            let org_delay = match a.org {
-                Some(org) => state
-                    .records
-                    .org(org)
-                    .await?
-                    .and_then(|o| o.recovery_delay_seconds),
-                None => None,
-            };
-            (a.id, deal, org_delay)
+            (a.id, deal, org_delay(&state, a).await?)
         }
         None => (stand_in_id(&state, &handle), None, None),
     };

@@ -237,6 +237,21 @@ pub(crate) fn state_name(r: &RecoveryRequest, now: u64) -> &'static str {
     }
 }
 
+/// The recovery delay the account's organisation sets, if any.
+pub(crate) async fn org_delay(
+    state: &AppState,
+    account: &crate::store::Account,
+) -> AppResult<Option<u64>> {
+    Ok(match account.org {
+        Some(org) => state
+            .records
+            .org(org)
+            .await?
+            .and_then(|o| o.recovery_delay_seconds),
+        None => None,
+    })
+}
+
 /// Encodes a share for a JSON answer.
 pub(crate) fn b64(bytes: &[u8]) -> String {
     encode_b64(bytes)

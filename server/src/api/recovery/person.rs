@@ -63,14 +63,7 @@ pub(crate) async fn referents_view(
     account: &crate::store::Account,
 ) -> AppResult<ReferentsView> {
     let deal = state.records.recovery_deal(account.id).await?;
-    let org_delay = match account.org {
-        Some(org) => state
-            .records
-            .org(org)
-            .await?
-            .and_then(|o| o.recovery_delay_seconds),
-        None => None,
-    };
+    let org_delay = super::org_delay(state, account).await?;
     let Some(deal) = deal else {
         return Ok(ReferentsView {
             threshold: 0,
