@@ -290,6 +290,7 @@ fn run_steps(ctx: &Ctx, steps: Vec<Step>) -> ExitCode {
         let step_started = Instant::now();
         let result = (step.run)(ctx);
         timings.push((step.name, step_started.elapsed()));
+        print_disk_free(ctx);
         if let Err(Failure(message)) = result {
             print_timings(&timings, started.elapsed());
             eprintln!("\nxtask: FAILED at step `{}`: {message}", step.name);
@@ -307,6 +308,50 @@ fn banner(title: &str) {
     let rule = "=".repeat(78);
     println!("\n{rule}\n== {title}\n{rule}");
     let _ = io::stdout().flush();
+}
+
+/// The space left on the target folder's disk after a step: a CI machine's disk may be
+/// small, and a build that fills it fails in the linker with little to say why.
+fn print_disk_free(ctx: &Ctx) {
+    let target = ctx.target_dir();
+    let probe = if target.exists() {
+        target
+    } else {
+        ctx.root.clone()
+    };
+    let free = Command::new("df")
+        .arg("-Pk")
+        .arg(&probe)
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let line = text.lines().nth(1)?.to_owned();
+            line.split_whitespace().nth(3)?.parse::<u64>().ok()
+        });
+    if let Some(kib) = free {
+        let used = dir_size(&ctx.target_dir());
+        println!(
+            "xtask: disk: {:.1} GiB free; target/ holds {:.1} GiB",
+            kib as f64 / (1024.0 * 1024.0),
+            used as f64 / (1024.0 * 1024.0 * 1024.0)
+        );
+    }
+}
+
+/// Bytes under `dir` (0 when it cannot be read).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn print_timings(timings: &[(&str, Duration)], total: Duration) {
