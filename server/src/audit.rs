@@ -17,9 +17,9 @@ use serde::Serialize;
 use sled::Db;
 
 use crate::store::{
-    is_stream_length, Account, Document, EnvelopeRecord, FilePayloads, Id, Invite, Link, Org,
-    Payloads, PendingLogin, RateWindow, Records, RecoveryDeal, RecoveryRequest, Session,
-    SledRecords, StoreError, UnknownAttempts, UploadLease, ID_BYTES, PIECE_BYTES,
+    is_stream_length, Account, Attempts, Device, Document, EnvelopeRecord, FilePayloads, Id,
+    Invite, Link, Org, Payloads, PendingLogin, RateWindow, Records, RecoveryDeal, RecoveryRequest,
+    Session, SledRecords, StoreError, UploadLease, ID_BYTES, PIECE_BYTES,
 };
 
 /// Count and size of one tree.
@@ -84,8 +84,6 @@ fn field_lists() -> (FieldList, FieldList) {
                 "created_by",
                 "consent_at",
                 "created_at",
-                "failed_logins",
-                "locked",
                 "credential_epoch",
                 "disabled_at",
             ],
@@ -141,16 +139,32 @@ fn field_lists() -> (FieldList, FieldList) {
         ("account_sessions", vec!["account -> session token hash"]),
         (
             "pending_logins",
-            vec!["login id", "account", "credential epoch", "expires_at"],
-        ),
-        (
-            "unknown_attempts",
             vec![
-                "SHA-256 of a tried handle that has no account",
-                "attempts",
-                "last_at",
+                "login id",
+                "account",
+                "credential epoch",
+                "budget counted on",
+                "started_at",
+                "expires_at",
             ],
         ),
+        (
+            "login_budgets",
+            vec![
+                "SHA-256 of a tried handle (with or without an account)",
+                "failures, window, wait",
+            ],
+        ),
+        (
+            "devices",
+            vec![
+                "key: SHA-256 of a device credential",
+                "account",
+                "created_at, last_used_at",
+                "failures, window, wait",
+            ],
+        ),
+        ("account_devices", vec!["account -> device credential hash"]),
         ("rate", vec!["client address", "window start", "count"]),
         (
             "upload_leases",
@@ -480,6 +494,18 @@ fn check_entry(
                 Some(_) => {}
             }
         }
+        "account_devices" => {
+            if key.len() != ID_BYTES + 32 || !value.is_empty() {
+                return Err("malformed device index entry".into());
+            }
+            match record::<Device>(db, "devices", &key[ID_BYTES..]) {
+                None => return Err("index of a missing device credential".into()),
+                Some(d) if d.account.0[..] != key[..ID_BYTES] => {
+                    return Err("index entry of another account's device".into())
+                }
+                Some(_) => {}
+            }
+        }
         "owned" | "inbox" | "doc_links" => {
             let (a, b) = pair_key(key)?;
             if !value.is_empty() {
@@ -521,11 +547,25 @@ fn check_entry(
                 return Err("pending login without its sealed state".into());
             }
         }
-        "unknown_attempts" => {
+        "login_budgets" => {
             if key.len() != 32 {
-                return Err("unknown-handle key is not a SHA-256".into());
+                return Err("handle budget key is not a SHA-256".into());
             }
-            json::<UnknownAttempts>(value)?;
+            json::<Attempts>(value)?;
+        }
+        "devices" => {
+            if key.len() != 32 {
+                return Err("device key is not a SHA-256".into());
+            }
+            let d: Device = json(value)?;
+            if !exists(db, "accounts", &d.account.0) {
+                return Err("device credential of a missing account".into());
+            }
+            let mut index = d.account.0.to_vec();
+            index.extend_from_slice(key);
+            if !exists(db, "account_devices", &index) {
+                return Err("device credential without its index entry".into());
+            }
         }
         "rate" => {
             std::str::from_utf8(key).map_err(|_| "rate key is not UTF-8")?;
@@ -846,7 +886,7 @@ pub async fn audit_store(
 
     // Key material anywhere in the records.
     if !needles.is_empty() {
-        let kinds: [(&str, Vec<Vec<u8>>); 10] = [
+        let kinds: [(&str, Vec<Vec<u8>>); 11] = [
             ("orgs", each_json(&export.orgs)),
             ("accounts", each_json(&export.accounts)),
             ("sessions", each_json(&export.sessions)),
@@ -854,7 +894,8 @@ pub async fn audit_store(
             ("documents", each_json(&export.documents)),
             ("envelopes", each_json(&export.envelopes)),
             ("links", each_json(&export.links)),
-            ("unknown_attempts", each_json(&export.unknown_attempts)),
+            ("login_budgets", each_json(&export.login_budgets)),
+            ("devices", each_json(&export.devices)),
             ("recovery_deals", each_json(&export.recovery_deals)),
             ("recovery_requests", each_json(&export.recovery_requests)),
         ];
@@ -1015,12 +1056,8 @@ pub async fn audit_store(
     stats(export.documents.len(), &mut report, "documents", 0);
     stats(export.envelopes.len(), &mut report, "envelopes", 0);
     stats(export.links.len(), &mut report, "links", 0);
-    stats(
-        export.unknown_attempts.len(),
-        &mut report,
-        "unknown_attempts",
-        0,
-    );
+    stats(export.login_budgets.len(), &mut report, "login_budgets", 0);
+    stats(export.devices.len(), &mut report, "devices", 0);
 
     // Payloads: each belongs to a document and holds at least its acknowledged bytes.
     let held_ids = payloads.list().await?;

@@ -335,8 +335,11 @@ pub async fn restore_from_bucket(
         .get_object(BUCKET_RECORDS)
         .await?
         .ok_or(StoreError::NotFound)?;
-    let export: Export =
+    let mut value: serde_json::Value =
         serde_json::from_slice(&json).map_err(|e| StoreError::Backend(e.to_string()))?;
+    store::upgrade_legacy_export(&mut value);
+    let export: Export =
+        serde_json::from_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
     let source = S3Payloads::connect(&backup_payloads(config)).await?;
     let copied = copy_payloads(&export, &source, payloads).await?;
     records.import(&export).await?;

@@ -98,9 +98,18 @@ pub enum AppError {
     /// Storing this would exceed the account's quota.
     #[error("quota exceeded")]
     QuotaExceeded,
-    /// The account is locked after too many failed logins.
-    #[error("account locked")]
-    AccountLocked,
+    /// The login budget allows no attempt now ([`crate::store::attempts`]).
+    #[error("login attempts spent for {retry_after} s")]
+    LoginThrottled {
+        /// Seconds until an attempt is counted again.
+        retry_after: u64,
+    },
+    /// The account's budget of key look-ups is spent for now.
+    #[error("too many look-ups for {retry_after} s")]
+    TooManyLookups {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// Too many attempts from this client; retry later.
     #[error("too many requests")]
     TooManyRequests,
@@ -152,6 +161,10 @@ pub struct Problem {
     /// seconds), once enough referents have approved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub releasable_at: Option<u64>,
+    /// Extension member of `login-throttled` and `too-many-lookups`: seconds until a try
+    /// is counted again (also in the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -181,7 +194,8 @@ impl AppError {
             Self::InvalidPayload(_) => "invalid-payload",
             Self::RangeNotSatisfiable { .. } => "range-not-satisfiable",
             Self::QuotaExceeded => "quota-exceeded",
-            Self::AccountLocked => "account-locked",
+            Self::LoginThrottled { .. } => "login-throttled",
+            Self::TooManyLookups { .. } => "too-many-lookups",
             Self::TooManyRequests => "too-many-requests",
             Self::InvalidLogin => "invalid-login",
             Self::AccountDisabled => "account-disabled",
@@ -223,7 +237,9 @@ impl AppError {
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             // 507 would blame the server; the account's own quota is a client-side limit.
             Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::AccountLocked => StatusCode::LOCKED,
+            Self::LoginThrottled { .. } | Self::TooManyLookups { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -254,7 +270,8 @@ impl AppError {
             Self::InvalidPayload(_) => "Not an age STREAM payload",
             Self::RangeNotSatisfiable { .. } => "Range not satisfiable",
             Self::QuotaExceeded => "Storage quota exceeded",
-            Self::AccountLocked => "Account locked",
+            Self::LoginThrottled { .. } => "Too many login attempts",
+            Self::TooManyLookups { .. } => "Too many look-ups",
             Self::TooManyRequests => "Too many requests",
             Self::InvalidLogin => "Invalid login",
             Self::AccountDisabled => "Account disabled",
@@ -292,9 +309,10 @@ impl AppError {
             Self::RecoveryWaiting {
                 releasable_at: None,
             } => Some("not enough referents have approved yet".into()),
-            Self::AccountLocked => {
-                Some("too many failed logins; a worker of the organisation can unlock it".into())
-            }
+            Self::LoginThrottled { retry_after } => Some(format!(
+                "too many tries: the next in {retry_after} s; a device that logged in before \
+                 has its own tries, and a worker of the organisation can unlock at once"
+            )),
             _ => None,
         }
     }
@@ -316,6 +334,12 @@ impl AppError {
                 Self::RecoveryWaiting { releasable_at } => *releasable_at,
                 _ => None,
             },
+            retry_after: match self {
+                Self::LoginThrottled { retry_after } | Self::TooManyLookups { retry_after } => {
+                    Some(*retry_after)
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -335,16 +359,19 @@ impl IntoResponse for AppError {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         let retry_after = match self {
-            Self::UploadBusy => Some("2"),
-            Self::Unavailable(_) => Some("5"),
+            Self::UploadBusy => Some(2),
+            Self::Unavailable(_) => Some(5),
             // The per-address budget is counted in windows of a minute.
-            Self::TooManyRequests => Some("60"),
+            Self::TooManyRequests => Some(60),
+            Self::LoginThrottled { retry_after } | Self::TooManyLookups { retry_after } => {
+                Some(retry_after)
+            }
             _ => None,
         };
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Self::RangeNotSatisfiable { size } = self {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -363,7 +390,7 @@ impl From<StoreError> for AppError {
             StoreError::IdTaken => Self::IdTaken,
             // Unknown, used and expired invites look alike to the client.
             StoreError::InviteInvalid => Self::Forbidden,
-            StoreError::AccountLocked => Self::AccountLocked,
+            StoreError::Throttled { retry_after } => Self::LoginThrottled { retry_after },
             // The login proved a passphrase that has been replaced since.
             StoreError::CredentialsChanged => Self::InvalidLogin,
             StoreError::QuotaExceeded => Self::QuotaExceeded,

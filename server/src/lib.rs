@@ -58,8 +58,11 @@ pub struct Limits {
     pub quota_bytes: u64,
     /// Lifetime of a session.
     pub session_seconds: u64,
-    /// Failed logins after which an account locks.
-    pub max_failed_logins: u32,
+    /// The login budget of each handle, for devices without a device credential
+    /// ([`store::attempts`]).
+    pub login_attempts: store::AttemptPolicy,
+    /// The login budget of each device credential.
+    pub device_attempts: store::AttemptPolicy,
     /// Login attempts per client IP per minute, on top of the per-account lock.
     pub login_attempts_per_ip_per_minute: u32,
     /// Uploads not committed after this long are deleted by the sweeper.
@@ -77,7 +80,8 @@ impl Default for Limits {
             max_document_bytes: 4 << 30,
             quota_bytes: 8 << 30,
             session_seconds: 12 * 3600,
-            max_failed_logins: 10,
+            login_attempts: store::AttemptPolicy::default(),
+            device_attempts: store::AttemptPolicy::default(),
             login_attempts_per_ip_per_minute: 60,
             stale_upload_seconds: 7 * 24 * 3600,
             sweep_every_seconds: 600,

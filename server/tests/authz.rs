@@ -8,7 +8,8 @@
 
 mod common;
 
-use coffre_server::store::Role;
+use coffre_server::store::attempts::handle_key;
+use coffre_server::store::{AttemptPolicy, Role};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -302,9 +303,17 @@ async fn authorization_matrix() {
             None,
             signed([S::OK, S::OK, S::OK, S::OK]),
         ),
+        // A person's key: to whom they share with (the revoked share no longer counts),
+        // and themselves; a worker's: to everyone signed in.
         (
             Method::GET,
             "/v1/keys/owner".into(),
+            None,
+            signed([NF, NF, S::OK, S::OK]),
+        ),
+        (
+            Method::GET,
+            "/v1/keys/recipient".into(),
             None,
             signed([S::OK, S::OK, S::OK, S::OK]),
         ),
@@ -411,6 +420,60 @@ async fn registration(s: &TestServer, pass: &[u8]) -> (String, Vec<u8>, Vec<u8>)
 }
 
 #[tokio::test]
+async fn key_look_ups_are_budgeted_per_account() {
+    let s = TestServer::start().await;
+    let worker = s.user("worker", Role::Worker, None).await;
+    let person = s.user("person", Role::Beneficiary, None).await;
+    let other = s.user("other", Role::Beneficiary, None).await;
+    let look = async |who: &common::User, handle: &str| {
+        s.req(Method::GET, &format!("/v1/keys/{handle}"), Some(&who.token))
+            .sent()
+            .await
+    };
+    // The minute's budget is spent alike by found and unknown handles.
+    for i in 0..30 {
+        let handle = if i % 2 == 0 { "worker" } else { "nobody.here" };
+        let status = look(&person, handle).await.status();
+        assert_ne!(status, StatusCode::TOO_MANY_REQUESTS, "look-up {i}");
+    }
+    let r = look(&person, "worker").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "/problems/too-many-lookups");
+    assert_eq!(body["retry_after"], wait);
+    // Another account has its own budget; the next minute gives the person some back.
+    assert_eq!(look(&other, "worker").await.status(), StatusCode::OK);
+    s.advance(wait);
+    assert_eq!(look(&person, "worker").await.status(), StatusCode::OK);
+    // And the day's: 300 (waiting out each minute's), then nothing until the day ends.
+    let mut answered = 0;
+    loop {
+        let r = look(&worker, "person").await;
+        if r.status() != StatusCode::TOO_MANY_REQUESTS {
+            answered += 1;
+            assert!(answered <= 300, "past the day's budget");
+            continue;
+        }
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if wait > 60 {
+            break;
+        }
+        s.advance(wait);
+    }
+    assert_eq!(answered, 300, "the day's budget");
+}
+
+#[tokio::test]
 async fn account_routes_matrix() {
     use coffre_core::opaque::ClientRegistration;
     use coffre_server::admin;
@@ -493,9 +556,21 @@ async fn account_routes_matrix() {
     }
 
     // Unlocking: a worker of the account's own organisation only.
-    // Locked as ten failed logins lock it.
+    // Throttled as ten failed logins from strangers' devices throttle it.
+    let policy = AttemptPolicy::default();
+    const NOW: u64 = 1_900_000_000;
+    let budget_of = async |id: Id| {
+        let handle = s.store.account(id).await.unwrap().unwrap().handle;
+        handle_key(&handle)
+    };
     let lock = async |id: Id| {
-        while s.store.count_login_attempt(id, 10).await.is_ok() {}
+        let key = budget_of(id).await;
+        while s
+            .store
+            .count_login_attempt(&key, NOW, &policy)
+            .await
+            .is_ok()
+        {}
     };
     for (target, want) in [
         // A beneficiary of organisation A.
@@ -515,8 +590,12 @@ async fn account_routes_matrix() {
             )
             .await;
             assert_eq!(status, want, "unlock {target} as {who:?}: {text}");
-            let after = s.store.account(target).await.unwrap().unwrap();
-            assert_eq!(!after.locked, want == S::NO_CONTENT, "{who:?}");
+            let after = s
+                .store
+                .login_budget(&budget_of(target).await)
+                .await
+                .unwrap();
+            assert_eq!(after.is_none(), want == S::NO_CONTENT, "{who:?}");
         }
     }
     let unknown = format!("/v1/accounts/{}/unlock", "77".repeat(16));
@@ -531,20 +610,27 @@ async fn account_routes_matrix() {
         );
     }
 
-    // Reading one's own account and a public key: any session.
-    for (path, want) in [
-        ("/v1/me".to_owned(), S::OK),
-        ("/v1/keys/amina".to_owned(), S::OK),
-        ("/v1/keys/nobody.here".to_owned(), S::NOT_FOUND),
+    // Reading one's own account and public keys: a worker's for any session; a person's
+    // for themselves and the workers of their structure, and for nobody else, who is
+    // told exactly what a handle nobody has gets.
+    const OK: S = S::OK;
+    const NF: S = S::NOT_FOUND;
+    for (path, wants) in [
+        ("/v1/me".to_owned(), [U, U, OK, OK, OK, OK]),
+        ("/v1/keys/worker.b".to_owned(), [U, U, OK, OK, OK, OK]),
+        ("/v1/keys/amina".to_owned(), [U, U, OK, OK, NF, NF]),
+        ("/v1/keys/nobody.here".to_owned(), [U, U, NF, NF, NF, NF]),
     ] {
-        for who in CALLERS {
-            let want = if matches!(who, Caller::Anonymous | Caller::Expired) {
-                U
-            } else {
-                want
-            };
+        for (who, want) in CALLERS.into_iter().zip(wants) {
             let (status, text, _) = send(who, Method::GET, path.clone(), None).await;
             assert_eq!(status, want, "GET {path} as {who:?}: {text}");
+            if want == NF {
+                assert_eq!(
+                    serde_json::from_str::<Value>(&text).unwrap(),
+                    json!({"type": "/problems/not-found", "title": "Not found", "status": 404}),
+                    "{who:?}"
+                );
+            }
             if path == "/v1/me" && want == S::OK {
                 let me: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(me["id"], account(who).unwrap().to_string(), "{who:?}");

@@ -1,5 +1,6 @@
-//! Organisations, invites, OPAQUE registration and login, lockout and unlock, and the
-//! offline-guessing property of a stolen store.
+//! Organisations, invites, OPAQUE registration and login, login budgets (strangers'
+//! tries never shut out the person's own device) and unlock, and the offline-guessing
+//! property of a stolen store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -9,7 +10,7 @@ use coffre_core::opaque::{self, ClientLogin, ClientRegistration, ServerSetup, KS
 use coffre_core::recovery::RecoveryCode;
 use coffre_core::Identity;
 use coffre_server::{admin, Limits};
-use common::accounts::{login, register, register_with_code};
+use common::accounts::{login, login_from, register, register_with_code};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -23,8 +24,38 @@ async fn attempt(s: &TestServer, handle: &str) -> reqwest::Response {
         .await
 }
 
+/// Sends login starts for `handle` (from a device without a credential), waiting out
+/// each 429 as told, until the budget's window would have to end; returns the
+/// `attempts_left` of every counted start and the last refusal's `retry_after`.
+async fn spend_budget(s: &TestServer, handle: &str) -> (Vec<Value>, u64) {
+    let mut counted = Vec::new();
+    let window_end = s.now() + 86_400;
+    loop {
+        let r = attempt(s, handle).await;
+        if r.status() == StatusCode::OK {
+            let started: Value = r.json().await.unwrap();
+            counted.push(started["attempts_left"].clone());
+            continue;
+        }
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let header: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["type"], "/problems/login-throttled");
+        assert_eq!(body["retry_after"], header, "header and body agree");
+        assert!(header >= 1);
+        if s.now() + header >= window_end {
+            return (counted, header);
+        }
+        s.advance(header);
+    }
+}
+
 #[tokio::test]
-async fn register_login_lockout_and_unlock_by_same_organisation_only() {
+async fn register_login_budget_and_unlock_by_same_organisation_only() {
     let s = TestServer::start().await;
     let now = s.now();
     let org_a = admin::create_org(s.store.as_ref(), "CCAS Nord", now)
@@ -79,31 +110,34 @@ async fn register_login_lockout_and_unlock_by_same_organisation_only() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["type"], "/problems/invalid-login");
 
-    // A correct login clears the counter, then 10 attempts (the wrong one above was 1).
+    // A correct login gives its attempt back (the wrong one above stays counted).
     let (status, _, identity) = login(&s, "amina", "1234 5678").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(identity.unwrap().to_recipient(), b_identity.to_recipient());
-    for i in 0..10u64 {
-        let r = attempt(&s, "amina").await;
-        assert_eq!(r.status(), StatusCode::OK, "attempt {i}");
-        // Only the last few tries are announced: 3, 2, 1, then 0 (this one was the last).
-        let started: Value = r.json().await.unwrap();
-        let left = 10 - (i + 1);
-        let expected = if left <= 3 { json!(left) } else { Value::Null };
-        assert_eq!(started["attempts_left"], expected, "attempt {i}");
-    }
-    assert_problem(
-        attempt(&s, "amina").await,
-        StatusCode::LOCKED,
-        "account-locked",
-    )
-    .await;
-    let (status, body, _) = login(&s, "amina", "1234 5678").await;
-    assert_eq!(
-        status,
-        StatusCode::LOCKED,
-        "the right passphrase must not get in while locked: {body}"
+    // Three tries in a row freely, then a wait before each, growing; 9 more are counted
+    // in the day, and only the last few are announced: 3, 2, 1, then 0.
+    let start = s.now();
+    let r = attempt(&s, "amina").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    attempt(&s, "amina").await;
+    attempt(&s, "amina").await;
+    let r = attempt(&s, "amina").await;
+    assert_eq!(r.headers()["retry-after"], "30", "the first wait");
+    let (counted, last_wait) = spend_budget(&s, "amina").await;
+    assert_eq!(counted.len(), 6, "{counted:?}");
+    let nulls = vec![Value::Null; 2];
+    assert_eq!(counted[..2], nulls[..]);
+    assert_eq!(counted[2..], [json!(3), json!(2), json!(1), json!(0)]);
+    let elapsed = s.now() - start;
+    assert!(
+        elapsed > 30 + 60 + 120 + 240 + 480,
+        "the waits grew: {elapsed} s"
     );
+    // Now even the right passphrase waits, from this unknown device, until the day ends.
+    let (status, body, _) = login(&s, "amina", "1234 5678").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["type"], "/problems/login-throttled");
+    assert!(body["retry_after"].as_u64().unwrap() <= last_wait);
 
     // Another organisation's worker cannot unlock; the beneficiary's own organisation can.
     let unlock = format!("/v1/accounts/{b_id}/unlock");
@@ -268,7 +302,10 @@ async fn wrong_login_trace(s: &TestServer, handle: &str) -> Vec<(StatusCode, Val
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     if status != StatusCode::OK {
-        return vec![(status, body["type"].clone())];
+        return vec![(
+            status,
+            json!({"type": body["type"], "retry_after": body["retry_after"]}),
+        )];
     }
     let response = unb64(body["login_response"].as_str().unwrap());
     let shape = json!({
@@ -294,32 +331,46 @@ async fn wrong_login_trace(s: &TestServer, handle: &str) -> Vec<(StatusCode, Val
 }
 
 #[tokio::test]
-async fn unknown_handles_lock_like_accounts_so_they_cannot_be_told_apart() {
+async fn unknown_handles_are_throttled_like_accounts_so_they_cannot_be_told_apart() {
     let s = TestServer::start().await;
     let (_, invite) = s.org_with_invite("Relais").await;
     register(&s, "amina", "the right pin", Some(&invite), None).await;
 
+    // Side by side, waiting out every refusal as told.
     let mut existing = Vec::new();
     let mut unknown = Vec::new();
-    for _ in 0..11 {
-        existing.push(wrong_login_trace(&s, "amina").await);
-        unknown.push(wrong_login_trace(&s, "nobody.here").await);
+    // 3 free tries, 7 after a wait each, the wait until the day ends, a try the next day.
+    for _ in 0..19 {
+        let a = wrong_login_trace(&s, "amina").await;
+        let u = wrong_login_trace(&s, "nobody.here").await;
+        let wait = a[0].1["retry_after"].as_u64();
+        existing.push(a);
+        unknown.push(u);
+        if let Some(wait) = wait {
+            s.advance(wait);
+        }
     }
     assert_eq!(existing, unknown);
-    // And that sequence is: ten refused logins, then the lock (423, which the person
-    // needs to see to ask their social worker).
-    for trace in &existing[..10] {
-        assert_eq!(trace.len(), 2, "{trace:?}");
+    // And that sequence is: refused logins, with waits between them, ten in the day,
+    // then a wait until the day is over.
+    let refused = existing.iter().filter(|t| t.len() == 2).count();
+    assert_eq!(
+        refused,
+        10 + 1,
+        "ten in the first day, one in the next: {existing:?}"
+    );
+    for trace in existing.iter().filter(|t| t.len() == 2) {
         assert_eq!(trace[0].0, StatusCode::OK);
         assert_eq!(
             trace[1],
             (StatusCode::UNAUTHORIZED, json!("/problems/invalid-login"))
         );
     }
-    assert_eq!(
-        existing[10],
-        vec![(StatusCode::LOCKED, json!("/problems/account-locked"))]
-    );
+    assert!(existing
+        .iter()
+        .filter(|t| t.len() == 1)
+        .all(|t| t[0].0 == StatusCode::TOO_MANY_REQUESTS
+            && t[0].1["type"] == "/problems/login-throttled"));
     // Spelling variants of the unknown handle are the same handle, as for accounts.
     assert_eq!(
         wrong_login_trace(&s, " Nobody.Here ").await,
@@ -327,6 +378,117 @@ async fn unknown_handles_lock_like_accounts_so_they_cannot_be_told_apart() {
     );
     // Other unknown handles are counted apart.
     assert_eq!(wrong_login_trace(&s, "someone.else").await.len(), 2);
+}
+
+#[tokio::test]
+async fn strangers_cannot_shut_out_the_persons_own_device() {
+    // The per-address budget is set aside: this is about the handle's budget.
+    let s = TestServer::start_with(Limits {
+        login_attempts_per_ip_per_minute: 1_000_000,
+        ..Limits::default()
+    })
+    .await;
+    let (_, invite) = s.org_with_invite("Relais").await;
+    let (amina_id, identity) = register(&s, "amina", "240871", Some(&invite), None).await;
+    let (_, invite) = s.org_with_invite("Autre relais").await;
+    register(&s, "other", "999999", Some(&invite), None).await;
+
+    // The person's phone logs in once and is remembered; a shared computer is not.
+    let (status, body, _) =
+        login_from(&s, "amina", "240871", json!({"remember_device": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let phone = body["device_token"].as_str().unwrap().to_owned();
+    let (status, body, _) = login_from(&s, "amina", "240871", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["device_token"], Value::Null);
+    // Another person's device credential, for the forgery below.
+    let (_, body, _) = login_from(&s, "other", "999999", json!({"remember_device": true})).await;
+    let others_phone = body["device_token"].as_str().unwrap().to_owned();
+
+    // A stranger: 500 malformed starts, and 500 well-formed ones with wrong guesses (some
+    // showing a made-up or another person's device credential), over three days.
+    let mut counted = 0;
+    for i in 0..500u32 {
+        let garbage = match i % 4 {
+            0 => json!({"handle": "amina", "login_request": "AAAA"}),
+            1 => json!({"handle": "amina", "login_request": "not base64!"}),
+            2 => json!({"handle": "amina", "login_request": b64(&[0u8; 96]), "device": "forged"}),
+            _ => json!({"handle": "amina"}),
+        };
+        let r = s
+            .req(Method::POST, "/v1/login/start", None)
+            .json(&garbage)
+            .sent()
+            .await;
+        assert!(r.status().is_client_error(), "{i}: {}", r.status());
+        assert_ne!(
+            r.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "garbage costs nothing"
+        );
+        let device = match i % 3 {
+            0 => json!({}),
+            1 => json!({"device": others_phone}),
+            // Well-formed (43 characters of URL-safe base64), but nobody's.
+            _ => json!({"device": b64(&[i as u8; 32])
+                .trim_end_matches('=')
+                .replace('+', "-")
+                .replace('/', "_")}),
+        };
+        let (status, _, _) = login_from(&s, "amina", &format!("{i:06}"), device).await;
+        match status {
+            StatusCode::UNAUTHORIZED => counted += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("guess {i}: {other}"),
+        }
+        s.advance(3 * 86_400 / 500);
+    }
+    // Bounded: ten a day (three days, and the first day's window started with the logins
+    // above), whatever was shown.
+    assert!(counted <= 40, "{counted} guesses were counted");
+    assert!(counted >= 20, "the stranger did get some tries: {counted}");
+    // The phone, with the right PIN, at once.
+    let (status, body, opened) = login_from(&s, "amina", "240871", json!({"device": phone})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(opened.unwrap().to_recipient(), identity.to_recipient());
+    assert_eq!(body["device_token"], Value::Null, "it keeps its credential");
+    // From a device without a credential, the handle's budget is spent right now.
+    let r = attempt(&s, "amina").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // The phone's own wrong tries are bounded too: after ten in a row its credential is
+    // forgotten, and it is a stranger like any other device.
+    for i in 0..10u64 {
+        let (status, body, _) = login_from(&s, "amina", "000000", json!({"device": phone})).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            s.advance(body["retry_after"].as_u64().unwrap());
+            let (status, _, _) = login_from(&s, "amina", "000000", json!({"device": phone})).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "try {i}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "try {i}");
+        }
+    }
+    let held = s.store.devices_of(amina_id.parse().unwrap()).await.unwrap();
+    assert!(held.is_empty(), "{held:?}");
+    spend_budget(&s, "amina").await;
+    let (status, body, _) = login_from(&s, "amina", "240871", json!({"device": phone})).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the forgotten phone now shares the strangers' budget: {body}"
+    );
+    // A worker's unlock resets that budget; the phone can ask to be remembered again.
+    let key = coffre_server::store::attempts::handle_key("amina");
+    s.store.reset_login_budget(&key).await.unwrap();
+    let (status, body, _) = login_from(
+        &s,
+        "amina",
+        "240871",
+        json!({"device": phone, "remember_device": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["device_token"].is_string());
 }
 
 #[tokio::test]
@@ -427,11 +589,13 @@ async fn change_passphrase_then_recover_with_the_printed_code() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(opened.unwrap().to_recipient(), identity.to_recipient());
 
-    // Forgot it, and locked out on top: the recovery code resets both.
-    for _ in 0..11 {
-        attempt(&s, "amina").await;
-    }
-    assert_eq!(login(&s, "amina", "new pin").await.0, StatusCode::LOCKED);
+    // Forgot it, and strangers spent the day's tries on top: the recovery code resets
+    // both.
+    spend_budget(&s, "amina").await;
+    assert_eq!(
+        login(&s, "amina", "new pin").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     let lookup: Value = s
         .req(Method::POST, "/v1/recovery/lookup", None)
         .json(&json!({"handle": "amina"}))

@@ -139,10 +139,24 @@ async fn logs_hold_no_secret() {
                 b64(&s.server_key),
                 started["login_id"].as_str().unwrap().to_owned(),
             ];
+            // A spent budget is logged with the client's address (for the operator).
+            for _ in 0..4 {
+                let (_, request) = ClientLogin::start(b"guess").unwrap();
+                s.req(Method::POST, "/v1/login/start", None)
+                    .json(&json!({"handle": "someone", "login_request": b64(&request)}))
+                    .sent()
+                    .await;
+            }
             let _ = s.stop().await;
             let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
             assert!(logs.contains("login"), "the capture works: {logs}");
             assert!(logs.contains("failed login"));
+            let throttled = logs
+                .lines()
+                .find(|l| l.contains("login throttled"))
+                .expect("the throttle is logged");
+            assert!(throttled.contains("client=\"127.0.0.1\""), "{throttled}");
+            assert!(throttled.contains("retry_after=30"), "{throttled}");
             for secret in secrets {
                 assert!(!logs.contains(&secret), "a secret is in the logs: {secret}");
             }

@@ -27,6 +27,7 @@
 //! Payloads move in pieces of at most [`PIECE_BYTES`], on upload and on download, so
 //! that no whole file is ever held in memory.
 
+pub mod attempts;
 mod file_payloads;
 pub mod postgres;
 pub mod recovery;
@@ -42,6 +43,7 @@ use coffre_core::format::stream::{ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+pub use attempts::{AttemptPolicy, Attempts, Budget, Device, Throttled};
 pub use file_payloads::{FilePayloads, PAYLOAD_DIR};
 pub use postgres::PgRecords;
 pub use recovery::{
@@ -84,9 +86,12 @@ pub enum StoreError {
     /// The invite is unknown, already used or expired.
     #[error("invite unknown, used or expired")]
     InviteInvalid,
-    /// The account is locked after too many failed logins.
-    #[error("account locked")]
-    AccountLocked,
+    /// The login budget allows no attempt now; the next one in `retry_after` seconds.
+    #[error("login attempts exhausted for {retry_after} s")]
+    Throttled {
+        /// Seconds until an attempt is counted again.
+        retry_after: u64,
+    },
     /// The account's credentials changed since the login started (its epoch moved on).
     #[error("credentials changed")]
     CredentialsChanged,
@@ -298,10 +303,6 @@ pub struct Account {
     pub consent_at: Option<u64>,
     /// Creation time (unix seconds).
     pub created_at: u64,
-    /// Failed logins since the last success or unlock.
-    pub failed_logins: u32,
-    /// Locked until a worker of the organisation unlocks it.
-    pub locked: bool,
     /// Moves on at every change of the OPAQUE record (passphrase change, recovery). A
     /// session is valid only under the epoch it was opened in, so no session opened with
     /// an old passphrase (even by a login still between its two messages during the
@@ -322,10 +323,6 @@ impl Account {
         self.password_file.clone_from(&change.password_file);
         self.bundle.clone_from(&change.bundle);
         self.ksf_version = change.ksf_version;
-        if change.unlock {
-            self.locked = false;
-            self.failed_logins = 0;
-        }
         let epoch = self
             .credential_epoch
             .checked_add(1)
@@ -491,8 +488,6 @@ pub struct CredentialChange {
     pub bundle: Vec<u8>,
     /// Argon2id parameter version of the new record.
     pub ksf_version: u16,
-    /// Also clears the failed-login count and the lock (recovery with the printed code).
-    pub unlock: bool,
 }
 
 /// A login between its two messages.
@@ -506,6 +501,14 @@ pub struct PendingLogin {
     /// The account and its credential epoch when KE2 was computed; `None` for the fake
     /// answer to an unknown handle.
     pub account: Option<(Id, u64)>,
+    /// The budget the attempt was counted on, and when: a success gives it back.
+    pub budget: Budget,
+    /// When the attempt was counted (unix seconds).
+    pub started_at: u64,
+    /// Whether a successful finish issues a device credential (a personal device that
+    /// has none yet).
+    #[serde(default)]
+    pub remember_device: bool,
     /// Refused (and swept) from then on (unix seconds).
     pub expires_at: u64,
 }
@@ -517,17 +520,6 @@ impl fmt::Debug for PendingLogin {
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
-}
-
-/// Login attempts on a handle that has no account, counted like an account's so that
-/// the answers do not tell whether a handle exists.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnknownAttempts {
-    /// Attempts counted.
-    pub attempts: u32,
-    /// Last attempt (unix seconds).
-    pub last_at: u64,
 }
 
 /// One fixed window of a rate counter ([`Records::count_rate`]).
@@ -576,6 +568,10 @@ pub struct Sweep {
     pub upload_leases: u64,
     /// Recovery requests closed or expired long enough ago.
     pub recovery_requests: u64,
+    /// Login budgets whose window is over.
+    pub login_budgets: u64,
+    /// Device credentials unused for [`attempts::DEVICE_TTL_SECONDS`].
+    pub devices: u64,
 }
 
 /// A 32-byte digest (token, code or handle hash) as a record key, written in hex.
@@ -617,14 +613,44 @@ pub struct Export {
     pub envelopes: Vec<(Id, Id, EnvelopeRecord)>,
     /// Links.
     pub links: Vec<Link>,
-    /// Login attempts on handles without an account.
-    pub unknown_attempts: Vec<(Digest, UnknownAttempts)>,
+    /// Login budgets of handles (with or without an account), by handle key.
+    #[serde(default)]
+    pub login_budgets: Vec<(Digest, Attempts)>,
+    /// Device credentials, by token hash.
+    #[serde(default)]
+    pub devices: Vec<(Digest, Device)>,
     /// Referent deals, one per account at most.
     #[serde(default)]
     pub recovery_deals: Vec<RecoveryDeal>,
     /// Recovery requests, open or recently closed.
     #[serde(default)]
     pub recovery_requests: Vec<RecoveryRequest>,
+}
+
+/// Reads an account record written before login budgets: its `failed_logins` and
+/// `locked` fields are dropped (a lock from then is lifted; the handle's budget starts
+/// fresh). Returns whether anything changed.
+pub fn upgrade_legacy_account(account: &mut serde_json::Value) -> bool {
+    let Some(fields) = account.as_object_mut() else {
+        return false;
+    };
+    let failed = fields.remove("failed_logins").is_some();
+    let locked = fields.remove("locked").is_some();
+    failed || locked
+}
+
+/// Reads an export (a backup) written before login budgets: accounts as
+/// [`upgrade_legacy_account`], and the counters of unknown handles dropped.
+pub fn upgrade_legacy_export(export: &mut serde_json::Value) {
+    let Some(fields) = export.as_object_mut() else {
+        return;
+    };
+    fields.remove("unknown_attempts");
+    if let Some(accounts) = fields.get_mut("accounts").and_then(|a| a.as_array_mut()) {
+        for account in accounts {
+            upgrade_legacy_account(account);
+        }
+    }
 }
 
 impl Export {
@@ -637,7 +663,8 @@ impl Export {
             + self.documents.len()
             + self.envelopes.len()
             + self.links.len()
-            + self.unknown_attempts.len()
+            + self.login_budgets.len()
+            + self.devices.len()
             + self.recovery_deals.len()
             + self.recovery_requests.len()
     }
@@ -669,19 +696,49 @@ pub trait Records: Send + Sync + 'static {
     async fn account(&self, id: Id) -> StoreResult<Option<Account>>;
     /// An account by handle.
     async fn account_by_handle(&self, handle: &str) -> StoreResult<Option<Account>>;
-    /// Counts one login attempt, atomically with every concurrent one: once `max` are
-    /// counted since the last success or unlock, the account locks and this (and every
-    /// later attempt) fails with [`StoreError::AccountLocked`]. Durable on return.
-    async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account>;
-    /// The same count for a handle without an account, keyed by a digest of the handle;
-    /// returns the attempts counted, this one included.
-    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<u32>;
-    /// A finished login: clears the count unless the credentials changed since the login
-    /// started at `epoch` ([`StoreError::CredentialsChanged`]) or the account locked
-    /// meanwhile ([`StoreError::AccountLocked`]).
+    /// Counts one login attempt on the budget of the handle whose key is `key`
+    /// ([`attempts::handle_key`]; the same whether or not an account has the handle), by
+    /// [`Attempts::take`] and atomically with every concurrent one; returns the attempts
+    /// its window still allows, or [`StoreError::Throttled`]. Durable on return.
+    async fn count_login_attempt(
+        &self,
+        key: &[u8; 32],
+        now: u64,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<u32>;
+    /// The same on a device credential's own budget: [`StoreError::NotFound`] unless
+    /// `device` (a token hash) is a credential of `account`. The attempt that makes
+    /// [`AttemptPolicy::forget_after`] in a row forgets the credential.
+    async fn count_device_attempt(
+        &self,
+        device: &[u8; 32],
+        account: Id,
+        now: u64,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<u32>;
+    /// A handle's budget (`None`: nothing counted, or swept).
+    async fn login_budget(&self, key: &[u8; 32]) -> StoreResult<Option<Attempts>>;
+    /// A login counted on `budget` at `started_at` succeeded: [`Attempts::succeeded`]
+    /// (and a device's last use moves to `now`). A budget that is gone is left so.
+    async fn attempt_succeeded(
+        &self,
+        budget: &Budget,
+        started_at: u64,
+        now: u64,
+    ) -> StoreResult<()>;
+    /// Forgets a handle's budget (a worker's unlock in person, the recovery code).
+    async fn reset_login_budget(&self, key: &[u8; 32]) -> StoreResult<()>;
+    /// Issues a device credential under its token hash; beyond
+    /// [`attempts::MAX_DEVICES_PER_ACCOUNT`] for the account, the least recently used are
+    /// forgotten.
+    async fn put_device(&self, device: &[u8; 32], record: &Device) -> StoreResult<()>;
+    /// An account's device credentials, by token hash.
+    async fn devices_of(&self, account: Id) -> StoreResult<Vec<(Digest, Device)>>;
+    /// Forgets every device credential of an account; returns how many there were.
+    async fn delete_devices_of(&self, account: Id) -> StoreResult<u64>;
+    /// A finished login: [`StoreError::CredentialsChanged`] if the credentials changed
+    /// since the login started at `epoch`.
     async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account>;
-    /// Clears the lock and the count (a worker, in person).
-    async fn unlock_account(&self, id: Id) -> StoreResult<Account>;
     /// Disables an account in one step: `disabled_at` is set (kept if already set), every
     /// session of the account ends, and every share to it (envelopes of others'
     /// documents) is deleted; from then on [`Records::put_envelope`] refuses it as a

@@ -25,11 +25,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, Recycli
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
+use super::attempts::{DEVICE_TTL_SECONDS, MAX_DEVICES_PER_ACCOUNT};
 use super::{
-    Account, CredentialChange, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
-    LinkOpen, Org, PendingLogin, Records, RecoveryDeal, RecoveryFinish, RecoveryRequest,
-    RequestChange, RequestState, Role, Session, StoreError, StoreResult, Sweep, UnknownAttempts,
-    LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
+    Account, AttemptPolicy, Attempts, Budget, CredentialChange, Device, Digest, Document,
+    EnvelopeRecord, Export, Id, Invite, Link, LinkOpen, Org, PendingLogin, Records, RecoveryDeal,
+    RecoveryFinish, RecoveryRequest, RequestChange, RequestState, Role, Session, StoreError,
+    StoreResult, Sweep, Throttled, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// The schema versions, in order: (version, name, SQL).
@@ -48,6 +49,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         3,
         "disabled accounts",
         include_str!("../../migrations/0003_disabled_accounts.sql"),
+    ),
+    (
+        4,
+        "login budgets",
+        include_str!("../../migrations/0004_login_budgets.sql"),
     ),
 ];
 
@@ -152,13 +158,12 @@ fn role_of(name: &str) -> StoreResult<Role> {
 
 const ACCOUNT_COLUMNS: &str = "id, handle, role, org, public_key, password_file, ksf_version, \
      bundle, recovery_bundle, recovery_verifier, created_by, consent_at, created_at, \
-     failed_logins, locked, credential_epoch, disabled_at";
+     credential_epoch, disabled_at";
 
 fn account_of(row: &Row) -> StoreResult<Account> {
     let id: Vec<u8> = row.try_get("id").map_err(db)?;
     let role: String = row.try_get("role").map_err(db)?;
     let ksf: i32 = row.try_get("ksf_version").map_err(db)?;
-    let failed: i32 = row.try_get("failed_logins").map_err(db)?;
     Ok(Account {
         id: id_of(&id)?,
         handle: row.try_get("handle").map_err(db)?,
@@ -173,8 +178,6 @@ fn account_of(row: &Row) -> StoreResult<Account> {
         created_by: opt_id(row.try_get("created_by").map_err(db)?)?,
         consent_at: opt_u64(row.try_get("consent_at").map_err(db)?)?,
         created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
-        failed_logins: u32::try_from(failed).map_err(backend)?,
-        locked: row.try_get("locked").map_err(db)?,
         credential_epoch: u64_of(row.try_get("credential_epoch").map_err(db)?)?,
         disabled_at: opt_u64(row.try_get("disabled_at").map_err(db)?)?,
     })
@@ -512,85 +515,172 @@ impl Records for PgRecords {
             .transpose()
     }
 
-    async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account> {
-        let client = self.client().await?;
-        let sql = format!(
-            "UPDATE accounts SET failed_logins = failed_logins + 1
-             WHERE id = $1 AND NOT locked AND failed_logins < $2 RETURNING {ACCOUNT_COLUMNS}"
-        );
-        if let Some(row) = opt(&client, &sql, &[&id.0.as_slice(), &i32_of(max)?])
-            .await
-            .map_err(db)?
-        {
-            return account_of(&row);
-        }
-        // Not counted: locked already, or at the limit now (which locks it).
-        let locked = exec(
-            &client,
-            "UPDATE accounts SET locked = true WHERE id = $1",
-            &[&id.0.as_slice()],
+    async fn count_login_attempt(
+        &self,
+        key: &[u8; 32],
+        now: u64,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<u32> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        exec(
+            &tx,
+            "INSERT INTO login_budgets (key, failures, window_start, window_count, next_at, idle_at)
+             VALUES ($1, 0, 0, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
+            &[&key.as_slice()],
         )
         .await
         .map_err(db)?;
-        Err(if locked == 0 {
-            StoreError::NotFound
-        } else {
-            StoreError::AccountLocked
-        })
+        let sql = format!("SELECT {BUDGET_COLUMNS} FROM login_budgets WHERE key = $1 FOR UPDATE");
+        let row = one(&tx, &sql, &[&key.as_slice()]).await.map_err(db)?;
+        let mut budget = attempts_of(&row)?;
+        // Refused: nothing changes (the transaction rolls back as it is dropped).
+        let left = budget.take(now, policy).map_err(throttled)?;
+        write_budget(&tx, "login_budgets", key, &budget).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(left)
     }
 
-    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<u32> {
-        let client = self.client().await?;
-        let counted = opt(
-            &client,
-            "INSERT INTO unknown_attempts (key, attempts, last_at) VALUES ($1, 1, $2)
-                 ON CONFLICT (key) DO UPDATE
-                   SET attempts = unknown_attempts.attempts + 1, last_at = EXCLUDED.last_at
-                   WHERE unknown_attempts.attempts < $3
-                 RETURNING attempts",
-            &[&key.as_slice(), &i64_of(now)?, &i32_of(max)?],
-        )
-        .await
-        .map_err(db)?;
-        match counted {
-            Some(row) => u32::try_from(row.get::<_, i32>(0)).map_err(backend),
-            None => Err(StoreError::AccountLocked),
-        }
-    }
-
-    async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account> {
-        let client = self.client().await?;
+    async fn count_device_attempt(
+        &self,
+        device: &[u8; 32],
+        account: Id,
+        now: u64,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<u32> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
         let sql = format!(
-            "UPDATE accounts SET failed_logins = 0
-             WHERE id = $1 AND credential_epoch = $2 AND NOT locked RETURNING {ACCOUNT_COLUMNS}"
+            "SELECT {BUDGET_COLUMNS} FROM devices WHERE key = $1 AND account = $2 FOR UPDATE"
         );
-        if let Some(row) = opt(&client, &sql, &[&id.0.as_slice(), &i64_of(epoch)?])
-            .await
-            .map_err(db)?
-        {
-            return account_of(&row);
-        }
-        // One connection per call at most: a second one while holding the first could
-        // wait forever on a full pool.
-        drop(client);
-        Err(match self.account(id).await? {
-            None => StoreError::NotFound,
-            Some(a) if a.credential_epoch != epoch => StoreError::CredentialsChanged,
-            Some(_) => StoreError::AccountLocked,
-        })
-    }
-
-    async fn unlock_account(&self, id: Id) -> StoreResult<Account> {
-        let client = self.client().await?;
-        let sql = format!(
-            "UPDATE accounts SET locked = false, failed_logins = 0 WHERE id = $1
-             RETURNING {ACCOUNT_COLUMNS}"
-        );
-        let row = opt(&client, &sql, &[&id.0.as_slice()])
+        let row = opt(&tx, &sql, &[&device.as_slice(), &account.0.as_slice()])
             .await
             .map_err(db)?
             .ok_or(StoreError::NotFound)?;
-        account_of(&row)
+        let mut budget = attempts_of(&row)?;
+        let left = budget.take(now, policy).map_err(throttled)?;
+        if budget.forget_device(policy) {
+            exec(
+                &tx,
+                "DELETE FROM devices WHERE key = $1",
+                &[&device.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        } else {
+            write_budget(&tx, "devices", device, &budget).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(left)
+    }
+
+    async fn login_budget(&self, key: &[u8; 32]) -> StoreResult<Option<Attempts>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {BUDGET_COLUMNS} FROM login_budgets WHERE key = $1");
+        opt(&client, &sql, &[&key.as_slice()])
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(attempts_of)
+            .transpose()
+    }
+
+    async fn attempt_succeeded(
+        &self,
+        budget: &Budget,
+        started_at: u64,
+        now: u64,
+    ) -> StoreResult<()> {
+        let (table, key) = match budget {
+            Budget::Handle(key) => ("login_budgets", &key.0),
+            Budget::Device(key) => ("devices", &key.0),
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let sql = format!("SELECT {BUDGET_COLUMNS} FROM {table} WHERE key = $1 FOR UPDATE");
+        let Some(row) = opt(&tx, &sql, &[&key.as_slice()]).await.map_err(db)? else {
+            return Ok(()); // swept, reset or forgotten meanwhile
+        };
+        let mut attempts = attempts_of(&row)?;
+        attempts.succeeded(started_at);
+        write_budget(&tx, table, key, &attempts).await?;
+        if matches!(budget, Budget::Device(_)) {
+            exec(
+                &tx,
+                "UPDATE devices SET last_used_at = GREATEST(last_used_at, $2) WHERE key = $1",
+                &[&key.as_slice(), &i64_of(now)?],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn reset_login_budget(&self, key: &[u8; 32]) -> StoreResult<()> {
+        let client = self.client().await?;
+        exec(
+            &client,
+            "DELETE FROM login_budgets WHERE key = $1",
+            &[&key.as_slice()],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn put_device(&self, device: &[u8; 32], record: &Device) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        insert_device(&tx, device, record).await?;
+        // The newest uses stay, and the one just issued whatever the clocks say.
+        let keep = i64::try_from(MAX_DEVICES_PER_ACCOUNT.saturating_sub(1)).map_err(backend)?;
+        exec(
+            &tx,
+            "DELETE FROM devices WHERE key IN (
+                 SELECT key FROM devices WHERE account = $1 AND key <> $2
+                 ORDER BY last_used_at DESC, key OFFSET $3)",
+            &[&record.account.0.as_slice(), &device.as_slice(), &keep],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn devices_of(&self, account: Id) -> StoreResult<Vec<(Digest, Device)>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT key, {DEVICE_COLUMNS} FROM devices WHERE account = $1
+             ORDER BY last_used_at DESC, key"
+        );
+        all(&client, &sql, &[&account.0.as_slice()])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| Ok((digest_of(row, "key")?, device_of(row)?)))
+            .collect()
+    }
+
+    async fn delete_devices_of(&self, account: Id) -> StoreResult<u64> {
+        let client = self.client().await?;
+        exec(
+            &client,
+            "DELETE FROM devices WHERE account = $1",
+            &[&account.0.as_slice()],
+        )
+        .await
+        .map_err(db)
+    }
+
+    async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account> {
+        let account = self.account(id).await?.ok_or(StoreError::NotFound)?;
+        if account.credential_epoch != epoch {
+            // The passphrase changed since this login started: it proved the old one. (A
+            // change after this check is caught by the session's epoch.)
+            return Err(StoreError::CredentialsChanged);
+        }
+        Ok(account)
     }
 
     async fn disable_account(&self, id: Id, now: u64) -> StoreResult<Account> {
@@ -636,9 +726,7 @@ impl Records for PgRecords {
         let tx = client.transaction().await.map_err(db)?;
         let sql = format!(
             "UPDATE accounts SET password_file = $2, bundle = $3, ksf_version = $4,
-                 credential_epoch = credential_epoch + 1,
-                 locked = CASE WHEN $5 THEN false ELSE locked END,
-                 failed_logins = CASE WHEN $5 THEN 0 ELSE failed_logins END
+                 credential_epoch = credential_epoch + 1
              WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         let row = opt(
@@ -649,7 +737,6 @@ impl Records for PgRecords {
                 &change.password_file,
                 &change.bundle,
                 &i32::from(change.ksf_version),
-                &change.unlock,
             ],
         )
         .await
@@ -693,16 +780,23 @@ impl Records for PgRecords {
             Some((a, e)) => (Some(a.0.to_vec()), Some(i64_of(e)?)),
             None => (None, None),
         };
+        let (Budget::Handle(budget_key) | Budget::Device(budget_key)) = login.budget;
+        let budget_key = budget_key.0;
         exec(
             &client,
-            "INSERT INTO pending_logins (id, sealed_state, account, epoch, expires_at)
-                 VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO pending_logins (id, sealed_state, account, epoch, expires_at,
+                     budget_device, budget_key, started_at, remember_device)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &id.0.as_slice(),
                 &login.sealed_state,
                 &account,
                 &epoch,
                 &i64_of(login.expires_at)?,
+                &matches!(login.budget, Budget::Device(_)),
+                &budget_key.as_slice(),
+                &i64_of(login.started_at)?,
+                &login.remember_device,
             ],
         )
         .await
@@ -715,7 +809,8 @@ impl Records for PgRecords {
         let Some(row) = opt(
             &client,
             "DELETE FROM pending_logins WHERE id = $1
-                 RETURNING sealed_state, account, epoch, expires_at",
+                 RETURNING sealed_state, account, epoch, expires_at,
+                     budget_device, budget_key, started_at, remember_device",
             &[&id.0.as_slice()],
         )
         .await
@@ -725,7 +820,16 @@ impl Records for PgRecords {
         };
         let account: Option<Vec<u8>> = row.try_get("account").map_err(db)?;
         let epoch: Option<i64> = row.try_get("epoch").map_err(db)?;
+        let budget_key = digest_of(&row, "budget_key")?;
+        let budget = if row.try_get("budget_device").map_err(db)? {
+            Budget::Device(budget_key)
+        } else {
+            Budget::Handle(budget_key)
+        };
         let login = PendingLogin {
+            budget,
+            started_at: u64_of(row.try_get("started_at").map_err(db)?)?,
+            remember_device: row.try_get("remember_device").map_err(db)?,
             sealed_state: row.try_get("sealed_state").map_err(db)?,
             account: match (account, epoch) {
                 (Some(a), Some(e)) => Some((id_of(&a)?, u64_of(e)?)),
@@ -1579,9 +1683,8 @@ impl Records for PgRecords {
         account.recovery_bundle = Some(finish.recovery_bundle.clone());
         account.recovery_verifier = Some(finish.recovery_verifier.clone());
         let sql = format!(
-            "UPDATE accounts SET password_file = $2, bundle = $3, ksf_version = $4, locked = $5,
-                 failed_logins = $6, credential_epoch = $7, recovery_bundle = $8,
-                 recovery_verifier = $9
+            "UPDATE accounts SET password_file = $2, bundle = $3, ksf_version = $4,
+                 credential_epoch = $5, recovery_bundle = $6, recovery_verifier = $7
              WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         let row = one(
@@ -1592,8 +1695,6 @@ impl Records for PgRecords {
                 &account.password_file,
                 &account.bundle,
                 &i32::from(account.ksf_version),
-                &account.locked,
-                &i32_of(account.failed_logins)?,
                 &i64_of(account.credential_epoch)?,
                 &account.recovery_bundle,
                 &account.recovery_verifier,
@@ -1668,6 +1769,14 @@ impl Records for PgRecords {
             upload_leases: delete("DELETE FROM upload_leases WHERE expires_at <= $1").await?,
             recovery_requests: delete("DELETE FROM recovery_requests WHERE removable_at <= $1")
                 .await?,
+            login_budgets: delete("DELETE FROM login_budgets WHERE idle_at <= $1").await?,
+            devices: exec(
+                &client,
+                "DELETE FROM devices WHERE last_used_at <= $1",
+                &[&now.saturating_sub(i64_of(DEVICE_TTL_SECONDS)?)],
+            )
+            .await
+            .map_err(db)?,
         })
     }
 
@@ -1750,17 +1859,23 @@ impl Records for PgRecords {
         for row in rows(format!("SELECT {LINK_COLUMNS} FROM links ORDER BY id")).await? {
             export.links.push(link_of(&row)?);
         }
-        for row in
-            rows("SELECT key, attempts, last_at FROM unknown_attempts ORDER BY key".into()).await?
+        for row in rows(format!(
+            "SELECT key, {BUDGET_COLUMNS} FROM login_budgets ORDER BY key"
+        ))
+        .await?
         {
-            let attempts: i32 = row.try_get("attempts").map_err(db)?;
-            export.unknown_attempts.push((
-                digest_of(&row, "key")?,
-                UnknownAttempts {
-                    attempts: u32::try_from(attempts).map_err(backend)?,
-                    last_at: u64_of(row.try_get("last_at").map_err(db)?)?,
-                },
-            ));
+            export
+                .login_budgets
+                .push((digest_of(&row, "key")?, attempts_of(&row)?));
+        }
+        for row in rows(format!(
+            "SELECT key, {DEVICE_COLUMNS} FROM devices ORDER BY key"
+        ))
+        .await?
+        {
+            export
+                .devices
+                .push((digest_of(&row, "key")?, device_of(&row)?));
         }
         for row in
             rows("SELECT body::text AS body FROM recovery_deals ORDER BY account".into()).await?
@@ -1877,18 +1992,19 @@ impl Records for PgRecords {
             .await
             .map_err(db)?;
         }
-        for (key, attempts) in &export.unknown_attempts {
+        for (key, budget) in &export.login_budgets {
             exec(
                 &tx,
-                "INSERT INTO unknown_attempts (key, attempts, last_at) VALUES ($1, $2, $3)",
-                &[
-                    &key.0.as_slice(),
-                    &i32_of(attempts.attempts)?,
-                    &i64_of(attempts.last_at)?,
-                ],
+                "INSERT INTO login_budgets (key, failures, window_start, window_count, next_at, idle_at)
+                 VALUES ($1, 0, 0, 0, 0, 0)",
+                &[&key.0.as_slice()],
             )
             .await
             .map_err(db)?;
+            write_budget(&tx, "login_budgets", &key.0, budget).await?;
+        }
+        for (key, device) in &export.devices {
+            insert_device(&tx, &key.0, device).await?;
         }
         for deal in &export.recovery_deals {
             write_deal(&tx, deal.account, deal).await?;
@@ -1951,6 +2067,101 @@ async fn exec<C: deadpool_postgres::GenericClient + Sync>(
     c.execute(&statement, params).await
 }
 
+const BUDGET_COLUMNS: &str = "failures, window_start, window_count, next_at, idle_at";
+const DEVICE_COLUMNS: &str =
+    "account, created_at, last_used_at, failures, window_start, window_count, next_at, idle_at";
+
+fn throttled(t: Throttled) -> StoreError {
+    StoreError::Throttled {
+        retry_after: t.retry_after,
+    }
+}
+
+fn attempts_of(row: &Row) -> StoreResult<Attempts> {
+    let count = |c: &str| -> StoreResult<u32> {
+        u32::try_from(row.try_get::<_, i32>(c).map_err(db)?).map_err(backend)
+    };
+    let time = |c: &str| -> StoreResult<u64> { u64_of(row.try_get(c).map_err(db)?) };
+    Ok(Attempts {
+        failures: count("failures")?,
+        window_start: time("window_start")?,
+        window_count: count("window_count")?,
+        next_at: time("next_at")?,
+        idle_at: time("idle_at")?,
+    })
+}
+
+fn device_of(row: &Row) -> StoreResult<Device> {
+    let account: Vec<u8> = row.try_get("account").map_err(db)?;
+    Ok(Device {
+        account: id_of(&account)?,
+        created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
+        last_used_at: u64_of(row.try_get("last_used_at").map_err(db)?)?,
+        attempts: attempts_of(row)?,
+    })
+}
+
+/// Writes a budget's state into an existing row of `table` (`login_budgets` or
+/// `devices`, both keyed by `key`).
+async fn write_budget<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    table: &str,
+    key: &[u8; 32],
+    b: &Attempts,
+) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE {table} SET failures = $2, window_start = $3, window_count = $4,
+             next_at = $5, idle_at = $6 WHERE key = $1"
+    );
+    exec(
+        client,
+        &sql,
+        &[
+            &key.as_slice(),
+            &i32_of(b.failures)?,
+            &i64_of(b.window_start)?,
+            &i32_of(b.window_count)?,
+            &i64_of(b.next_at)?,
+            &i64_of(b.idle_at)?,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Inserts (or replaces) a device credential.
+async fn insert_device<C: deadpool_postgres::GenericClient + Sync>(
+    client: &C,
+    key: &[u8; 32],
+    d: &Device,
+) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO devices (key, {DEVICE_COLUMNS}) VALUES ($1, $2, $3, $4, 0, 0, 0, 0, 0)
+         ON CONFLICT (key) DO UPDATE SET account = EXCLUDED.account,
+             created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at"
+    );
+    exec(
+        client,
+        &sql,
+        &[
+            &key.as_slice(),
+            &d.account.0.as_slice(),
+            &i64_of(d.created_at)?,
+            &i64_of(d.last_used_at)?,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+            StoreError::NotFound
+        } else {
+            db(e)
+        }
+    })?;
+    write_budget(client, "devices", key, &d.attempts).await
+}
+
 /// Inserts an account; the unique constraint tells a taken handle from a reused id.
 async fn insert_account<C: deadpool_postgres::GenericClient + Sync>(
     client: &C,
@@ -1958,7 +2169,7 @@ async fn insert_account<C: deadpool_postgres::GenericClient + Sync>(
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO accounts ({ACCOUNT_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     exec(
         client,
@@ -1977,8 +2188,6 @@ async fn insert_account<C: deadpool_postgres::GenericClient + Sync>(
             &a.created_by.map(|w| w.0.to_vec()),
             &opt_i64(a.consent_at)?,
             &i64_of(a.created_at)?,
-            &i32_of(a.failed_logins)?,
-            &a.locked,
             &i64_of(a.credential_epoch)?,
             &opt_i64(a.disabled_at)?,
         ],

@@ -34,13 +34,14 @@ use sled::transaction::{
 };
 use sled::{Db, Tree};
 
+mod attempts;
 mod recovery;
 
 use super::{
-    Account, CredentialChange, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
-    LinkOpen, Org, PendingLogin, RateWindow, Records, RecoveryDeal, RecoveryFinish,
-    RecoveryRequest, RequestChange, Session, StoreError, StoreResult, Sweep, UnknownAttempts,
-    UploadLease, ID_BYTES, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
+    Account, AttemptPolicy, Attempts, Budget, CredentialChange, Device, Digest, Document,
+    EnvelopeRecord, Export, Id, Invite, Link, LinkOpen, Org, PendingLogin, RateWindow, Records,
+    RecoveryDeal, RecoveryFinish, RecoveryRequest, RequestChange, Session, StoreError, StoreResult,
+    Sweep, UploadLease, ID_BYTES, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// Names of all trees this store writes; `audit` expects nothing else.
@@ -58,7 +59,9 @@ pub const TREES: &[&str] = &[
     "doc_links",
     "account_sessions",
     "pending_logins",
-    "unknown_attempts",
+    "login_budgets",
+    "devices",
+    "account_devices",
     "rate",
     "upload_leases",
     "recovery_deals",
@@ -82,7 +85,12 @@ struct Trees {
     doc_links: Tree,
     account_sessions: Tree,
     pending_logins: Tree,
-    unknown_attempts: Tree,
+    /// Handle key → its login budget.
+    login_budgets: Tree,
+    /// Device token hash → device credential.
+    devices: Tree,
+    /// Account id ‖ device token hash → nothing (an account's devices).
+    account_devices: Tree,
     rate: Tree,
     upload_leases: Tree,
     /// Account id → its referent deal.
@@ -195,7 +203,9 @@ impl SledRecords {
             doc_links: tree("doc_links")?,
             account_sessions: tree("account_sessions")?,
             pending_logins: tree("pending_logins")?,
-            unknown_attempts: tree("unknown_attempts")?,
+            login_budgets: tree("login_budgets")?,
+            devices: tree("devices")?,
+            account_devices: tree("account_devices")?,
             rate: tree("rate")?,
             upload_leases: tree("upload_leases")?,
             recovery_deals: tree("recovery_deals")?,
@@ -207,6 +217,7 @@ impl SledRecords {
         // that held them.
         t.upload_leases.clear().map_err(backend)?;
         t.rate.clear().map_err(backend)?;
+        t.upgrade_legacy_records()?;
         Ok(Self {
             t: Arc::new(t),
             flushes: GroupFlush::default(),
@@ -337,7 +348,8 @@ impl Trees {
             documents: values(&self.documents)?,
             envelopes,
             links: values(&self.links)?,
-            unknown_attempts: by_digest(&self.unknown_attempts)?,
+            login_budgets: by_digest(&self.login_budgets)?,
+            devices: by_digest(&self.devices)?,
             recovery_deals: values(&self.recovery_deals)?,
             recovery_requests: values(&self.recovery_requests)?,
         })
@@ -387,9 +399,10 @@ impl Trees {
                 .insert(pair(l.doc, l.id).as_slice(), &[][..])
                 .map_err(backend)?;
         }
-        for (key, attempts) in &export.unknown_attempts {
-            put(&self.unknown_attempts, &key.0, attempts)?;
+        for (key, budget) in &export.login_budgets {
+            put(&self.login_budgets, &key.0, budget)?;
         }
+        self.import_devices(&export.devices)?;
         for deal in &export.recovery_deals {
             put(&self.recovery_deals, &deal.account.0, deal)?;
         }
@@ -713,6 +726,7 @@ impl Trees {
         sweep.upload_leases =
             Self::sweep_tree(&self.upload_leases, |l: &UploadLease| l.expires_at <= now)?;
         sweep.recovery_requests = self.sweep_recovery_requests(now)?;
+        (sweep.login_budgets, sweep.devices) = self.sweep_attempts(now)?;
         let mut expired_envelopes = Vec::new();
         for entry in self.envelopes.iter() {
             let (k, v) = entry.map_err(backend)?;
@@ -798,85 +812,78 @@ impl Records for SledRecords {
         }
     }
 
-    async fn count_login_attempt(&self, id: Id, max: u32) -> StoreResult<Account> {
+    async fn count_login_attempt(
+        &self,
+        key: &[u8; 32],
+        now: u64,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<u32> {
         let _gate = self.gate.read().await;
-        let mut locked = false;
-        let account = update(&self.t.accounts, &id.0, |a: &mut Account| {
-            locked = a.locked || a.failed_logins >= max;
-            if locked {
-                a.locked = true;
-            } else {
-                a.failed_logins += 1;
-            }
-            Ok(())
-        });
-        // The attempt is on disk before KE2 leaves: KE2 lets the client test a guess.
-        let account = self.durably(account).await?;
-        if locked {
-            return Err(StoreError::AccountLocked);
-        }
-        Ok(account)
+        // On disk before KE2 leaves: KE2 lets the client test a guess.
+        self.durably(self.t.count_login_attempt(key, now, policy))
+            .await
     }
 
-    async fn count_unknown_attempt(&self, key: &[u8; 32], now: u64, max: u32) -> StoreResult<u32> {
+    async fn count_device_attempt(
+        &self,
+        device: &[u8; 32],
+        account: Id,
+        now: u64,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<u32> {
         let _gate = self.gate.read().await;
-        let tree = &self.t.unknown_attempts;
-        let mut locked;
-        let counted = loop {
-            let old = tree.get(key).map_err(backend)?;
-            let mut attempts = match &old {
-                Some(v) => decode::<UnknownAttempts>(v)?,
-                None => UnknownAttempts {
-                    attempts: 0,
-                    last_at: now,
-                },
-            };
-            attempts.last_at = now;
-            locked = attempts.attempts >= max;
-            if !locked {
-                attempts.attempts += 1;
-            }
-            let new = encode(&attempts)?;
-            if tree
-                .compare_and_swap(key, old, Some(new))
-                .map_err(backend)?
-                .is_ok()
-            {
-                break Ok(attempts.attempts);
-            }
-        };
-        let counted = self.durably(counted).await?;
-        if locked {
-            return Err(StoreError::AccountLocked);
-        }
-        Ok(counted)
+        self.durably(self.t.count_device_attempt(device, account, now, policy))
+            .await
+    }
+
+    async fn login_budget(&self, key: &[u8; 32]) -> StoreResult<Option<Attempts>> {
+        get(&self.t.login_budgets, key)
+    }
+
+    async fn attempt_succeeded(
+        &self,
+        budget: &Budget,
+        started_at: u64,
+        now: u64,
+    ) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.attempt_succeeded(budget, started_at, now))
+            .await
+    }
+
+    async fn reset_login_budget(&self, key: &[u8; 32]) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
+        let removed = self
+            .t
+            .login_budgets
+            .remove(key)
+            .map(|_| ())
+            .map_err(backend);
+        self.durably(removed).await
+    }
+
+    async fn put_device(&self, device: &[u8; 32], record: &Device) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.put_device(device, record)).await
+    }
+
+    async fn devices_of(&self, account: Id) -> StoreResult<Vec<(Digest, Device)>> {
+        self.t.devices_of(account)
+    }
+
+    async fn delete_devices_of(&self, account: Id) -> StoreResult<u64> {
+        let _gate = self.gate.read().await;
+        self.durably(self.t.delete_devices_of(account)).await
     }
 
     async fn login_succeeded(&self, id: Id, epoch: u64) -> StoreResult<Account> {
-        let _gate = self.gate.read().await;
-        let account = update(&self.t.accounts, &id.0, |a: &mut Account| {
-            if a.credential_epoch != epoch {
-                // The passphrase changed since this login started: it proved the old one.
-                return Err(StoreError::CredentialsChanged);
-            }
-            if a.locked {
-                // Locked by a worker or by parallel attempts meanwhile: no session.
-                return Err(StoreError::AccountLocked);
-            }
-            a.failed_logins = 0;
-            Ok(())
-        });
-        self.durably(account).await
-    }
-
-    async fn unlock_account(&self, id: Id) -> StoreResult<Account> {
-        let _gate = self.gate.read().await;
-        let account = update(&self.t.accounts, &id.0, |a: &mut Account| {
-            a.locked = false;
-            a.failed_logins = 0;
-            Ok(())
-        });
-        self.durably(account).await
+        let account: Account = get(&self.t.accounts, &id.0)?.ok_or(StoreError::NotFound)?;
+        if account.credential_epoch != epoch {
+            // The passphrase changed since this login started: it proved the old one. (A
+            // change after this check is caught by the session's epoch.)
+            return Err(StoreError::CredentialsChanged);
+        }
+        Ok(account)
     }
 
     async fn disable_account(&self, id: Id, now: u64) -> StoreResult<Account> {

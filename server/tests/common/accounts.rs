@@ -81,10 +81,24 @@ pub async fn login(
     handle: &str,
     pass: &str,
 ) -> (StatusCode, Value, Option<Identity>) {
+    login_from(s, handle, pass, json!({})).await
+}
+
+/// [`login`] with more fields in the start (`device`, `remember_device`).
+pub async fn login_from(
+    s: &TestServer,
+    handle: &str,
+    pass: &str,
+    device: Value,
+) -> (StatusCode, Value, Option<Identity>) {
     let (client, request) = ClientLogin::start(pass.as_bytes()).unwrap();
+    let mut start = json!({"handle": handle, "login_request": b64(&request)});
+    if let (Some(start), Some(extra)) = (start.as_object_mut(), device.as_object()) {
+        start.extend(extra.clone());
+    }
     let r = s
         .req(Method::POST, "/v1/login/start", None)
-        .json(&json!({"handle": handle, "login_request": b64(&request)}))
+        .json(&start)
         .sent()
         .await;
     if r.status() != StatusCode::OK {

@@ -53,8 +53,6 @@ pub fn stand_in_account(
         created_by: None,
         consent_at: None,
         created_at: now,
-        failed_logins: 0,
-        locked: false,
         credential_epoch: 0,
         disabled_at: None,
     }

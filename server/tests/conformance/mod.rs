@@ -10,14 +10,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use coffre_core::Identity;
+use coffre_server::store::attempts::handle_key as budget_key;
 use coffre_server::store::recovery::{
     KEEP_CLOSED_SECONDS, MAX_REFERENTS, RELEASE_WINDOW_SECONDS, REQUEST_OPEN_SECONDS,
 };
 use coffre_server::store::{
-    sweep_payloads, Account, Approval, CredentialChange, DealShare, Decision, Digest, Document,
-    EnvelopeRecord, Export, Id, Invite, Link, LinkOpen, Org, Payloads, PendingLogin, Records,
-    RecoveryDeal, RecoveryFinish, RecoveryRequest, RequestChange, RequestState, Role, Session,
-    StoreError, LINK_GRANT_SECONDS, PIECE_BYTES,
+    sweep_payloads, Account, Approval, AttemptPolicy, Attempts, Budget, CredentialChange,
+    DealShare, Decision, Device, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
+    LinkOpen, Org, Payloads, PendingLogin, Records, RecoveryDeal, RecoveryFinish, RecoveryRequest,
+    RequestChange, RequestState, Role, Session, StoreError, LINK_GRANT_SECONDS, PIECE_BYTES,
 };
 use futures_util::future::join_all;
 use futures_util::TryStreamExt as _;
@@ -72,9 +73,12 @@ macro_rules! conformance_suite {
             accounts_and_handles,
             invite_is_used_once_under_concurrent_registrations,
             expired_or_unknown_invites_register_nobody,
-            login_attempts_count_exactly_and_lock,
-            unknown_handles_count_and_lock_like_accounts,
-            login_success_checks_epoch_and_lock,
+            login_budgets_count_exactly_under_concurrency,
+            login_budgets_wait_and_successes_give_back,
+            device_budgets_are_their_own_and_forgotten_after_failures,
+            devices_are_bounded_per_account_and_deleted_together,
+            login_success_checks_epoch,
+            sweep_forgets_idle_budgets_and_unused_devices,
             credential_swap_purges_other_sessions,
             pending_login_is_taken_once_and_expires,
             rate_windows_count_every_event_once,
@@ -365,82 +369,237 @@ pub async fn expired_or_unknown_invites_register_nobody(b: &Backend) {
     assert!(b.records.invite(&fresh).await.unwrap().is_some());
 }
 
-pub async fn login_attempts_count_exactly_and_lock(b: &Backend) {
-    let a = person(b, "amina").await;
+/// A policy without waits, so that only the window's cap refuses.
+fn cap_only(per_window: u32) -> AttemptPolicy {
+    AttemptPolicy {
+        per_window,
+        free_failures: u32::MAX,
+        forget_after: per_window,
+        ..AttemptPolicy::default()
+    }
+}
+
+pub async fn login_budgets_count_exactly_under_concurrency(b: &Backend) {
+    let key = hash(2);
     let records = Arc::clone(&b.records);
+    let policy = cap_only(10);
     let results = concurrently(40, move |_| {
         let records = Arc::clone(&records);
-        async move { records.count_login_attempt(a.id, 10).await }
+        async move { records.count_login_attempt(&key, NOW, &policy).await }
+    })
+    .await;
+    // Each counted attempt is told its own rank, as the login's "tries left" needs.
+    let mut left: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, (0..10).collect::<Vec<_>>());
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, StoreError::Throttled { retry_after } if *retry_after == 86_400)));
+    let stored = b.records.login_budget(&key).await.unwrap().unwrap();
+    assert_eq!((stored.window_start, stored.window_count), (NOW, 10));
+    assert_eq!(stored.idle_at, NOW + 86_400);
+    // Later in the window: told how long is left. Never a lock: the next window opens.
+    assert!(matches!(
+        b.records
+            .count_login_attempt(&key, NOW + 86_000, &policy)
+            .await,
+        Err(StoreError::Throttled { retry_after: 400 })
+    ));
+    assert_eq!(
+        b.records
+            .count_login_attempt(&key, NOW + 86_400, &policy)
+            .await
+            .unwrap(),
+        9
+    );
+    // Another handle is counted apart; a reset forgets the budget.
+    assert_eq!(
+        b.records
+            .count_login_attempt(&hash(3), NOW, &policy)
+            .await
+            .unwrap(),
+        9
+    );
+    b.records.reset_login_budget(&key).await.unwrap();
+    assert!(b.records.login_budget(&key).await.unwrap().is_none());
+    assert_eq!(
+        b.records
+            .count_login_attempt(&key, NOW + 86_401, &policy)
+            .await
+            .unwrap(),
+        9
+    );
+    // Resetting a budget that does not exist is no error.
+    b.records.reset_login_budget(&hash(4)).await.unwrap();
+}
+
+pub async fn login_budgets_wait_and_successes_give_back(b: &Backend) {
+    let key = hash(5);
+    let policy = AttemptPolicy::default();
+    for _ in 0..3 {
+        b.records
+            .count_login_attempt(&key, NOW, &policy)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        b.records.count_login_attempt(&key, NOW + 10, &policy).await,
+        Err(StoreError::Throttled { retry_after: 20 })
+    ));
+    // A refused attempt changes nothing.
+    let stored = b.records.login_budget(&key).await.unwrap().unwrap();
+    assert_eq!((stored.failures, stored.window_count), (3, 3));
+    assert_eq!(stored.next_at, NOW + 30);
+    // The success of the login counted last gives its attempt back and ends the wait.
+    b.records
+        .attempt_succeeded(&Budget::Handle(Digest(key)), NOW, NOW + 11)
+        .await
+        .unwrap();
+    let stored = b.records.login_budget(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.failures, stored.window_count, stored.next_at),
+        (0, 2, 0)
+    );
+    b.records
+        .count_login_attempt(&key, NOW + 12, &policy)
+        .await
+        .unwrap();
+    // A success on a budget that is gone (reset meanwhile) is no error.
+    b.records
+        .attempt_succeeded(&Budget::Handle(Digest(hash(6))), NOW, NOW)
+        .await
+        .unwrap();
+}
+
+fn device(account: Id, last_used_at: u64) -> Device {
+    Device {
+        account,
+        created_at: last_used_at,
+        last_used_at,
+        attempts: Attempts::default(),
+    }
+}
+
+pub async fn device_budgets_are_their_own_and_forgotten_after_failures(b: &Backend) {
+    let a = person(b, "amina").await;
+    let other = person(b, "other").await;
+    let phone = hash(7);
+    b.records
+        .put_device(&phone, &device(a.id, NOW))
+        .await
+        .unwrap();
+    let policy = cap_only(10);
+    // Another account's device, or none at all: not a credential here.
+    for (dev, acct) in [(phone, other.id), (hash(8), a.id)] {
+        assert!(matches!(
+            b.records
+                .count_device_attempt(&dev, acct, NOW, &policy)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    // The handle's budget spent does not touch the device's.
+    let key = budget_key(&a.handle);
+    while b
+        .records
+        .count_login_attempt(&key, NOW, &policy)
+        .await
+        .is_ok()
+    {}
+    assert_eq!(
+        b.records
+            .count_device_attempt(&phone, a.id, NOW, &policy)
+            .await
+            .unwrap(),
+        9
+    );
+    b.records
+        .attempt_succeeded(&Budget::Device(Digest(phone)), NOW, NOW + 50)
+        .await
+        .unwrap();
+    let held = b.records.devices_of(a.id).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].0, Digest(phone));
+    assert_eq!(held[0].1.last_used_at, NOW + 50);
+    assert_eq!(held[0].1.attempts.window_count, 0);
+    // Ten attempts in a row without success, concurrently: exactly ten are counted, and
+    // then the credential is gone.
+    let records = Arc::clone(&b.records);
+    let results = concurrently(20, move |_| {
+        let records = Arc::clone(&records);
+        async move {
+            records
+                .count_device_attempt(&phone, a.id, NOW + 60, &policy)
+                .await
+        }
     })
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
     assert!(results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .all(|e| matches!(e, StoreError::AccountLocked)));
-    let after = b.records.account(a.id).await.unwrap().unwrap();
-    assert!(after.locked);
-    assert_eq!(after.failed_logins, 10);
-    // Locked stays locked; an unlock clears it and the count.
-    assert!(matches!(
-        b.records.count_login_attempt(a.id, 10).await,
-        Err(StoreError::AccountLocked)
-    ));
-    let unlocked = b.records.unlock_account(a.id).await.unwrap();
-    assert!(!unlocked.locked);
-    assert_eq!(unlocked.failed_logins, 0);
-    let counted = b.records.count_login_attempt(a.id, 10).await.unwrap();
-    assert_eq!(counted.failed_logins, 1);
-    assert!(matches!(
-        b.records.count_login_attempt(id(), 10).await,
-        Err(StoreError::NotFound)
-    ));
+        .all(|e| matches!(e, StoreError::NotFound)));
+    assert!(b.records.devices_of(a.id).await.unwrap().is_empty());
 }
 
-pub async fn unknown_handles_count_and_lock_like_accounts(b: &Backend) {
-    let key = hash(2);
-    let records = Arc::clone(&b.records);
-    let results = concurrently(20, move |_| {
-        let records = Arc::clone(&records);
-        async move { records.count_unknown_attempt(&key, NOW, 5).await }
-    })
-    .await;
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
-    // Each counted attempt is told its own rank, as the login's "tries left" needs.
-    let mut counts: Vec<u32> = results
-        .iter()
-        .filter_map(|r| r.as_ref().ok().copied())
-        .collect();
-    counts.sort_unstable();
-    assert_eq!(counts, [1, 2, 3, 4, 5]);
-    assert!(results
-        .iter()
-        .filter_map(|r| r.as_ref().err())
-        .all(|e| matches!(e, StoreError::AccountLocked)));
-    // Still locked later; another handle is counted apart.
-    assert!(matches!(
-        b.records.count_unknown_attempt(&key, NOW + 86_400, 5).await,
-        Err(StoreError::AccountLocked)
-    ));
+pub async fn devices_are_bounded_per_account_and_deleted_together(b: &Backend) {
+    let a = person(b, "amina").await;
+    let other = person(b, "other").await;
     b.records
-        .count_unknown_attempt(&hash(3), NOW, 5)
+        .put_device(&hash(90), &device(other.id, NOW))
         .await
         .unwrap();
+    let phones: Vec<[u8; 32]> = (0..12u8).map(|i| hash(100 + i)).collect();
+    for (i, phone) in (0u64..).zip(&phones) {
+        b.records
+            .put_device(phone, &device(a.id, NOW + i))
+            .await
+            .unwrap();
+    }
+    let mut held: Vec<Digest> = b
+        .records
+        .devices_of(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
+    held.sort();
+    let mut newest: Vec<Digest> = phones[2..].iter().map(|h| Digest(*h)).collect();
+    newest.sort();
+    assert_eq!(held, newest, "the least recently used are forgotten");
+    // One issued with an older clock still stays: it is the device logging in now.
+    let late = hash(120);
+    b.records
+        .put_device(&late, &device(a.id, NOW - 100))
+        .await
+        .unwrap();
+    let held = b.records.devices_of(a.id).await.unwrap();
+    assert_eq!(held.len(), 10);
+    assert!(held.iter().any(|(h, _)| *h == Digest(late)));
+    // A device of an account that does not exist is refused.
+    assert!(matches!(
+        b.records.put_device(&hash(121), &device(id(), NOW)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(b.records.delete_devices_of(a.id).await.unwrap(), 10);
+    assert!(b.records.devices_of(a.id).await.unwrap().is_empty());
+    assert_eq!(b.records.devices_of(other.id).await.unwrap().len(), 1);
 }
 
-pub async fn login_success_checks_epoch_and_lock(b: &Backend) {
+pub async fn login_success_checks_epoch(b: &Backend) {
     let a = person(b, "amina").await;
-    for _ in 0..3 {
-        b.records.count_login_attempt(a.id, 10).await.unwrap();
-    }
     let ok = b.records.login_succeeded(a.id, 0).await.unwrap();
-    assert_eq!(ok.failed_logins, 0);
+    assert_eq!(ok.id, a.id);
     // A login started before a passphrase change proves the old passphrase.
     let change = CredentialChange {
         password_file: a.password_file.clone(),
         bundle: a.bundle.clone(),
         ksf_version: a.ksf_version,
-        unlock: false,
     };
     b.records
         .replace_credentials(a.id, &change, None)
@@ -451,11 +610,9 @@ pub async fn login_success_checks_epoch_and_lock(b: &Backend) {
         Err(StoreError::CredentialsChanged)
     ));
     b.records.login_succeeded(a.id, 1).await.unwrap();
-    // Locked meanwhile: no success.
-    while b.records.count_login_attempt(a.id, 2).await.is_ok() {}
     assert!(matches!(
-        b.records.login_succeeded(a.id, 1).await,
-        Err(StoreError::AccountLocked)
+        b.records.login_succeeded(id(), 0).await,
+        Err(StoreError::NotFound)
     ));
 }
 
@@ -473,12 +630,10 @@ pub async fn credential_swap_purges_other_sessions(b: &Backend) {
         .put_session(&theirs, &session(other.id, NOW + 3600, 0))
         .await
         .unwrap();
-    while b.records.count_login_attempt(a.id, 3).await.is_ok() {}
     let change = CredentialChange {
         password_file: b"new record".to_vec(),
         bundle: b"new bundle".to_vec(),
         ksf_version: 7,
-        unlock: true,
     };
     let after = b
         .records
@@ -489,8 +644,6 @@ pub async fn credential_swap_purges_other_sessions(b: &Backend) {
     assert_eq!(after.password_file, b"new record");
     assert_eq!(after.bundle, b"new bundle");
     assert_eq!(after.ksf_version, 7);
-    assert!(!after.locked);
-    assert_eq!(after.failed_logins, 0);
     assert_eq!(
         b.records.account(a.id).await.unwrap().unwrap().bundle,
         b"new bundle"
@@ -503,22 +656,13 @@ pub async fn credential_swap_purges_other_sessions(b: &Backend) {
     assert!(b.records.session(&old1).await.unwrap().is_none());
     assert!(b.records.session(&old2).await.unwrap().is_none());
     assert!(b.records.session(&theirs).await.unwrap().is_some());
-    // Without unlock the lock stays.
-    while b.records.count_login_attempt(a.id, 3).await.is_ok() {}
-    let relocked = b
+    // Again, keeping no session.
+    let again = b
         .records
-        .replace_credentials(
-            a.id,
-            &CredentialChange {
-                unlock: false,
-                ..change
-            },
-            None,
-        )
+        .replace_credentials(a.id, &change, None)
         .await
         .unwrap();
-    assert!(relocked.locked);
-    assert_eq!(relocked.credential_epoch, 2);
+    assert_eq!(again.credential_epoch, 2);
     assert!(b.records.session(&mine).await.unwrap().is_none());
     assert!(matches!(
         b.records
@@ -533,15 +677,18 @@ fn relocked_change() -> CredentialChange {
         password_file: vec![1],
         bundle: vec![2],
         ksf_version: 1,
-        unlock: false,
     }
 }
 
 pub async fn pending_login_is_taken_once_and_expires(b: &Backend) {
     let a = person(b, "amina").await;
+    let phone = hash(9);
     let login = PendingLogin {
         sealed_state: b"sealed state".to_vec(),
         account: Some((a.id, 3)),
+        budget: Budget::Device(Digest(phone)),
+        started_at: NOW - 1,
+        remember_device: true,
         expires_at: NOW + 120,
     };
     let lid = id();
@@ -556,6 +703,9 @@ pub async fn pending_login_is_taken_once_and_expires(b: &Backend) {
     assert_eq!(taken.len(), 1, "one finish per login");
     assert_eq!(taken[0].sealed_state, b"sealed state");
     assert_eq!(taken[0].account, Some((a.id, 3)));
+    assert_eq!(taken[0].budget, Budget::Device(Digest(phone)));
+    assert_eq!(taken[0].started_at, NOW - 1);
+    assert!(taken[0].remember_device);
     // Expired: nothing, and gone.
     let late = id();
     b.records
@@ -1044,6 +1194,9 @@ pub async fn sweep_removes_what_expired_and_keeps_the_rest(b: &Backend) {
     let login = PendingLogin {
         sealed_state: vec![1],
         account: None,
+        budget: Budget::Handle(Digest(hash(33))),
+        started_at: NOW,
+        remember_device: false,
         expires_at: NOW + 10,
     };
     let lid = id();
@@ -1100,6 +1253,57 @@ pub async fn sweep_removes_what_expired_and_keeps_the_rest(b: &Backend) {
         .acquire_upload(leased.id, id(), later, 10)
         .await
         .unwrap());
+}
+
+pub async fn sweep_forgets_idle_budgets_and_unused_devices(b: &Backend) {
+    let a = person(b, "amina").await;
+    let policy = AttemptPolicy::default();
+    let (quiet, waiting) = (hash(34), hash(35));
+    b.records
+        .count_login_attempt(&quiet, NOW, &policy)
+        .await
+        .unwrap();
+    // A short window with a long wait: the record lives until the wait ends.
+    let short = AttemptPolicy {
+        window_seconds: 60,
+        first_delay_seconds: 7200,
+        max_delay_seconds: 7200,
+        ..policy
+    };
+    for _ in 0..3 {
+        b.records
+            .count_login_attempt(&waiting, NOW, &short)
+            .await
+            .unwrap();
+    }
+    let (old_phone, new_phone) = (hash(36), hash(37));
+    b.records
+        .put_device(&old_phone, &device(a.id, NOW))
+        .await
+        .unwrap();
+    b.records
+        .put_device(&new_phone, &device(a.id, NOW + 10 * 86_400))
+        .await
+        .unwrap();
+    let nothing = b.records.sweep(NOW + 3600, 0).await.unwrap();
+    assert_eq!(
+        (nothing.login_budgets, nothing.devices),
+        (0, 0),
+        "{nothing:?}"
+    );
+    let sweep = b.records.sweep(NOW + 7200, 0).await.unwrap();
+    assert_eq!(sweep.login_budgets, 1, "{sweep:?}");
+    assert!(b.records.login_budget(&waiting).await.unwrap().is_none());
+    assert!(b.records.login_budget(&quiet).await.unwrap().is_some());
+    let sweep = b.records.sweep(NOW + 86_400, 0).await.unwrap();
+    assert_eq!(sweep.login_budgets, 1, "{sweep:?}");
+    assert!(b.records.login_budget(&quiet).await.unwrap().is_none());
+    let ttl = coffre_server::store::attempts::DEVICE_TTL_SECONDS;
+    let sweep = b.records.sweep(NOW + ttl, 0).await.unwrap();
+    assert_eq!(sweep.devices, 1, "{sweep:?}");
+    let held = b.records.devices_of(a.id).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].0, Digest(new_phone));
 }
 
 async fn read_all(b: &Backend, doc: Id, start: u64, end: u64) -> Vec<u8> {
@@ -1254,11 +1458,19 @@ async fn populate(b: &Backend) {
     let l = link(doc.id, Some(3), None);
     b.records.put_link(&l).await.unwrap();
     b.records.open_link(l.id, NOW).await.unwrap();
+    let policy = AttemptPolicy::default();
     b.records
-        .count_unknown_attempt(&hash(41), NOW, 5)
+        .count_login_attempt(&hash(41), NOW, &policy)
         .await
         .unwrap();
-    b.records.count_login_attempt(a.id, 10).await.unwrap();
+    b.records
+        .count_login_attempt(&budget_key(&a.handle), NOW, &policy)
+        .await
+        .unwrap();
+    b.records
+        .put_device(&hash(42), &device(a.id, NOW))
+        .await
+        .unwrap();
     b.records
         .set_org_recovery_delay(org.id, Some(86_400))
         .await
@@ -1284,7 +1496,8 @@ pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Back
     assert_eq!(export.documents.len(), 2);
     assert_eq!(export.envelopes.len(), 3, "two owners' and one share");
     assert_eq!(export.links.len(), 1);
-    assert_eq!(export.unknown_attempts.len(), 1);
+    assert_eq!(export.login_budgets.len(), 2);
+    assert_eq!(export.devices.len(), 1);
     assert_eq!(export.orgs[0].recovery_delay_seconds, Some(86_400));
     assert_eq!(export.recovery_deals.len(), 1);
     assert_eq!(export.recovery_requests.len(), 2);
@@ -1302,7 +1515,14 @@ pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Back
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(a.failed_logins, 1);
+    let budget = to
+        .records
+        .login_budget(&budget_key(&a.handle))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(budget.window_count, 1);
+    assert_eq!(to.records.devices_of(a.id).await.unwrap().len(), 1);
     let w = to
         .records
         .account_by_handle("worker")
@@ -1519,7 +1739,6 @@ fn recovery_finish(deal: Option<RecoveryDeal>) -> RecoveryFinish {
             password_file: b"record after recovery".to_vec(),
             bundle: b"bundle after recovery".to_vec(),
             ksf_version: 9,
-            unlock: true,
         },
         recovery_bundle: b"new kit bundle".to_vec(),
         recovery_verifier: vec![0x7e; 32],
@@ -2030,7 +2249,6 @@ pub async fn finish_recovery_after_the_delay_replaces_everything(b: &Backend) {
         .put_session(&theirs, &session(other.id, NOW + 3600, 0))
         .await
         .unwrap();
-    while b.records.count_login_attempt(a.id, 3).await.is_ok() {}
     let r = open_request(b, &a, &d1, 3600).await;
     assert!(matches!(
         b.records
@@ -2060,7 +2278,6 @@ pub async fn finish_recovery_after_the_delay_replaces_everything(b: &Backend) {
     }
     let unchanged = b.records.account(a.id).await.unwrap().unwrap();
     assert_eq!(unchanged.credential_epoch, 0);
-    assert!(unchanged.locked);
     assert!(b.records.session(&s1).await.unwrap().is_some());
     assert_eq!(
         b.records.recovery_deal(a.id).await.unwrap(),
@@ -2078,8 +2295,6 @@ pub async fn finish_recovery_after_the_delay_replaces_everything(b: &Backend) {
     assert_eq!(finished.bundle, b"bundle after recovery");
     assert_eq!(finished.ksf_version, 9);
     assert_eq!(finished.credential_epoch, 1, "the epoch moved");
-    assert!(!finished.locked);
-    assert_eq!(finished.failed_logins, 0);
     assert_eq!(
         finished.recovery_bundle.as_deref(),
         Some(&b"new kit bundle"[..])

@@ -14,6 +14,7 @@ use super::{check_bundle, throttle, ClientIp};
 use crate::api::{decode_b64, encode_b64, ApiJson};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult, Problem};
+use crate::store::attempts::handle_key;
 use crate::store::{Account, CredentialChange, Id};
 use crate::AppState;
 
@@ -73,12 +74,19 @@ async fn replace_credentials(
         password_file: record,
         bundle,
         ksf_version: KSF_V1.version(),
-        unlock,
     };
-    state
+    let account = state
         .records
         .replace_credentials(id, &change, keep_session.as_ref())
         .await?;
+    if unlock {
+        // The recovery code proved the person: strangers' tries no longer hold them.
+        state
+            .records
+            .reset_login_budget(&handle_key(&account.handle))
+            .await?;
+        tracing::info!(account = %id, "login budget reset with the recovery code");
+    }
     Ok(())
 }
 

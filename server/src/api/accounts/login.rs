@@ -2,49 +2,65 @@
 //!
 //! Because a login response (KE2) already lets a client test the one passphrase it
 //! blinded in KE1, an *attempt* is counted when the login starts, durably before KE2
-//! leaves, and the counter is cleared only by a successful finish: after
-//! [`Limits::max_failed_logins`] unfinished or failed attempts the account locks until a
-//! worker of its organisation unlocks it. Unknown handles get opaque-ke's fake,
-//! well-formed answer, and their attempts are counted the same way, in the records, so
-//! that they too answer 423 after [`Limits::max_failed_logins`] attempts, on every server
-//! process and after a restart: the sequence of answers does not tell whether a handle
-//! exists.
+//! leaves, and given back by a successful finish. It is counted on a budget
+//! ([`crate::store::attempts`]): the device credential's own when the client shows one of
+//! this account (a personal device that logged in before), otherwise the handle's, which
+//! exists alike for handles with and without an account (unknown handles also get
+//! opaque-ke's fake, well-formed KE2), on every server process and after a restart: the
+//! answers do not tell whether a handle exists. A spent budget answers 429 with the time
+//! to wait; nothing a stranger sends locks the person's own devices out.
 //!
 //! Between its two messages a login is a record ([`PendingLogin`]) that any server
 //! process can finish. Its OPAQUE state (which would let its holder finish the login) is
 //! sealed under a key derived from the server key file ([`crate::keys::ServerKeys`]).
-//!
-//! [`Limits::max_failed_logins`]: crate::Limits::max_failed_logins
+
+use std::fmt;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use coffre_core::opaque::{self, PasswordFile, ServerLoginState, KSF_V1};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{throttle, AccountView, ClientIp};
 use crate::api::{decode_b64, encode_b64, ApiJson};
-use crate::auth::{generate_token, Caller};
+use crate::auth::{generate_token, hash_token, Caller};
 use crate::error::{AppError, AppResult, Problem};
-use crate::store::{Id, PendingLogin, Session};
+use crate::store::attempts::handle_key;
+use crate::store::{Attempts, Budget, Device, Digest, Id, PendingLogin, Session, StoreError};
 use crate::AppState;
 
 /// How long a login may sit between its two messages.
 pub const LOGIN_TTL_SECONDS: u64 = 120;
-/// Domain separation of the credential id used for unknown handles, so that the fake
-/// answer for a handle is the same at every attempt (as a real account's would be).
-const UNKNOWN_HANDLE_LABEL: &[u8] = b"coffre/v1/server/unknown-handle";
 
 /// Body of `POST /v1/login/start`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginStart {
     /// Handle.
     pub handle: String,
     /// OPAQUE KE1, base64.
     pub login_request: String,
+    /// The device credential this device received at an earlier login (`device_token`),
+    /// if it has one for this handle: the attempt is then counted on the device's own
+    /// budget.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Asks for a device credential if this login succeeds (a personal device; never on
+    /// a shared computer).
+    #[serde(default)]
+    pub remember_device: bool,
+}
+
+impl fmt::Debug for LoginStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginStart")
+            .field("handle", &self.handle)
+            .field("device", &self.device.as_ref().map(|_| "<redacted>"))
+            .field("remember_device", &self.remember_device)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Answer to a login start.
@@ -56,8 +72,8 @@ pub struct LoginStarted {
     pub login_response: String,
     /// Argon2id parameter version of the account.
     pub ksf_version: u16,
-    /// Tries left before the account locks if this one is wrong, when only a few are
-    /// left (an unknown handle counts alike, so this tells nothing about existence).
+    /// Tries left in the budget's window if this one is wrong, when only a few are left
+    /// (an unknown handle counts alike, so this tells nothing about existence).
     pub attempts_left: Option<u32>,
 }
 
@@ -75,7 +91,7 @@ pub struct LoginFinish {
 }
 
 /// A successful login.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct LoggedIn {
     /// Bearer token (shown once; the server keeps only its hash).
     pub token: String,
@@ -85,6 +101,23 @@ pub struct LoggedIn {
     pub account: AccountView,
     /// The identity sealed under the export key, base64.
     pub bundle: String,
+    /// A new device credential, when one was asked for (shown once; the server keeps
+    /// only its hash). The device sends it as `device` at its next logins.
+    pub device_token: Option<String>,
+}
+
+impl fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("account", &self.account)
+            .field(
+                "device_token",
+                &self.device_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Login step 1 (KE1 → KE2). Counts an attempt against the account.
@@ -98,50 +131,64 @@ pub async fn login_start(
 ) -> AppResult<Json<LoginStarted>> {
     throttle(&state, &ip).await?;
     let request = decode_b64("login_request", &body.login_request)?;
+    // A device credential that is not one at all is a client error; one that is not
+    // (or no longer) this account's is simply not used.
+    let device = match body.device.as_deref() {
+        Some(text) => Some(
+            hash_token(text)
+                .ok_or_else(|| AppError::Unprocessable("device: not a device credential".into()))?,
+        ),
+        None => None,
+    };
     let handle = body.handle.trim().to_ascii_lowercase();
-    let max = state.limits.max_failed_logins;
     let now = state.now();
     let account = state.records.account_by_handle(&handle).await?;
     if account.as_ref().is_some_and(|a| a.disabled_at.is_some()) {
         // A worker who left: said plainly (worker handles are known to their people).
         return Err(AppError::AccountDisabled);
     }
-    let digest: [u8; 32] = Sha256::new()
-        .chain_update(UNKNOWN_HANDLE_LABEL)
-        .chain_update(handle.as_bytes())
-        .finalize()
-        .into();
+    let key = handle_key(&handle);
     let (credential_id, record, ksf_version) = match &account {
         Some(a) => {
             let record = PasswordFile::from_bytes(&a.password_file)
                 .map_err(|e| AppError::Internal(format!("stored record of {}: {e}", a.id)))?;
             (a.id.0.to_vec(), Some(record), a.ksf_version)
         }
-        None => (digest[..16].to_vec(), None, KSF_V1.version()),
+        // The same fake answer at every attempt, as a real account's would be.
+        None => (key[..16].to_vec(), None, KSF_V1.version()),
     };
     // KE1 is parsed (and KE2 computed) before anything is counted: a malformed request
     // costs nobody an attempt.
     let (login_state, response) =
         opaque::server_login_start(&state.opaque, record.as_ref(), &request, &credential_id)
             .map_err(|e| AppError::Unprocessable(format!("login_request: {e}")))?;
-    // Counted, durably, before KE2 leaves (KE2 lets the client test one guess); 423 once
-    // locked. An unknown handle is counted the same way, so that it locks like an account.
-    let counted = match &account {
-        Some(a) => {
-            state
-                .records
-                .count_login_attempt(a.id, max)
-                .await?
-                .failed_logins
+    // Counted, durably, before KE2 leaves (KE2 lets the client test one guess).
+    let mut counted = None;
+    if let (Some(a), Some(device)) = (&account, &device) {
+        let policy = &state.limits.device_attempts;
+        match state
+            .records
+            .count_device_attempt(device, a.id, now, policy)
+            .await
+        {
+            Ok(left) => counted = Some((Budget::Device(Digest(*device)), left)),
+            // Not a credential of this account (forgotten, or another's): a stranger.
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(refused(e, &ip, account.as_ref().map(|a| a.id), true)),
         }
+    }
+    let (budget, left) = match counted {
+        Some(counted) => counted,
         None => {
-            state
+            let policy = &state.limits.login_attempts;
+            let left = state
                 .records
-                .count_unknown_attempt(&digest, now, max)
-                .await?
+                .count_login_attempt(&key, now, policy)
+                .await
+                .map_err(|e| refused(e, &ip, account.as_ref().map(|a| a.id), false))?;
+            (Budget::Handle(Digest(key)), left)
         }
     };
-    let left = max.saturating_sub(counted);
     let login_id = Id::generate()?;
     let sealed_state = state
         .keys
@@ -150,6 +197,9 @@ pub async fn login_start(
     let pending = PendingLogin {
         sealed_state,
         account: account.map(|a| (a.id, a.credential_epoch)),
+        budget,
+        started_at: now,
+        remember_device: body.remember_device && matches!(budget, Budget::Handle(_)),
         expires_at: now + LOGIN_TTL_SECONDS,
     };
     state
@@ -196,8 +246,25 @@ pub async fn login_finish(
         tracing::info!(account = %account_id, "failed login");
         return Err(AppError::InvalidLogin);
     }
-    // Refused if the passphrase changed or the account locked since the start.
+    // Refused if the passphrase changed since the start.
     let account = state.records.login_succeeded(account_id, epoch).await?;
+    state
+        .records
+        .attempt_succeeded(&pending.budget, pending.started_at, now)
+        .await?;
+    let device_token = if pending.remember_device {
+        let (token, hash) = generate_token()?;
+        let device = Device {
+            account: account.id,
+            created_at: now,
+            last_used_at: now,
+            attempts: Attempts::default(),
+        };
+        state.records.put_device(&hash, &device).await?;
+        Some(token)
+    } else {
+        None
+    };
     let (token, token_hash) = generate_token()?;
     let session = Session {
         account: account.id,
@@ -213,7 +280,25 @@ pub async fn login_finish(
         expires_at: session.expires_at,
         bundle: encode_b64(&account.bundle),
         account: AccountView::from(&account),
+        device_token,
     }))
+}
+
+/// A refused count, logged with the client's address: a spent budget is worth an
+/// operator's look (a stranger trying a handle, or a person stuck).
+fn refused(e: StoreError, ip: &ClientIp, account: Option<Id>, device: bool) -> AppError {
+    if let StoreError::Throttled { retry_after } = e {
+        let client = ip.0.map(|a| a.to_string());
+        let account = account.map(|a| a.to_string());
+        tracing::warn!(
+            client = client.as_deref().unwrap_or("-"),
+            account = account.as_deref().unwrap_or("none"),
+            device,
+            retry_after,
+            "login throttled"
+        );
+    }
+    e.into()
 }
 
 /// Ends the caller's session.

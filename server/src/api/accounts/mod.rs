@@ -91,8 +91,6 @@ pub struct AccountView {
     pub created_by: Option<String>,
     /// Consent time (unix seconds).
     pub consent_at: Option<u64>,
-    /// Whether the account is locked.
-    pub locked: bool,
 }
 
 impl From<&Account> for AccountView {
@@ -106,7 +104,6 @@ impl From<&Account> for AccountView {
             created_at: a.created_at,
             created_by: a.created_by.map(|w| w.to_string()),
             consent_at: a.consent_at,
-            locked: a.locked,
         }
     }
 }
@@ -180,8 +177,6 @@ pub(super) fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult
         created_by: None,
         consent_at: None,
         created_at: now,
-        failed_logins: 0,
-        locked: false,
         credential_epoch: 0,
         disabled_at: None,
     })

@@ -444,7 +444,6 @@ pub async fn finish(
             password_file: record,
             bundle,
             ksf_version: KSF_V1.version(),
-            unlock: true,
         },
         recovery_bundle,
         recovery_verifier,
@@ -452,5 +451,14 @@ pub async fn finish(
     };
     state.records.finish_recovery(id, &finish, now).await?;
     tracing::info!(request = %id, %account, "vault recovered through referents");
+    // The person may have lost a device: its credential no longer gives it a budget of
+    // its own, and strangers' tries before the recovery no longer count.
+    state.records.delete_devices_of(account).await?;
+    if let Some(a) = state.records.account(account).await? {
+        state
+            .records
+            .reset_login_budget(&crate::store::attempts::handle_key(&a.handle))
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
