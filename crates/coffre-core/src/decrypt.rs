@@ -5,7 +5,7 @@ use zeroize::Zeroize;
 
 use crate::format::header::{Header, HeaderError, HEADER_MAX_BYTES, VERSION_LINE};
 use crate::format::stream::{
-    payload_cipher, Stream, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
+    payload_cipher, Stream, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
 };
 use crate::format::x25519::{self, UnwrapError, X25519_TAG};
 use crate::identity::Identity;
@@ -56,9 +56,15 @@ enum State {
 
 /// Decrypts one age file as a stream.
 ///
-/// Plaintext reaches `out` only after its chunk's tag verified. Memory is bounded by one
-/// encrypted chunk (64 KiB + 16) plus the header, whatever the file size. A full chunk is
-/// opened only when more input shows it is not the last one, or at [`finish`].
+/// Plaintext reaches `out` only after its chunk's tag verified. Each chunk that verifies
+/// is released, even if the file then proves malformed (trailing bytes, a cut-off last
+/// chunk): that is what c2sp.org/CCTV/age expects of a streaming API. An error therefore
+/// means the file as a whole is not authentic, and what was released must not be taken
+/// for the complete document.
+///
+/// Memory is bounded by one encrypted chunk (64 KiB + 16) plus the header, whatever the
+/// file size. A full chunk is opened only when more input shows it is not the last one,
+/// or at [`finish`].
 ///
 /// [`finish`]: Decryptor::finish
 pub struct Decryptor {
@@ -237,6 +243,11 @@ fn push_payload(
 }
 
 /// Opens a full chunk that more data follows.
+///
+/// A chunk whose tag verifies is released even when the file turns out to be malformed
+/// right after it (c2sp.org/CCTV/age: all plaintext released before a payload failure
+/// is what authenticated): here, a final chunk followed by more bytes is released, then
+/// the trailing data is reported.
 fn open_middle(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
     if stream
         .open_into(chunk, false, out)
@@ -245,10 +256,7 @@ fn open_middle(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<(
         return Ok(());
     }
     // A chunk that opens as the last one, with data after it: the file has trailing bytes.
-    let mut scratch = Vec::new();
-    let was_last = stream.open_into(chunk, true, &mut scratch).unwrap_or(false);
-    scratch.zeroize();
-    if was_last {
+    if stream.open_into(chunk, true, out).unwrap_or(false) {
         Err(DecryptError::TrailingData)
     } else {
         Err(DecryptError::PayloadAuthenticationFailed)
@@ -272,16 +280,10 @@ fn open_final(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<()
         }
         return Ok(());
     }
-    // A full chunk that opens as a middle one: the real last chunk was cut off.
-    if chunk.len() == ENCRYPTED_CHUNK_SIZE {
-        let mut scratch = Vec::with_capacity(CHUNK_SIZE);
-        let was_middle = stream
-            .open_into(chunk, false, &mut scratch)
-            .unwrap_or(false);
-        scratch.zeroize();
-        if was_middle {
-            return Err(DecryptError::Truncated);
-        }
+    // A full chunk that opens as a middle one: the real last chunk was cut off. Its
+    // plaintext authenticated, so it is released before the truncation is reported.
+    if chunk.len() == ENCRYPTED_CHUNK_SIZE && stream.open_into(chunk, false, out).unwrap_or(false) {
+        return Err(DecryptError::Truncated);
     }
     Err(DecryptError::PayloadAuthenticationFailed)
 }
