@@ -3,6 +3,7 @@
 
 use zeroize::Zeroize;
 
+use crate::armor::{is_armor_space, ArmorError, Dearmorer};
 use crate::format::header::{Header, HeaderError, HEADER_MAX_BYTES, VERSION_LINE};
 use crate::format::stream::{
     payload_cipher, Stream, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
@@ -38,9 +39,22 @@ pub enum DecryptError {
     /// The last chunk is empty although the payload is not.
     #[error("malformed payload: empty final chunk")]
     EmptyFinalChunk,
+    /// The file is ASCII-armored, but the armor breaks a rule (says which, and where).
+    #[error("malformed armor: {0}")]
+    Armor(#[from] ArmorError),
     /// The decryptor already failed; it cannot go on.
     #[error("decryption already failed")]
     Poisoned,
+}
+
+/// How the input is framed: known from its first byte.
+enum Framing {
+    /// No byte seen yet (standard files only; a payload alone is always binary).
+    Undecided,
+    /// The age binary format, fed straight to the state machine.
+    Binary,
+    /// ASCII armor: decoded line by line, then fed to the state machine.
+    Armored(Dearmorer),
 }
 
 enum State {
@@ -69,15 +83,24 @@ enum State {
 /// [`finish`]: Decryptor::finish
 pub struct Decryptor {
     identities: Vec<Identity>,
+    framing: Framing,
+    /// Binary bytes decoded from armor, reused between pushes.
+    decoded: Vec<u8>,
     state: State,
     file_key: Option<FileKey>,
 }
 
 impl Decryptor {
     /// Starts decrypting a standard age file (header then payload) with `identities`.
+    ///
+    /// The file may be binary or ASCII-armored ([`armor`](crate::armor)); which one is
+    /// told by its first byte: a binary file starts with `age-encryption.org/`, armor with
+    /// its begin line, after optional whitespace.
     pub fn new(identities: &[Identity]) -> Self {
         Self {
             identities: identities.to_vec(),
+            framing: Framing::Undecided,
+            decoded: Vec::new(),
             state: State::Header { buf: Vec::new() },
             file_key: None,
         }
@@ -87,6 +110,8 @@ impl Decryptor {
     pub fn with_file_key(file_key: FileKey) -> Self {
         Self {
             identities: Vec::new(),
+            framing: Framing::Binary,
+            decoded: Vec::new(),
             state: State::Nonce {
                 file_key: file_key.clone(),
                 buf: Vec::with_capacity(PAYLOAD_NONCE_BYTES),
@@ -102,15 +127,58 @@ impl Decryptor {
 
     /// Decrypts `input`; appends authenticated plaintext to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
-        let result = self.push_inner(input, out);
+        let result = self.push_framed(input, out);
         if result.is_err() {
             self.state = State::Failed;
         }
         result
     }
 
+    fn push_framed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        if let (Framing::Undecided, Some(&first)) = (&self.framing, input.first()) {
+            self.framing = if first == b'-' || is_armor_space(first) {
+                Framing::Armored(Dearmorer::new())
+            } else {
+                Framing::Binary
+            };
+        }
+        match &mut self.framing {
+            Framing::Undecided => Ok(()),
+            Framing::Binary => self.push_inner(input, out),
+            Framing::Armored(dearmorer) => {
+                if matches!(self.state, State::Failed) {
+                    return Err(DecryptError::Poisoned);
+                }
+                let mut decoded = core::mem::take(&mut self.decoded);
+                decoded.clear();
+                let result = dearmorer
+                    .push(input, &mut decoded)
+                    .map_err(DecryptError::from)
+                    .and_then(|()| self.push_inner(&decoded, out));
+                self.decoded = decoded;
+                result
+            }
+        }
+    }
+
     /// Checks the end of the file and appends the last chunk's plaintext to `out`.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        if let Framing::Armored(dearmorer) = core::mem::replace(&mut self.framing, Framing::Binary)
+        {
+            if matches!(self.state, State::Failed) {
+                return Err(DecryptError::Poisoned);
+            }
+            let mut decoded = core::mem::take(&mut self.decoded);
+            decoded.clear();
+            let result = dearmorer
+                .finish(&mut decoded)
+                .map_err(DecryptError::from)
+                .and_then(|()| self.push_inner(&decoded, out));
+            if let Err(e) = result {
+                self.state = State::Failed;
+                return Err(e);
+            }
+        }
         match core::mem::replace(&mut self.state, State::Failed) {
             State::Header { .. } | State::Nonce { .. } => Err(DecryptError::Truncated),
             State::Failed => Err(DecryptError::Poisoned),
