@@ -283,8 +283,11 @@ impl Dearmorer {
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), ArmorError> {
         match self.state {
             ReadState::Failed => return Err(ArmorError::Poisoned),
-            ReadState::Begin | ReadState::Body | ReadState::AfterShort { .. }
-                if !self.line.is_empty() =>
+            // Only the end line may lack its line feed; any other line, or part of the end
+            // line, cut by the end of the input means the file was cut.
+            ReadState::Body | ReadState::AfterShort { .. }
+                if self.line.starts_with(DASHES)
+                    && !ARMOR_END.as_bytes().starts_with(&self.line) =>
             {
                 let line = core::mem::take(&mut self.line);
                 self.end_line(&line, out)?;
@@ -293,6 +296,10 @@ impl Dearmorer {
         }
         match self.state {
             ReadState::Trailing => Ok(()),
+            _ if self.line == ARMOR_END.as_bytes() => {
+                let line = core::mem::take(&mut self.line);
+                self.end_line(&line, out)
+            }
             _ => Err(ArmorError::Truncated),
         }
     }
@@ -570,6 +577,14 @@ mod tests {
         let mut l = good.clone();
         l.truncate(3);
         assert_eq!(err_of(&l), ArmorError::Truncated);
+        let cut = sample();
+        for at in [1, 20, 40, 70, cut.len() - 10] {
+            assert_eq!(
+                dearmor(&cut.as_bytes()[..at]),
+                Err(ArmorError::Truncated),
+                "{at}"
+            );
+        }
 
         let mut l = good.clone();
         l.push("x".into());
