@@ -141,13 +141,37 @@ export function fingerprint(recipient) {
   }
 }
 
-/** Encrypts `data` to `recipients` as one standard age v1 file. */
-export function encrypt(data, recipients) {
-  checkBytes(data, 'data');
-  return wasm.encrypt(data, recipientStrings(recipients));
+/** Whether `options` (undefined, or `{ armor?: boolean }`) asks for ASCII armor. */
+function wantsArmor(options) {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== 'object') throw invalid('options must be an object');
+  if (options.armor !== undefined && typeof options.armor !== 'boolean') {
+    throw invalid('options.armor must be a boolean');
+  }
+  return options.armor === true;
 }
 
-/** Decrypts a whole age v1 file with `identities` (strings or Identity handles). */
+/**
+ * Encrypts `data` to `recipients` as one standard age v1 file; with `{ armor: true }`,
+ * as age's ASCII armor (PEM text).
+ */
+export function encrypt(data, recipients, options) {
+  checkBytes(data, 'data');
+  const armored = wantsArmor(options);
+  const file = wasm.encrypt(data, recipientStrings(recipients));
+  return armored ? wasm.armor(file) : file;
+}
+
+/** Wraps a binary age file in age's ASCII armor (decryption recognises armor by itself). */
+export function armor(file) {
+  checkBytes(file, 'file');
+  return wasm.armor(file);
+}
+
+/**
+ * Decrypts a whole age v1 file, binary or ASCII-armored, with `identities` (strings or
+ * Identity handles).
+ */
 export function decrypt(data, identities) {
   checkBytes(data, 'data');
   if (Array.isArray(identities) && identities.every((i) => typeof i === 'string')) {
@@ -212,28 +236,103 @@ function pushTransform(machine) {
   });
 }
 
-/** A TransformStream that encrypts to `recipients`; its output is a standard age file. */
-export function encryptTransform(recipients) {
-  return pushTransform(new wasm.Encryptor(recipientStrings(recipients)));
-}
-
-/** A TransformStream that decrypts with `identities`; output is authenticated plaintext. */
-export function decryptTransform(identities) {
-  return pushTransform(newDecryptor(identities));
-}
-
-/** Encrypts a stream of plaintext; returns the age file as a stream. */
-export function encryptStream(readable, recipients) {
-  return readable.pipeThrough(encryptTransform(recipients));
+/**
+ * A TransformStream that encrypts to `recipients`; its output is a standard age file,
+ * or ASCII armor with `{ armor: true }`.
+ */
+export function encryptTransform(recipients, options) {
+  const armored = wantsArmor(options);
+  const keys = recipientStrings(recipients);
+  return pushTransform(armored ? wasm.Encryptor.armored(keys) : new wasm.Encryptor(keys));
 }
 
 /**
- * Decrypts a stream holding an age file. Each piece it yields is authenticated; the
- * stream errors (CoffreError) if the file is altered or cut short, so treat the
- * document as genuine only once the stream has closed without error.
+ * The plaintext of `source` (an age file, binary or armored, as a stream), pulled on
+ * demand. A chunk is handed on once its tag verifies. When the file then proves bad
+ * (altered, cut, followed by junk), whatever authenticated before is delivered first and
+ * the stream errors on the next read: the reader sees exactly what age would release.
+ */
+function decryptReadable(source, machine) {
+  const reader = source.getReader();
+  let freed = false;
+  let pending = null;
+  const release = () => {
+    if (!freed) {
+      freed = true;
+      machine.free();
+    }
+  };
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        if (pending) throw pending;
+        let enqueued = false;
+        const hand = (out) => {
+          if (out.length > 0) {
+            controller.enqueue(out);
+            enqueued = true;
+          }
+        };
+        try {
+          while (!enqueued) {
+            const { value, done } = await reader.read();
+            if (done) {
+              hand(machine.finish());
+              release();
+              controller.close();
+              return;
+            }
+            checkBytes(value, 'each stream chunk');
+            for (let at = 0; at < value.length; at += MAX_PIECE_BYTES) {
+              hand(machine.push(value.subarray(at, at + MAX_PIECE_BYTES)));
+            }
+          }
+        } catch (e) {
+          const rest = freed ? new Uint8Array(0) : machine.takeReleased();
+          release();
+          reader.cancel(e).catch(() => {});
+          hand(rest);
+          // Deliver what was released before the error, then fail the next read.
+          if (enqueued) pending = e;
+          else throw e;
+        }
+      },
+      cancel(reason) {
+        release();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * A readable/writable pair (for `pipeThrough`) that decrypts with `identities`; its
+ * output is authenticated plaintext, delivered as `decryptStream` describes.
+ */
+export function decryptTransform(identities) {
+  const machine = newDecryptor(identities);
+  const input = new TransformStream();
+  return { writable: input.writable, readable: decryptReadable(input.readable, machine) };
+}
+
+/**
+ * Encrypts a stream of plaintext; returns the age file as a stream (ASCII armor with
+ * `{ armor: true }`).
+ */
+export function encryptStream(readable, recipients, options) {
+  return readable.pipeThrough(encryptTransform(recipients, options));
+}
+
+/**
+ * Decrypts a stream holding an age file, binary or ASCII-armored (recognised by itself).
+ * Each piece it yields is authenticated; the stream errors (CoffreError) if the file is
+ * altered or cut short, so treat the document as genuine only once the stream has closed
+ * without error. Pieces that authenticated before such an error are still yielded
+ * first, as age does.
  */
 export function decryptStream(readable, identities) {
-  return readable.pipeThrough(decryptTransform(identities));
+  return decryptReadable(readable, newDecryptor(identities));
 }
 
 /**

@@ -54,6 +54,7 @@ export type CoffreErrorCode =
   | 'TOO_LARGE'
   | 'NOT_AGE_FILE'
   | 'UNSUPPORTED_VERSION'
+  | 'MALFORMED_ARMOR'
   | 'MALFORMED_HEADER'
   | 'NO_IDENTITY_MATCHED'
   | 'HEADER_MAC_MISMATCH'
@@ -98,6 +99,8 @@ export declare class CoffreError extends Error {
   constructor(code: CoffreErrorCode, message: string);
   readonly name: 'CoffreError';
   readonly code: CoffreErrorCode;
+  /** For errors about a line of text (`MALFORMED_ARMOR`): its number, from 1. */
+  readonly line?: number;
 }
 
 /** Every error code, at run time. */
@@ -118,27 +121,49 @@ export declare function parseIdentity(secret: string): Identity;
 /** The fingerprint of an `age1…` recipient, to compare face to face. */
 export declare function fingerprint(recipient: string): { words: string[]; number: string };
 
-/** Encrypts `data` to `recipients`: a standard age v1 file. */
-export declare function encrypt(data: Uint8Array, recipients: RecipientLike[]): Uint8Array;
-/** Decrypts a whole age v1 file. */
-export declare function decrypt(data: Uint8Array, identities: IdentityLike[]): Uint8Array;
+/** Options of the encrypting functions. */
+export interface EncryptOptions {
+  /**
+   * Write age's ASCII armor (PEM text, `-----BEGIN AGE ENCRYPTED FILE-----`, 64-column
+   * base64) instead of binary: about a third larger, but safe to paste or mail.
+   */
+  armor?: boolean;
+}
 
-/** A TransformStream that encrypts to `recipients`. */
+/** Encrypts `data` to `recipients`: a standard age v1 file (or its ASCII armor). */
+export declare function encrypt(
+  data: Uint8Array,
+  recipients: RecipientLike[],
+  options?: EncryptOptions,
+): Uint8Array;
+/** Decrypts a whole age v1 file, binary or ASCII-armored (recognised by itself). */
+export declare function decrypt(data: Uint8Array, identities: IdentityLike[]): Uint8Array;
+/** Wraps a binary age file in ASCII armor, e.g. `envelope || payload` from a server. */
+export declare function armor(file: Uint8Array): Uint8Array;
+
+/** A TransformStream that encrypts to `recipients` (ASCII armor on request). */
 export declare function encryptTransform(
   recipients: RecipientLike[],
+  options?: EncryptOptions,
 ): TransformStream<Uint8Array, Uint8Array>;
-/** A TransformStream that decrypts with `identities` (output is authenticated). */
+/**
+ * A readable/writable pair for `pipeThrough` that decrypts with `identities`, binary or
+ * armored; its output behaves as `decryptStream`'s.
+ */
 export declare function decryptTransform(
   identities: IdentityLike[],
-): TransformStream<Uint8Array, Uint8Array>;
-/** Encrypts a stream: the result is a standard age file, as a stream. */
+): ReadableWritablePair<Uint8Array, Uint8Array>;
+/** Encrypts a stream: the result is a standard age file (or its armor), as a stream. */
 export declare function encryptStream(
   readable: ReadableStream<Uint8Array>,
   recipients: RecipientLike[],
+  options?: EncryptOptions,
 ): ReadableStream<Uint8Array>;
 /**
- * Decrypts a stream. Each piece is authenticated; the stream errors with a CoffreError
- * if the file is altered or cut short, so the document is genuine only once it closes.
+ * Decrypts a stream, binary or ASCII-armored (recognised by itself). Each piece is
+ * authenticated; the stream errors with a CoffreError if the file is altered or cut
+ * short, so the document is genuine only once it closes. Pieces that authenticated
+ * before such an error are yielded first, as age does.
  */
 export declare function decryptStream(
   readable: ReadableStream<Uint8Array>,

@@ -17,7 +17,11 @@ export class CoffreWorker {
       const waiter = this.waiting.get(msg.id);
       if (!waiter) return;
       this.waiting.delete(msg.id);
-      if (msg.type === 'error') waiter.reject(new CoffreError(msg.code, msg.message));
+      if (msg.type === 'error') {
+        const error = new CoffreError(msg.code, msg.message);
+        if (msg.line !== undefined) error.line = msg.line;
+        waiter.reject(msg.released?.length > 0 ? { error, released: msg.released } : error);
+      }
       else waiter.resolve(msg);
     };
     this.worker.onerror = (event) => {
@@ -39,30 +43,27 @@ export class CoffreWorker {
    * Runs a stream through the worker: one piece in flight at a time, so memory stays
    * bounded by the piece size on both sides.
    */
-  run(op, readable, keys) {
+  run(op, readable, keys, armor = false) {
     const id = this.nextId++;
     const reader = readable.getReader();
     let started = null;
+    let pending = null;
     return new ReadableStream({
       pull: async (controller) => {
-        started ??= this.call(id, { type: 'start', op, keys });
+        if (pending) throw pending;
+        started ??= this.call(id, { type: 'start', op, keys, armor });
         await started;
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) {
-            const msg = await this.call(id, { type: 'finish' });
-            if (msg.chunk.length > 0) controller.enqueue(msg.chunk);
-            controller.close();
+        try {
+          await this.pump(id, reader, controller);
+        } catch (e) {
+          // A decryption's plaintext that authenticated before the error comes first; the
+          // error is raised on the next read, once the reader has taken it.
+          if (e && e.error && e.released) {
+            controller.enqueue(e.released);
+            pending = e.error;
             return;
           }
-          if (!(value instanceof Uint8Array)) throw new CoffreError('INVALID_ARGUMENT', 'each stream chunk must be a Uint8Array');
-          for (let at = 0; at < value.length; at += MAX_PIECE_BYTES) {
-            // Copy the piece so the caller's buffer is never detached by the transfer.
-            const piece = value.slice(at, at + MAX_PIECE_BYTES);
-            const msg = await this.call(id, { type: 'push', chunk: piece }, [piece.buffer]);
-            if (msg.chunk.length > 0) controller.enqueue(msg.chunk);
-          }
-          if (controller.desiredSize !== null && controller.desiredSize <= 0) return;
+          throw e;
         }
       },
       cancel: async (reason) => {
@@ -72,19 +73,46 @@ export class CoffreWorker {
     });
   }
 
-  /** Encrypts a stream to `recipients` (`age1…` strings) in the worker. */
-  encryptStream(readable, recipients) {
-    return this.run('encrypt', readable, recipients);
+  /** Feeds pieces of `reader` to job `id` until some output is ready or the input ends. */
+  async pump(id, reader, controller) {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        const msg = await this.call(id, { type: 'finish' });
+        if (msg.chunk.length > 0) controller.enqueue(msg.chunk);
+        controller.close();
+        return;
+      }
+      if (!(value instanceof Uint8Array)) throw new CoffreError('INVALID_ARGUMENT', 'each stream chunk must be a Uint8Array');
+      for (let at = 0; at < value.length; at += MAX_PIECE_BYTES) {
+        // Copy the piece so the caller's buffer is never detached by the transfer.
+        const piece = value.slice(at, at + MAX_PIECE_BYTES);
+        const msg = await this.call(id, { type: 'push', chunk: piece }, [piece.buffer]);
+        if (msg.chunk.length > 0) controller.enqueue(msg.chunk);
+      }
+      if (controller.desiredSize !== null && controller.desiredSize <= 0) return;
+    }
   }
 
-  /** Decrypts a stream with `identities` (`AGE-SECRET-KEY-1…` strings) in the worker. */
+  /**
+   * Encrypts a stream to `recipients` (`age1…` strings) in the worker; ASCII armor with
+   * `{ armor: true }`.
+   */
+  encryptStream(readable, recipients, options) {
+    return this.run('encrypt', readable, recipients, options?.armor === true);
+  }
+
+  /**
+   * Decrypts a stream, binary or ASCII-armored, with `identities` (`AGE-SECRET-KEY-1…`
+   * strings) in the worker.
+   */
   decryptStream(readable, identities) {
     return this.run('decrypt', readable, identities);
   }
 
   /** Encrypts a Blob or File (e.g. from an <input type=file>) in the worker. */
-  async encryptBlob(blob, recipients) {
-    return new Response(this.encryptStream(blob.stream(), recipients)).blob();
+  async encryptBlob(blob, recipients, options) {
+    return new Response(this.encryptStream(blob.stream(), recipients, options)).blob();
   }
 
   /** Stops the worker; running jobs fail. */

@@ -6,18 +6,26 @@ const ready = init();
 /** Running jobs by id. */
 const jobs = new Map();
 
-function fail(id, e) {
-  const job = jobs.get(id);
+function fail(id, e, failed) {
+  const job = jobs.get(id) ?? failed;
+  // A decryption hands on what authenticated before the error (see api.js).
+  let released;
   if (job) {
+    if (job instanceof Decryptor) released = job.takeReleased();
     job.free();
     jobs.delete(id);
   }
-  self.postMessage({
-    id,
-    type: 'error',
-    code: e && typeof e.code === 'string' ? e.code : 'INTERNAL',
-    message: e instanceof Error ? e.message : String(e),
-  });
+  self.postMessage(
+    {
+      id,
+      type: 'error',
+      code: e && typeof e.code === 'string' ? e.code : 'INTERNAL',
+      message: e instanceof Error ? e.message : String(e),
+      line: e && typeof e.line === 'number' ? e.line : undefined,
+      released,
+    },
+    released && released.length > 0 ? [released.buffer] : [],
+  );
 }
 
 function reply(id, chunk, done) {
@@ -29,7 +37,10 @@ self.onmessage = async (event) => {
   try {
     await ready;
     if (msg.type === 'start') {
-      const machine = msg.op === 'encrypt' ? new Encryptor(msg.keys) : new Decryptor(msg.keys);
+      let machine;
+      if (msg.op === 'decrypt') machine = new Decryptor(msg.keys);
+      else if (msg.armor) machine = Encryptor.armored(msg.keys);
+      else machine = new Encryptor(msg.keys);
       jobs.set(msg.id, machine);
       self.postMessage({ id: msg.id, type: 'started' });
     } else if (msg.type === 'push') {
@@ -38,11 +49,15 @@ self.onmessage = async (event) => {
     } else if (msg.type === 'finish') {
       const job = jobs.get(msg.id);
       jobs.delete(msg.id);
+      let out;
       try {
-        reply(msg.id, job.finish(), true);
-      } finally {
-        job.free();
+        out = job.finish();
+      } catch (e) {
+        fail(msg.id, e, job);
+        return;
       }
+      job.free();
+      reply(msg.id, out, true);
     } else if (msg.type === 'cancel') {
       jobs.get(msg.id)?.free();
       jobs.delete(msg.id);

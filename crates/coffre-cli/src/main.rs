@@ -1,6 +1,9 @@
 //! `coffre`: the command line for Coffre documents, age v1 compatible — run `coffre --help`
 //! (or `cargo run -p coffre-cli -- --help`) for `keygen`, `encrypt`, `decrypt`, `fingerprint`.
 //!
+//! `encrypt -a` writes age's ASCII armor (PEM) instead of binary; `decrypt` recognises
+//! armor by itself.
+//!
 //! Files are streamed in 64 KiB pieces through `coffre_core`'s push-based [`Encryptor`] and
 //! [`Decryptor`], so memory stays bounded whatever the file size. Output given with `-o` is
 //! written to a temporary file next to it and renamed into place only once the whole file
@@ -20,6 +23,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
+use coffre_core::armor::ArmorWriter;
 use coffre_core::{
     parse_identity_file, parse_recipients_file, DecryptError, Decryptor, EncryptError, Encryptor,
     Fingerprint, Identity, KeyError, Recipient,
@@ -65,11 +69,16 @@ enum Command {
         /// Write the ciphertext to OUT instead of standard output.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Write age's ASCII armor (PEM text, `-----BEGIN AGE ENCRYPTED FILE-----`)
+        /// instead of binary: for mail, chat or a terminal.
+        #[arg(short, long)]
+        armor: bool,
         /// The file to encrypt; standard input when absent or `-`.
         #[arg(value_name = "IN")]
         input: Option<PathBuf>,
     },
     /// Decrypt IN (or standard input) with the identities in one or more identity files.
+    /// Binary and ASCII-armored files are both recognised.
     Decrypt {
         /// Identity file (age-keygen format: AGE-SECRET-KEY-1… lines, # comments). May be
         /// repeated.
@@ -176,11 +185,13 @@ fn run(command: Command) -> Result<(), CliError> {
             recipients,
             recipients_files,
             output,
+            armor,
             input,
         } => encrypt(
             &recipients,
             &recipients_files,
             output.as_deref(),
+            armor,
             input.as_deref(),
         ),
         Command::Decrypt {
@@ -301,6 +312,7 @@ fn encrypt(
     recipient_args: &[String],
     recipient_files: &[PathBuf],
     output: Option<&Path>,
+    armor: bool,
     input: Option<&Path>,
 ) -> Result<(), CliError> {
     let mut recipients = Vec::new();
@@ -323,32 +335,57 @@ fn encrypt(
     let mut encryptor = Encryptor::new(&recipients)?;
 
     let output = output.filter(|p| p.as_os_str() != STDIO_NAME);
-    if output.is_none() && io::stdout().is_terminal() {
+    if output.is_none() && !armor && io::stdout().is_terminal() {
         return Err(CliError::Refused(
-            "refusing to write binary ciphertext to a terminal: use -o FILE or redirect \
-             standard output"
+            "refusing to write binary ciphertext to a terminal: use -a for text, -o FILE, \
+             or redirect standard output"
                 .into(),
         ));
     }
     let (mut reader, in_name) = open_input(input)?;
     let mut sink = Sink::open(output)?;
+    // Armor is a layer over the binary file: each piece of ciphertext goes through it.
+    let mut armorer = armor.then(ArmorWriter::new);
 
     let mut piece = vec![0u8; READ_PIECE_BYTES];
     let mut out = Vec::with_capacity(2 * READ_PIECE_BYTES);
+    let mut text = Vec::new();
     loop {
         let n = read_piece(&mut reader, &mut piece, &in_name)?;
         if n == 0 {
             break;
         }
         encryptor.push(&piece[..n], &mut out)?;
-        sink.write_all(&out)?;
+        write_ciphertext(&mut sink, armorer.as_mut(), &out, &mut text)?;
         out.clear();
     }
     encryptor.finish(&mut out)?;
-    sink.write_all(&out)?;
+    write_ciphertext(&mut sink, armorer.as_mut(), &out, &mut text)?;
+    if let Some(armorer) = armorer {
+        text.clear();
+        armorer.finish(&mut text);
+        sink.write_all(&text)?;
+    }
     // The plaintext read buffer held the document: wipe it.
     zeroize::Zeroize::zeroize(&mut piece);
     sink.commit()
+}
+
+/// Writes `ciphertext`, through the armor when there is one.
+fn write_ciphertext(
+    sink: &mut Sink,
+    armorer: Option<&mut ArmorWriter>,
+    ciphertext: &[u8],
+    text: &mut Vec<u8>,
+) -> Result<(), CliError> {
+    match armorer {
+        None => sink.write_all(ciphertext),
+        Some(armorer) => {
+            text.clear();
+            armorer.push(ciphertext, text);
+            sink.write_all(text)
+        }
+    }
 }
 
 fn decrypt(
@@ -385,13 +422,17 @@ fn decrypt(
         if n == 0 {
             break;
         }
-        decryptor.push(&piece[..n], &mut out)?;
+        // What authenticated before an error is written out first, as age does; the
+        // error then makes the exit status 1, and an `-o` file is never committed.
+        let pushed = decryptor.push(&piece[..n], &mut out);
         sink.write_all(&out)?;
+        pushed?;
         zeroize::Zeroize::zeroize(&mut *out);
         out.clear();
     }
-    decryptor.finish(&mut out)?;
+    let finished = decryptor.finish(&mut out);
     sink.write_all(&out)?;
+    finished?;
     sink.commit()
 }
 

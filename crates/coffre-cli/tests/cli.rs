@@ -410,3 +410,109 @@ fn errors_name_the_file_and_never_show_secrets() {
     let recipient: Recipient = recipient.parse().unwrap();
     assert!(!message.contains(&recipient.to_string()));
 }
+
+#[test]
+fn armor_round_trips_and_is_recognised_on_decrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (id, recipient) = keygen(d, "id");
+    let id = id.to_str().unwrap();
+    for len in [0, 47, 48, MULTI_CHUNK_BYTES] {
+        let plain = random_bytes(len);
+        let text = ok(coffre(d, &["encrypt", "-a", "-r", &recipient], &plain));
+        let lines: Vec<&[u8]> = text
+            .strip_suffix(b"\n")
+            .unwrap()
+            .split(|&b| b == b'\n')
+            .collect();
+        assert_eq!(lines[0], b"-----BEGIN AGE ENCRYPTED FILE-----");
+        assert_eq!(*lines.last().unwrap(), b"-----END AGE ENCRYPTED FILE-----");
+        let body = &lines[1..lines.len() - 1];
+        for line in &body[..body.len() - 1] {
+            assert_eq!(line.len(), 64);
+        }
+        assert!(!body.is_empty() && body[body.len() - 1].len() <= 64);
+        // The same text, decoded, is a binary age file that decrypts the same.
+        let binary = coffre_core::armor::dearmor(&text).unwrap();
+        assert!(binary.starts_with(b"age-encryption.org/v1\n"));
+        assert!(ok(coffre(d, &["decrypt", "-i", id], &text)) == plain);
+        assert!(ok(coffre(d, &["decrypt", "-i", id], &binary)) == plain);
+        // With -o, and with CRLF line endings as a Windows editor would save it.
+        fs::write(d.join("plain"), &plain).unwrap();
+        ok(coffre(
+            d,
+            &[
+                "encrypt", "--armor", "-r", &recipient, "-o", "f.txt", "plain",
+            ],
+            b"",
+        ));
+        let crlf = String::from_utf8(fs::read(d.join("f.txt")).unwrap())
+            .unwrap()
+            .replace('\n', "\r\n");
+        assert!(ok(coffre(d, &["decrypt", "-i", id], crlf.as_bytes())) == plain);
+    }
+}
+
+#[test]
+fn error_malformed_armor_names_the_rule_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (id, recipient) = keygen(d, "id");
+    let text = String::from_utf8(ok(coffre(
+        d,
+        &["encrypt", "-a", "-r", &recipient],
+        &random_bytes(1000),
+    )))
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let with = |i: usize, line: &str| {
+        let mut l = lines.clone();
+        l[i] = line;
+        l.join("\n") + "\n"
+    };
+    let bad_char = lines[2].replacen(|c: char| c.is_ascii_alphanumeric(), "!", 1);
+    let long = format!("{}A", lines[2]);
+    let short = &lines[2][..60];
+    let last = lines[lines.len() - 2];
+    // Without its `=` padding, or one character short when it has none.
+    let no_padding = match last.trim_end_matches('=') {
+        same if same == last => last[..last.len() - 1].to_owned(),
+        stripped => stripped.to_owned(),
+    };
+    let (last_no, after_no) = (lines.len() - 1, lines.len() + 1);
+    for (bad, want) in [
+        (
+            with(2, &bad_char),
+            "malformed armor: line 3, column 1: invalid base64 character".into(),
+        ),
+        (
+            with(2, &long),
+            "malformed armor: line 3: longer than 64 columns".into(),
+        ),
+        (
+            with(2, short),
+            "malformed armor: line 3: shorter than 64 columns but not the last line".into(),
+        ),
+        (
+            with(lines.len() - 2, &no_padding),
+            format!("malformed armor: line {last_no}: base64 padding is missing or wrong"),
+        ),
+        (
+            lines[..lines.len() - 1].join("\n") + "\n",
+            "malformed armor: the file ends before the line -----END AGE ENCRYPTED FILE-----"
+                .into(),
+        ),
+        (
+            text.clone() + "garbage\n",
+            format!("malformed armor: line {after_no}: data after the armor end line"),
+        ),
+        (
+            text[..text.len() / 2].to_owned(),
+            "malformed armor: the file ends before the line -----END AGE ENCRYPTED FILE-----"
+                .into(),
+        ),
+    ] {
+        let want: String = want;
+        assert_eq!(decrypt_fails(d, &id, bad.as_bytes()), want);
+    }
+}

@@ -3,9 +3,10 @@
 
 use zeroize::Zeroize;
 
+use crate::armor::{is_armor_space, ArmorError, Dearmorer};
 use crate::format::header::{Header, HeaderError, HEADER_MAX_BYTES, VERSION_LINE};
 use crate::format::stream::{
-    payload_cipher, Stream, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
+    payload_cipher, Stream, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_BYTES, TAG_BYTES,
 };
 use crate::format::x25519::{self, UnwrapError, X25519_TAG};
 use crate::identity::Identity;
@@ -38,9 +39,22 @@ pub enum DecryptError {
     /// The last chunk is empty although the payload is not.
     #[error("malformed payload: empty final chunk")]
     EmptyFinalChunk,
+    /// The file is ASCII-armored, but the armor breaks a rule (says which, and where).
+    #[error("malformed armor: {0}")]
+    Armor(#[from] ArmorError),
     /// The decryptor already failed; it cannot go on.
     #[error("decryption already failed")]
     Poisoned,
+}
+
+/// How the input is framed: known from its first byte.
+enum Framing {
+    /// No byte seen yet (standard files only; a payload alone is always binary).
+    Undecided,
+    /// The age binary format, fed straight to the state machine.
+    Binary,
+    /// ASCII armor: decoded line by line, then fed to the state machine.
+    Armored(Dearmorer),
 }
 
 enum State {
@@ -56,22 +70,37 @@ enum State {
 
 /// Decrypts one age file as a stream.
 ///
-/// Plaintext reaches `out` only after its chunk's tag verified. Memory is bounded by one
-/// encrypted chunk (64 KiB + 16) plus the header, whatever the file size. A full chunk is
-/// opened only when more input shows it is not the last one, or at [`finish`].
+/// Plaintext reaches `out` only after its chunk's tag verified. Each chunk that verifies
+/// is released, even if the file then proves malformed (trailing bytes, a cut-off last
+/// chunk): that is what c2sp.org/CCTV/age expects of a streaming API. An error therefore
+/// means the file as a whole is not authentic, and what was released must not be taken
+/// for the complete document.
+///
+/// Memory is bounded by one encrypted chunk (64 KiB + 16) plus the header, whatever the
+/// file size. A full chunk is opened only when more input shows it is not the last one,
+/// or at [`finish`].
 ///
 /// [`finish`]: Decryptor::finish
 pub struct Decryptor {
     identities: Vec<Identity>,
+    framing: Framing,
+    /// Binary bytes decoded from armor, reused between pushes.
+    decoded: Vec<u8>,
     state: State,
     file_key: Option<FileKey>,
 }
 
 impl Decryptor {
     /// Starts decrypting a standard age file (header then payload) with `identities`.
+    ///
+    /// The file may be binary or ASCII-armored ([`armor`](crate::armor)); which one is
+    /// told by its first byte: a binary file starts with `age-encryption.org/`, armor with
+    /// its begin line, after optional whitespace.
     pub fn new(identities: &[Identity]) -> Self {
         Self {
             identities: identities.to_vec(),
+            framing: Framing::Undecided,
+            decoded: Vec::new(),
             state: State::Header { buf: Vec::new() },
             file_key: None,
         }
@@ -81,6 +110,8 @@ impl Decryptor {
     pub fn with_file_key(file_key: FileKey) -> Self {
         Self {
             identities: Vec::new(),
+            framing: Framing::Binary,
+            decoded: Vec::new(),
             state: State::Nonce {
                 file_key: file_key.clone(),
                 buf: Vec::with_capacity(PAYLOAD_NONCE_BYTES),
@@ -96,15 +127,58 @@ impl Decryptor {
 
     /// Decrypts `input`; appends authenticated plaintext to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
-        let result = self.push_inner(input, out);
+        let result = self.push_framed(input, out);
         if result.is_err() {
             self.state = State::Failed;
         }
         result
     }
 
+    fn push_framed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        if let (Framing::Undecided, Some(&first)) = (&self.framing, input.first()) {
+            self.framing = if first == b'-' || is_armor_space(first) {
+                Framing::Armored(Dearmorer::new())
+            } else {
+                Framing::Binary
+            };
+        }
+        match &mut self.framing {
+            Framing::Undecided => Ok(()),
+            Framing::Binary => self.push_inner(input, out),
+            Framing::Armored(dearmorer) => {
+                if matches!(self.state, State::Failed) {
+                    return Err(DecryptError::Poisoned);
+                }
+                let mut decoded = core::mem::take(&mut self.decoded);
+                decoded.clear();
+                let result = dearmorer
+                    .push(input, &mut decoded)
+                    .map_err(DecryptError::from)
+                    .and_then(|()| self.push_inner(&decoded, out));
+                self.decoded = decoded;
+                result
+            }
+        }
+    }
+
     /// Checks the end of the file and appends the last chunk's plaintext to `out`.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), DecryptError> {
+        if let Framing::Armored(dearmorer) = core::mem::replace(&mut self.framing, Framing::Binary)
+        {
+            if matches!(self.state, State::Failed) {
+                return Err(DecryptError::Poisoned);
+            }
+            let mut decoded = core::mem::take(&mut self.decoded);
+            decoded.clear();
+            let result = dearmorer
+                .finish(&mut decoded)
+                .map_err(DecryptError::from)
+                .and_then(|()| self.push_inner(&decoded, out));
+            if let Err(e) = result {
+                self.state = State::Failed;
+                return Err(e);
+            }
+        }
         match core::mem::replace(&mut self.state, State::Failed) {
             State::Header { .. } | State::Nonce { .. } => Err(DecryptError::Truncated),
             State::Failed => Err(DecryptError::Poisoned),
@@ -237,6 +311,11 @@ fn push_payload(
 }
 
 /// Opens a full chunk that more data follows.
+///
+/// A chunk whose tag verifies is released even when the file turns out to be malformed
+/// right after it (c2sp.org/CCTV/age: all plaintext released before a payload failure
+/// is what authenticated): here, a final chunk followed by more bytes is released, then
+/// the trailing data is reported.
 fn open_middle(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), DecryptError> {
     if stream
         .open_into(chunk, false, out)
@@ -245,10 +324,7 @@ fn open_middle(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<(
         return Ok(());
     }
     // A chunk that opens as the last one, with data after it: the file has trailing bytes.
-    let mut scratch = Vec::new();
-    let was_last = stream.open_into(chunk, true, &mut scratch).unwrap_or(false);
-    scratch.zeroize();
-    if was_last {
+    if stream.open_into(chunk, true, out).unwrap_or(false) {
         Err(DecryptError::TrailingData)
     } else {
         Err(DecryptError::PayloadAuthenticationFailed)
@@ -272,16 +348,10 @@ fn open_final(stream: &mut Stream, chunk: &[u8], out: &mut Vec<u8>) -> Result<()
         }
         return Ok(());
     }
-    // A full chunk that opens as a middle one: the real last chunk was cut off.
-    if chunk.len() == ENCRYPTED_CHUNK_SIZE {
-        let mut scratch = Vec::with_capacity(CHUNK_SIZE);
-        let was_middle = stream
-            .open_into(chunk, false, &mut scratch)
-            .unwrap_or(false);
-        scratch.zeroize();
-        if was_middle {
-            return Err(DecryptError::Truncated);
-        }
+    // A full chunk that opens as a middle one: the real last chunk was cut off. Its
+    // plaintext authenticated, so it is released before the truncation is reported.
+    if chunk.len() == ENCRYPTED_CHUNK_SIZE && stream.open_into(chunk, false, out).unwrap_or(false) {
+        return Err(DecryptError::Truncated);
     }
     Err(DecryptError::PayloadAuthenticationFailed)
 }

@@ -2,6 +2,7 @@
 //!
 //! - Documents are age v1 files ([c2sp.org/age]) encrypted to X25519 recipients, with
 //!   push-based streaming in both directions ([`Encryptor`], [`Decryptor`]).
+//! - [`armor`] reads and writes age's ASCII armor (PEM); [`Decryptor`] recognises it.
 //! - A document's header is split into per-recipient [`Envelope`]s so that sharing never
 //!   touches the payload.
 //! - [`Identity`] and [`Recipient`] use age's Bech32 encodings; [`Fingerprint`] gives
@@ -33,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod armor;
 pub mod bundle;
 mod decrypt;
 mod encrypt;

@@ -12,6 +12,7 @@
 //! and the core's message templates would cost the browser module several KB for text
 //! that partner code must not parse anyway.
 
+use coffre_core::armor::ArmorError;
 use coffre_core::bundle::BundleError;
 use coffre_core::format::header::HeaderError;
 use coffre_core::metadata::MetadataError;
@@ -73,6 +74,9 @@ error_codes! {
     NotAgeFile = "NOT_AGE_FILE" => "not an age file",
     /// An age file of a version Coffre does not read.
     UnsupportedVersion = "UNSUPPORTED_VERSION" => "unsupported format version",
+    /// The file is ASCII-armored but the armor breaks a rule (the message says which,
+    /// `error.line` where).
+    MalformedArmor = "MALFORMED_ARMOR" => "the ASCII armor is malformed",
     /// The age header breaks the grammar (the message says which rule).
     MalformedHeader = "MALFORMED_HEADER" => "the age header is malformed",
     /// None of the given identities opens the file.
@@ -153,12 +157,23 @@ error_codes! {
 pub struct CoffreError {
     code: ErrorCode,
     message: &'static str,
+    /// The line of the input the error is on, when it is about text (armor).
+    line: Option<usize>,
 }
 
 impl CoffreError {
     /// An error with the given code and human-readable message.
     pub fn new(code: ErrorCode, message: &'static str) -> Self {
-        Self { code, message }
+        Self {
+            code,
+            message,
+            line: None,
+        }
+    }
+
+    /// The line of the input the error is on, if it is about a line.
+    pub fn line(&self) -> Option<usize> {
+        self.line
     }
 
     /// An error with the code's default message.
@@ -189,6 +204,9 @@ impl From<CoffreError> for JsValue {
         // Setting a property on a fresh plain Error cannot fail; if it somehow did, the
         // error would still reach JS with its name and message.
         let _ = js_sys::Reflect::set(&error, &JsValue::from_str("code"), &e.code.as_str().into());
+        if let Some(line) = e.line {
+            let _ = js_sys::Reflect::set(&error, &JsValue::from_str("line"), &(line as f64).into());
+        }
         error.into()
     }
 }
@@ -244,6 +262,65 @@ fn decrypt_code(e: &DecryptError) -> ErrorCode {
         DecryptError::EmptyFinalChunk => ErrorCode::EmptyFinalChunk,
         DecryptError::Poisoned => ErrorCode::InvalidState,
         _ => ErrorCode::Internal,
+    }
+}
+
+impl From<DecryptError> for CoffreError {
+    fn from(e: DecryptError) -> Self {
+        match &e {
+            DecryptError::Armor(a) => a.into(),
+            e => Self::from_code(decrypt_code(e)),
+        }
+    }
+}
+
+impl From<&ArmorError> for CoffreError {
+    fn from(e: &ArmorError) -> Self {
+        let (message, line) = match *e {
+            ArmorError::BadBeginLine { line } => (
+                "the armor does not start with -----BEGIN AGE ENCRYPTED FILE-----",
+                Some(line),
+            ),
+            ArmorError::BadEndLine { line } => (
+                "the armor end line is not -----END AGE ENCRYPTED FILE-----",
+                Some(line),
+            ),
+            ArmorError::TooMuchWhitespace => ("too much whitespace around the armor", None),
+            ArmorError::EmptyLine { line } => ("empty line inside the armor", Some(line)),
+            ArmorError::PemHeader { line } => {
+                ("PEM headers are not allowed in age armor", Some(line))
+            }
+            ArmorError::Whitespace { line } => ("whitespace inside the armor", Some(line)),
+            ArmorError::LineTooLong { line } => {
+                ("an armor line is longer than 64 columns", Some(line))
+            }
+            ArmorError::ShortLine { line } => (
+                "an armor line shorter than 64 columns is not the last one",
+                Some(line),
+            ),
+            ArmorError::InvalidCharacter { line, .. } => {
+                ("invalid base64 character in the armor", Some(line))
+            }
+            ArmorError::BadPadding { line } => (
+                "base64 padding is missing or wrong in the armor",
+                Some(line),
+            ),
+            ArmorError::NonCanonical { line } => {
+                ("the armor's base64 is not canonical", Some(line))
+            }
+            ArmorError::Truncated => (
+                "the file ends before the line -----END AGE ENCRYPTED FILE-----",
+                None,
+            ),
+            ArmorError::TrailingData { line } => ("data after the armor end line", Some(line)),
+            ArmorError::Poisoned => return Self::invalid_state("the decryptor failed"),
+            _ => (ErrorCode::MalformedArmor.message(), None),
+        };
+        Self {
+            code: ErrorCode::MalformedArmor,
+            message,
+            line,
+        }
     }
 }
 
@@ -376,7 +453,6 @@ from_core! {
     HeaderError => header_code,
     KeyError => key_code,
     EncryptError => encrypt_code,
-    DecryptError => decrypt_code,
     EnvelopeError => envelope_code,
     RandomError => |_: &RandomError| ErrorCode::RandomUnavailable,
     MessageError => |_: &MessageError| ErrorCode::MalformedMessage,
@@ -442,10 +518,25 @@ mod tests {
     }
 
     #[test]
+    fn armor_errors_say_which_rule_and_line() {
+        let e = CoffreError::from(DecryptError::Armor(ArmorError::LineTooLong { line: 3 }));
+        assert_eq!(e.code(), ErrorCode::MalformedArmor);
+        assert_eq!(e.message(), "an armor line is longer than 64 columns");
+        assert_eq!(e.line(), Some(3));
+        let e = CoffreError::from(DecryptError::Armor(ArmorError::Truncated));
+        assert_eq!(e.line(), None);
+        assert!(e.message().contains("ends before"));
+    }
+
+    #[test]
     fn core_errors_map_to_their_codes() {
         let cases: Vec<(CoffreError, ErrorCode)> = vec![
             (DecryptError::Truncated.into(), ErrorCode::Truncated),
             (DecryptError::Poisoned.into(), ErrorCode::InvalidState),
+            (
+                DecryptError::Armor(ArmorError::Truncated).into(),
+                ErrorCode::MalformedArmor,
+            ),
             (
                 DecryptError::MalformedHeader(HeaderError::NotAge).into(),
                 ErrorCode::NotAgeFile,

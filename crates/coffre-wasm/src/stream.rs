@@ -9,6 +9,8 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroize;
 
+use coffre_core::armor::ArmorWriter;
+
 use crate::error::CoffreError;
 use crate::keys::{parse_identities, parse_recipients, Identity};
 
@@ -41,7 +43,15 @@ pub fn encrypt(data: &[u8], recipients: Vec<String>) -> Result<Vec<u8>, CoffreEr
     Ok(coffre_core::encrypt(data, &recipients)?)
 }
 
-/// Decrypts a whole age file with `identities` (`AGE-SECRET-KEY-1…` strings).
+/// Wraps a binary age file in age's ASCII armor (PEM text). Decryption recognises armor
+/// by itself, so there is no counterpart.
+#[wasm_bindgen]
+pub fn armor(file: &[u8]) -> Vec<u8> {
+    coffre_core::armor::armor(file)
+}
+
+/// Decrypts a whole age file, binary or armored, with `identities` (`AGE-SECRET-KEY-1…`
+/// strings).
 #[wasm_bindgen]
 pub fn decrypt(data: &[u8], identities: Vec<String>) -> Result<Vec<u8>, CoffreError> {
     let identities = parse_identities(&identities)?;
@@ -56,9 +66,47 @@ pub struct Encryptor {
     inner: Option<coffre_core::Encryptor>,
     envelopes: Vec<Vec<u8>>,
     out: Vec<u8>,
+    /// Whether the output is ASCII armor: then `armor` (until finished) turns `out` into
+    /// `text`, which is what the caller gets.
+    armored: bool,
+    armor: Option<ArmorWriter>,
+    text: Vec<u8>,
 }
 
 impl Encryptor {
+    fn with(inner: coffre_core::Encryptor, envelopes: Vec<Vec<u8>>, armored: bool) -> Self {
+        Self {
+            inner: Some(inner),
+            envelopes,
+            out: Vec::new(),
+            armored,
+            armor: armored.then(ArmorWriter::new),
+            text: Vec::new(),
+        }
+    }
+
+    /// The buffer that holds the latest output: the armor text, or the binary file.
+    fn output(&mut self) -> &mut Vec<u8> {
+        if self.armored {
+            &mut self.text
+        } else {
+            &mut self.out
+        }
+    }
+
+    /// Passes the binary output through the armor, if any (`last` ends it).
+    fn armor_output(&mut self, last: bool) {
+        release(&mut self.text);
+        if let Some(armor) = self.armor.as_mut() {
+            armor.push(&self.out, &mut self.text);
+        }
+        if last {
+            if let Some(armor) = self.armor.take() {
+                armor.finish(&mut self.text);
+            }
+        }
+    }
+
     /// Encrypts `input`; the ciphertext is in the returned slice until the next call.
     pub fn push_bytes(&mut self, input: &[u8]) -> Result<&[u8], CoffreError> {
         release(&mut self.out);
@@ -70,7 +118,8 @@ impl Encryptor {
             self.inner = None;
             return Err(e.into());
         }
-        Ok(&self.out)
+        self.armor_output(false);
+        Ok(self.output())
     }
 
     /// Seals the last chunk; the ciphertext is in the returned slice until the next call.
@@ -81,7 +130,8 @@ impl Encryptor {
             .take()
             .ok_or_else(|| CoffreError::invalid_state("the encryptor is finished"))?;
         inner.finish(&mut self.out)?;
-        Ok(&self.out)
+        self.armor_output(true);
+        Ok(self.output())
     }
 
     /// The envelopes of a detached encryptor (empty otherwise).
@@ -104,11 +154,15 @@ impl Encryptor {
     #[wasm_bindgen(constructor)]
     pub fn new(recipients: Vec<String>) -> Result<Encryptor, CoffreError> {
         let recipients = parse_recipients(&recipients)?;
-        Ok(Self {
-            inner: Some(coffre_core::Encryptor::new(&recipients)?),
-            envelopes: Vec::new(),
-            out: Vec::new(),
-        })
+        let inner = coffre_core::Encryptor::new(&recipients)?;
+        Ok(Self::with(inner, Vec::new(), false))
+    }
+
+    /// Starts a standard age file to `recipients`, written as ASCII armor (PEM text).
+    pub fn armored(recipients: Vec<String>) -> Result<Encryptor, CoffreError> {
+        let recipients = parse_recipients(&recipients)?;
+        let inner = coffre_core::Encryptor::new(&recipients)?;
+        Ok(Self::with(inner, Vec::new(), true))
     }
 
     /// Starts a document whose header is kept apart: one envelope per recipient (see
@@ -117,11 +171,8 @@ impl Encryptor {
     pub fn detached(recipients: Vec<String>) -> Result<Encryptor, CoffreError> {
         let recipients = parse_recipients(&recipients)?;
         let (envelopes, inner) = coffre_core::Encryptor::detached(&recipients)?;
-        Ok(Self {
-            inner: Some(inner),
-            envelopes: envelopes.into_iter().map(|e| e.into_bytes()).collect(),
-            out: Vec::new(),
-        })
+        let envelopes = envelopes.into_iter().map(|e| e.into_bytes()).collect();
+        Ok(Self::with(inner, envelopes, false))
     }
 
     /// The envelopes of a detached encryptor, one per recipient in order (empty for a
@@ -137,13 +188,13 @@ impl Encryptor {
     /// for small pieces: a chunk is sealed once 64 KiB are known).
     pub fn push(&mut self, data: &[u8]) -> Result<Uint8Array, CoffreError> {
         self.push_bytes(data)?;
-        Ok(take_output(&mut self.out))
+        Ok(take_output(self.output()))
     }
 
     /// Ends the document; returns the last ciphertext. The encryptor cannot be used after.
     pub fn finish(&mut self) -> Result<Uint8Array, CoffreError> {
         self.finish_bytes()?;
-        Ok(take_output(&mut self.out))
+        Ok(take_output(self.output()))
     }
 }
 
@@ -240,6 +291,15 @@ impl Decryptor {
         self.finish_bytes()?;
         Ok(take_output(&mut self.out))
     }
+
+    /// After `push` or `finish` threw: the plaintext that authenticated in that call
+    /// before the error (a chunk is released once its tag verifies, even if the file then
+    /// proves cut or followed by junk). Empty otherwise. A streaming consumer may hand it
+    /// on before the error, as age does; the document as a whole is not authentic.
+    #[wasm_bindgen(js_name = takeReleased)]
+    pub fn take_released(&mut self) -> Uint8Array {
+        take_output(&mut self.out)
+    }
 }
 
 impl Drop for Decryptor {
@@ -320,6 +380,37 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::PayloadAuthenticationFailed);
         assert_eq!(
             dec.push_bytes(b"x").unwrap_err().code(),
+            ErrorCode::InvalidState
+        );
+    }
+
+    #[test]
+    fn armored_encryptor_writes_armor_that_decrypt_reads() {
+        let id = Identity::generate().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut enc = Encryptor::armored(vec![id.recipient()]).unwrap();
+        let text = stream_through(&mut enc, &data, 7_000);
+        assert!(text.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----\n"));
+        assert!(text.ends_with(b"-----END AGE ENCRYPTED FILE-----\n"));
+        assert_eq!(decrypt(&text, vec![id.to_secret_string()]).unwrap(), data);
+        let binary = coffre_core::armor::dearmor(&text).unwrap();
+        assert_eq!(armor(&binary), text);
+    }
+
+    #[test]
+    fn what_authenticated_before_an_error_can_be_taken() {
+        let id = Identity::generate().unwrap();
+        // Two full chunks, the second one final, then junk: both chunks authenticate.
+        let data = vec![5u8; 2 * 64 * 1024];
+        let mut file = encrypt(&data, vec![id.recipient()]).unwrap();
+        file.extend_from_slice(b"junk");
+        let mut dec = Decryptor::new(vec![id.to_secret_string()]).unwrap();
+        let err = dec.push_bytes(&file).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::TrailingData);
+        // What `takeReleased()` hands to JS (a Uint8Array needs a JS engine).
+        assert_eq!(dec.out, data);
+        assert_eq!(
+            dec.finish_bytes().unwrap_err().code(),
             ErrorCode::InvalidState
         );
     }

@@ -77,3 +77,29 @@ test('package → coffre decrypt', { skip: NO_COFFRE }, () =>
     execFileSync(COFFRE, ['decrypt', '-i', join(dir, 'key.txt'), '-o', join(dir, 'doc'), join(dir, 'doc.age')]);
     sameBytes(readFileSync(join(dir, 'doc')), data);
   }));
+
+test('package armor → age -d, age -a → package', { skip: AGE }, () =>
+  withTemp((dir) => {
+    execFileSync('age-keygen', ['-o', join(dir, 'key.txt')], { stdio: 'ignore' });
+    const secret = readFileSync(join(dir, 'key.txt'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('AGE-SECRET-KEY-1'));
+    const recipient = execFileSync('age-keygen', ['-y', join(dir, 'key.txt')], { encoding: 'utf8' }).trim();
+    const data = sample();
+    writeFileSync(join(dir, 'doc.txt'), encrypt(data, [recipient], { armor: true }));
+    sameBytes(execFileSync('age', ['-d', '-i', join(dir, 'key.txt'), join(dir, 'doc.txt')]), data);
+    writeFileSync(join(dir, 'doc'), data);
+    execFileSync('age', ['-e', '-a', '-r', recipient, '-o', join(dir, 'age.txt'), join(dir, 'doc')]);
+    const byAge = new Uint8Array(readFileSync(join(dir, 'age.txt')));
+    sameBytes(decrypt(byAge, [secret]), data);
+  }));
+
+test('package armor → coffre decrypt', { skip: NO_COFFRE }, () =>
+  withTemp((dir) => {
+    const id = generateIdentity();
+    const data = sample();
+    writeFileSync(join(dir, 'key.txt'), `${id}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'doc.txt'), encrypt(data, [id.recipient()], { armor: true }));
+    execFileSync(COFFRE, ['decrypt', '-i', join(dir, 'key.txt'), '-o', join(dir, 'doc'), join(dir, 'doc.txt')]);
+    sameBytes(readFileSync(join(dir, 'doc')), data);
+  }));

@@ -160,6 +160,101 @@ export const cases = {
     await throwsCode(() => collect(c.decryptStream(streamOf(file, 4096), [alice])), 'PAYLOAD_AUTHENTICATION_FAILED', 'tampered stream');
   },
 
+  async armor(c) {
+    const alice = c.generateIdentity();
+    const data = new Uint8Array(150_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+    const armored = c.encrypt(data, [alice], { armor: true });
+    const lines = new TextDecoder().decode(armored).split('\n');
+    eq(lines[0], '-----BEGIN AGE ENCRYPTED FILE-----', 'begin line');
+    eq(lines.at(-2), '-----END AGE ENCRYPTED FILE-----', 'end line');
+    eq(lines.at(-1), '', 'final line feed');
+    const body = lines.slice(1, -2);
+    for (const line of body.slice(0, -1)) eq(line.length, 64, 'full line');
+    eq(body.at(-1).length <= 64 && body.at(-1).length > 0, true, 'last line');
+    // Recognised by every decrypting function, with LF or CRLF.
+    sameBytes(c.decrypt(armored, [alice]), data, 'decrypt(armor)');
+    sameBytes(c.decrypt(armored, [alice.toString()]), data, 'decrypt(armor, string)');
+    const crlf = text(new TextDecoder().decode(armored).replaceAll('\n', '\r\n'));
+    sameBytes(c.decrypt(crlf, [alice]), data, 'decrypt(CRLF armor)');
+    for (const piece of [61, 65, 4096, 1 << 20]) {
+      sameBytes(await collect(c.decryptStream(streamOf(armored, piece), [alice])), data, `decryptStream(armor)/${piece}`);
+    }
+    // Streams write the same armor; armor() wraps an existing binary file.
+    for (const piece of [100, 65536, 200_000]) {
+      const streamed = await collect(c.encryptStream(streamOf(data, piece), [alice], { armor: true }));
+      sameBytes(c.decrypt(streamed, [alice]), data, `encryptStream(armor)/${piece}`);
+      eq(streamed.length, armored.length, `encryptStream(armor)/${piece} length`);
+    }
+    const binary = c.encrypt(data, [alice]);
+    sameBytes(c.decrypt(c.armor(binary), [alice]), data, 'armor()');
+    eq(c.armor(binary).length, armored.length, 'armor() length');
+    const piped = await collect(streamOf(c.armor(binary), 5000).pipeThrough(c.decryptTransform([alice])));
+    sameBytes(piped, data, 'decryptTransform(armor)');
+    await throwsCode(() => c.encrypt(data, [alice], { armor: 'yes' }), 'INVALID_ARGUMENT', 'armor option type');
+
+    // Each broken rule: MALFORMED_ARMOR, a message naming the rule, and the line.
+    const small = new TextDecoder().decode(c.encrypt(text('récépissé'), [alice], { armor: true }));
+    const l = small.split('\n');
+    const last = l.length - 3; // the short last base64 line
+    const edit = (i, line) => l.map((x, j) => (j === i ? line : x)).join('\n');
+    const badPadding = l[last].endsWith('=') ? l[last].replace(/=+$/, '') : l[last].slice(0, -1);
+    const armorCases = [
+      ['bad base64', edit(1, `*${l[1].slice(1)}`), 'invalid base64 character in the armor', 2],
+      ['line too long', edit(1, `${l[1]}A`), 'an armor line is longer than 64 columns', 2],
+      ['short line not last', edit(1, l[1].slice(0, 60)), 'an armor line shorter than 64 columns is not the last one', 2],
+      ['padding', edit(last, badPadding), 'base64 padding is missing or wrong in the armor', last + 1],
+      ['missing footer', l.slice(0, -2).join('\n') + '\n', 'the file ends before the line -----END AGE ENCRYPTED FILE-----', undefined],
+      ['garbage after footer', `${small}garbage\n`, 'data after the armor end line', l.length],
+      ['truncated', small.slice(0, 100), 'the file ends before the line -----END AGE ENCRYPTED FILE-----', undefined],
+      ['empty line', edit(1, ''), 'empty line inside the armor', 2],
+      ['wrong label', edit(0, '-----BEGIN AGE ENCRYPTED DATA-----'), 'the armor does not start with -----BEGIN AGE ENCRYPTED FILE-----', 1],
+    ];
+    // Non-canonical base64: same bytes, but the last symbol's unused bits set.
+    const pad = l[last].match(/=*$/)[0].length;
+    if (pad > 0) {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+      const at = l[last].length - pad - 1;
+      const sym = alphabet[alphabet.indexOf(l[last][at]) ^ 1];
+      armorCases.push(['non-canonical', edit(last, l[last].slice(0, at) + sym + l[last].slice(at + 1)), "the armor's base64 is not canonical", last + 1]);
+    }
+    for (const [what, bad, message, line] of armorCases) {
+      for (const f of [() => c.decrypt(text(bad), [alice]), () => collect(c.decryptStream(streamOf(text(bad), 7), [alice]))]) {
+        await Promise.resolve()
+          .then(f)
+          .then(
+            () => {
+              throw new Error(`${what}: nothing thrown`);
+            },
+            (e) => {
+              eq(e.code, 'MALFORMED_ARMOR', `${what} code`);
+              eq(e.message, message, `${what} message`);
+              eq(e.line, line, `${what} line`);
+            },
+          );
+      }
+    }
+  },
+
+  async 'decryptStream yields what authenticated before an error'(c) {
+    const alice = c.generateIdentity();
+    // Two full chunks, the second one final, then junk: age releases both chunks.
+    const data = new Uint8Array(2 * 65536).fill(9);
+    const file = c.encrypt(data, [alice]);
+    const bad = new Uint8Array(file.length + 4);
+    bad.set(file);
+    const parts = [];
+    let error;
+    try {
+      for await (const part of c.decryptStream(streamOf(bad, 10_000), [alice])) parts.push(part);
+    } catch (e) {
+      error = e;
+    }
+    eq(error?.code, 'TRAILING_DATA', 'error after the released chunks');
+    sameBytes(concatAll(parts), data, 'released before the error');
+    await throwsCode(() => c.decrypt(bad, [alice]), 'TRAILING_DATA', 'one-shot releases nothing');
+  },
+
   async envelopes(c) {
     const owner = c.generateIdentity();
     const worker = c.generateIdentity();

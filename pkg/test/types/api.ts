@@ -3,8 +3,10 @@
 import init, {
   CoffreError,
   type CoffreErrorCode,
+  armor,
   decrypt,
   decryptStream,
+  decryptTransform,
   encrypt,
   encryptStream,
   fingerprint,
@@ -30,6 +32,11 @@ export async function example(file: ReadableStream<Uint8Array>): Promise<CoffreE
   const plain: Uint8Array = decrypt(age, [secret]);
   const both: Uint8Array = decrypt(age, [me]);
   const out: ReadableStream<Uint8Array> = decryptStream(encryptStream(file, [me]), [me]);
+  const text: Uint8Array = encrypt(new TextEncoder().encode('hello'), [me], { armor: true });
+  const armoredStream: ReadableStream<Uint8Array> = encryptStream(file, [me], { armor: true });
+  const rearmored: Uint8Array = armor(age);
+  const piped: ReadableStream<Uint8Array> = armoredStream.pipeThrough(decryptTransform([me]));
+  void [text, rearmored, piped];
   const { envelope, payload } = splitEnvelope(age);
   const other = generateIdentity();
   const shared = joinEnvelope(rewrapEnvelope(envelope, me, other.recipient()), payload);
@@ -41,7 +48,11 @@ export async function example(file: ReadableStream<Uint8Array>): Promise<CoffreE
   try {
     decrypt(age, [other]);
   } catch (e) {
-    if (e instanceof CoffreError) return e.code;
+    if (e instanceof CoffreError) {
+      const line: number | undefined = e.line;
+      void line;
+      return e.code;
+    }
   }
   return null;
 }
