@@ -37,8 +37,6 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
     ChaCha20Poly1305, KeyInit, Nonce,
 };
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::{
@@ -341,11 +339,7 @@ fn associated_data(header: [u8; 2], account_id: &str) -> Vec<u8> {
 
 fn derive_export_bundle_key(export_key: &ExportKey, account_id: &str) -> Zeroizing<[u8; 32]> {
     let salt = [BUNDLE_SALT_LABEL, account_id.as_bytes()].concat();
-    let mut key = Zeroizing::new([0u8; 32]);
-    // 32 bytes is far below HKDF-SHA-256's limit: expand cannot fail.
-    let _ = Hkdf::<Sha256>::new(Some(&salt), export_key.expose())
-        .expand(BUNDLE_EXPORT_KEY_LABEL, key.as_mut_slice());
-    key
+    crate::kdf::hkdf_sha256(Some(&salt), export_key.expose(), BUNDLE_EXPORT_KEY_LABEL)
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ mod envelope;
 pub mod fingerprint;
 pub mod format;
 mod identity;
+mod kdf;
 mod keys;
 pub mod metadata;
 pub mod opaque;

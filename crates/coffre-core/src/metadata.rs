@@ -29,8 +29,6 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
     ChaCha20Poly1305, KeyInit, Nonce,
 };
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::{
@@ -249,11 +247,7 @@ pub fn open_metadata(sealed: &[u8], file_key: &FileKey) -> Result<Metadata, Meta
 }
 
 fn derive_metadata_key(file_key: &FileKey) -> Zeroizing<[u8; 32]> {
-    let mut key = Zeroizing::new([0u8; 32]);
-    // 32 bytes is far below HKDF-SHA-256's limit: expand cannot fail.
-    let _ =
-        Hkdf::<Sha256>::new(None, file_key.expose()).expand(METADATA_KEY_LABEL, key.as_mut_slice());
-    key
+    crate::kdf::hkdf_sha256(None, file_key.expose(), METADATA_KEY_LABEL)
 }
 
 fn associated_data(version: u8) -> Vec<u8> {

@@ -26,7 +26,6 @@
 use core::{fmt, str::FromStr};
 
 use bech32::{primitives::decode::CheckedHrpstring, Bech32m, Hrp};
-use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -143,10 +142,7 @@ impl RecoveryCode {
 
     fn derive(&self, account_id: &str, label: &[u8]) -> Zeroizing<[u8; 32]> {
         let salt = [RECOVERY_SALT_LABEL, account_id.as_bytes()].concat();
-        let mut out = Zeroizing::new([0u8; 32]);
-        // 32 bytes is far below HKDF-SHA-256's 8160-byte limit: expand cannot fail.
-        let _ = Hkdf::<Sha256>::new(Some(&salt), &self.0).expand(label, out.as_mut_slice());
-        out
+        crate::kdf::hkdf_sha256(Some(&salt), &self.0, label)
     }
 
     /// Wraps known bytes (tests).

@@ -1,7 +1,6 @@
 //! The age v1 header: version line, recipient stanzas, MAC (c2sp.org/age, "Header").
 
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
-use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -339,10 +338,7 @@ fn check_printable(number: usize, bytes: &[u8]) -> Result<(), HeaderError> {
 }
 
 fn mac_for(file_key: &FileKey) -> Hmac<Sha256> {
-    let mut key = zeroize::Zeroizing::new([0u8; 32]);
-    let hk = Hkdf::<Sha256>::new(Some(&[]), file_key.expose());
-    // 32 bytes is far below HKDF-SHA-256's 8160-byte output limit.
-    let _ = hk.expand(HEADER_MAC_LABEL, key.as_mut_slice());
+    let key = crate::kdf::hkdf_sha256::<32>(Some(&[]), file_key.expose(), HEADER_MAC_LABEL);
     // HMAC accepts keys of any length.
     <Hmac<Sha256> as Mac>::new_from_slice(key.as_slice()).unwrap_or_else(|_| unreachable_hmac())
 }

@@ -9,9 +9,6 @@
 //! or 0 bytes only when the whole payload is empty.
 
 use coffre_aead::{ChunkCipher, NONCE_BYTES};
-use hkdf::Hkdf;
-use sha2::Sha256;
-use zeroize::Zeroizing;
 
 use crate::keys::FileKey;
 
@@ -31,10 +28,7 @@ const LAST_FLAG: u8 = 0x01;
 /// Derives the STREAM key of a payload. The chunk cipher comes from coffre-aead, whose
 /// own crate lets the browser build optimise it for speed (see that crate's docs).
 pub(crate) fn payload_cipher(file_key: &FileKey, nonce: &[u8; PAYLOAD_NONCE_BYTES]) -> ChunkCipher {
-    let mut key = Zeroizing::new([0u8; 32]);
-    // 32 bytes is a valid HKDF-SHA-256 output length.
-    let _ = Hkdf::<Sha256>::new(Some(nonce), file_key.expose())
-        .expand(PAYLOAD_LABEL, key.as_mut_slice());
+    let key = crate::kdf::hkdf_sha256::<32>(Some(nonce), file_key.expose(), PAYLOAD_LABEL);
     ChunkCipher::new(&key)
 }
 

@@ -8,8 +8,6 @@
 //! ```
 
 use chacha20poly1305::{aead::Aead, ChaCha20Poly1305, KeyInit, Nonce};
-use hkdf::Hkdf;
-use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -105,8 +103,5 @@ fn wrap_key(
     let mut salt = [0u8; 2 * KEY_BYTES];
     salt[..KEY_BYTES].copy_from_slice(share);
     salt[KEY_BYTES..].copy_from_slice(recipient);
-    let mut key = Zeroizing::new([0u8; 32]);
-    // 32 bytes is a valid HKDF-SHA-256 output length.
-    let _ = Hkdf::<Sha256>::new(Some(&salt), shared).expand(X25519_LABEL, key.as_mut_slice());
-    key
+    crate::kdf::hkdf_sha256(Some(&salt), shared, X25519_LABEL)
 }
