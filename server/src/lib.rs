@@ -194,7 +194,7 @@ base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 /// The Permissions-Policy of every answer: the camera (photos of papers) for this origin
 /// only, every other powerful feature for nobody.
 pub const PERMISSIONS_POLICY: &str = "camera=(self), microphone=(), geolocation=(), \
-display-capture=(), usb=(), serial=(), bluetooth=(), hid=(), payment=(), \
+display-capture=(), usb=(), serial=(), hid=(), payment=(), \
 clipboard-read=(), midi=(), accelerometer=(), gyroscope=(), magnetometer=()";
 
 /// The whole HTTP application: `/healthz`, the `/v1` API, its OpenAPI document, and the
