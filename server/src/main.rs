@@ -628,6 +628,14 @@ async fn serve(
     let embedded = opened.sled.is_some();
     let mut state = AppState::new(opened.records, opened.payloads, setup, Limits::default());
     state.statics = statics;
+    if proxies.is_empty() {
+        tracing::info!("no trusted proxy: forwarding headers are ignored, clients are TCP peers");
+    } else {
+        tracing::info!(
+            ?proxies,
+            "forwarding headers are believed from these peers only"
+        );
+    }
     state.proxies = std::sync::Arc::new(proxies);
     // sled locks the store: admin commands reach this process through a socket instead.
     let admin = if embedded {
