@@ -285,4 +285,19 @@ describe('the web app behind nginx with TLS, under the CSP', () => {
     await login(page, PERSON, PERSON.pin, 'h1:text("My papers")');
     await clean('after the budgets');
   });
+
+  it('would notice a violation: the watch is not blind', async () => {
+    const probe = await watched(browser, 'en-US');
+    await probe.page.goto(`${base}/`);
+    await probe.page.waitForSelector('h1:text("Open my vault")', WAIT);
+    await probe.page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.inlineRan = true';
+      document.head.append(s);
+    });
+    await probe.page.waitForFunction(() => window.cspViolations.length > 0, null, WAIT);
+    assert.equal(await probe.page.evaluate(() => window.inlineRan), undefined, 'an inline script ran');
+    await assert.rejects(probe.clean('with an inline script'), /CSP violations/);
+    await probe.context.close();
+  });
 });
