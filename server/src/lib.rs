@@ -26,6 +26,8 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod backends;
+pub mod client;
+pub mod conn;
 pub mod error;
 pub mod keyfile;
 pub mod keys;
@@ -65,6 +67,19 @@ pub struct Limits {
     pub device_attempts: store::AttemptPolicy,
     /// Login attempts per client IP per minute, on top of the per-account lock.
     pub login_attempts_per_ip_per_minute: u32,
+    /// Registrations (workers with an invite, accounts a worker creates, OPAQUE
+    /// registration starts) per client IP per minute.
+    pub registrations_per_ip_per_minute: u32,
+    /// Recovery steps (recovery code, requests through referents) per client IP per
+    /// minute.
+    pub recovery_attempts_per_ip_per_minute: u32,
+    /// Link openings by anonymous visitors per client IP per minute.
+    pub link_openings_per_ip_per_minute: u32,
+    /// Longest time a request's headers may take to arrive ([`conn`]).
+    pub header_read_seconds: u64,
+    /// Longest silence of a client while the server waits for more of its request body
+    /// ([`conn`]): per piece, not for the whole body.
+    pub body_idle_seconds: u64,
     /// Uploads not committed after this long are deleted by the sweeper.
     pub stale_upload_seconds: u64,
     /// How often the sweeper runs (expired sessions, shares, links; stale uploads).
@@ -83,6 +98,13 @@ impl Default for Limits {
             login_attempts: store::AttemptPolicy::default(),
             device_attempts: store::AttemptPolicy::default(),
             login_attempts_per_ip_per_minute: 60,
+            // A worker creates accounts with people present, a few an hour; a shelter's
+            // computers share one address, so the budgets stay well above one person's use.
+            registrations_per_ip_per_minute: 30,
+            recovery_attempts_per_ip_per_minute: 60,
+            link_openings_per_ip_per_minute: 60,
+            header_read_seconds: 30,
+            body_idle_seconds: 30,
             stale_upload_seconds: 7 * 24 * 3600,
             sweep_every_seconds: 600,
         }
@@ -131,6 +153,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Static file directories, if served.
     pub statics: statics::StaticDirs,
+    /// Reverse proxies whose forwarding headers name the client ([`client`]).
+    pub proxies: Arc<client::TrustedProxies>,
 }
 
 impl AppState {
@@ -149,6 +173,7 @@ impl AppState {
             limits: Arc::new(limits),
             clock: Clock::System,
             statics: statics::StaticDirs::default(),
+            proxies: Arc::new(client::TrustedProxies::default()),
         }
     }
 
@@ -158,12 +183,32 @@ impl AppState {
     }
 }
 
+/// The Content-Security-Policy of every answer. Scripts and styles come only from files
+/// of this origin (no inline script, no inline style attribute, no `eval`); WebAssembly
+/// may compile (`'wasm-unsafe-eval'`); the upload Web Worker is a module of this origin.
+/// `blob:` is allowed where the app shows a decrypted document (an image, or a PDF in a
+/// frame) from an object URL; `data:` images for nothing else. No plugins, no `<base>`,
+/// no framing by any site (a forged "same words" button under a transparent frame),
+/// forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
+script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob:; \
+frame-src blob:; worker-src 'self'; connect-src 'self'; object-src 'none'; \
+base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The Permissions-Policy of every answer: the camera (photos of papers) for this origin
+/// only, every other powerful feature for nobody.
+pub const PERMISSIONS_POLICY: &str = "camera=(self), microphone=(), geolocation=(), \
+display-capture=(), usb=(), serial=(), hid=(), payment=(), \
+clipboard-read=(), midi=(), accelerometer=(), gyroscope=(), magnetometer=()";
+
 /// The whole HTTP application: `/healthz`, the `/v1` API, its OpenAPI document, and the
-/// static web app and package when configured.
+/// static web app and package when configured, every answer with the headers of
+/// docs/security.md ("Headers").
 pub fn app(state: AppState) -> Router {
     use axum::http::{header, HeaderName, HeaderValue};
     use tower_http::set_header::SetResponseHeaderLayer;
     let statics = state.statics.clone();
+    let proxies = Arc::clone(&state.proxies);
     // API answers carry session tokens, sealed bundles and envelopes: no cache keeps them
     // (the payload download says its own `private, no-store`).
     let api = api::router(state.clone()).layer(SetResponseHeaderLayer::if_not_present(
@@ -174,22 +219,38 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .merge(api)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
-    // On every answer: no other site may frame the app (a forged "same words" button
-    // under a transparent frame), no address leaks through Referer (a link's path holds
-    // its id), and no other window may script this one.
-    statics::attach(router, &statics)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+    let always = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        // A link's path holds its id: no address leaks through Referer.
+        (header::REFERRER_POLICY, "no-referrer"),
+        // No other window may script this one, nor another site embed its answers.
+        (
             HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        ))
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("permissions-policy"),
+            PERMISSIONS_POLICY,
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    let mut router = statics::attach(router, &statics);
+    for (name, value) in always {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    // Outermost: the client's address and scheme are known to everything inside, and
+    // HSTS goes on every answer to a TLS client.
+    router.layer(axum::middleware::from_fn_with_state(
+        proxies,
+        client::resolve,
+    ))
 }
 
 /// Liveness: `ok` while the server runs.
@@ -229,7 +290,7 @@ pub async fn sweep_once(state: &AppState) -> AppResult<store::Sweep> {
 }
 
 /// Serves `state`'s app on `listener` until `shutdown` completes, with client addresses
-/// available to handlers (per-IP login throttling). In-flight requests finish first, then
+/// available to handlers (per-address budgets) and the read timeouts of [`conn`]. In-flight requests finish first, then
 /// the sweeper is told to stop and awaited, and the records are closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -253,10 +314,8 @@ pub async fn serve(
             }
         }
     });
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = Arc::clone(&state.limits);
+    let result = conn::serve(listener, app(state), &limits, shutdown).await;
     // `notify_one` keeps the permit if the sweeper is mid-pass: it stops right after.
     stop.notify_one();
     if let Err(e) = sweeper.await {

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use coffre_server::admin_socket::{self, Request, Response};
 use coffre_server::backends::{self, Opened, PayloadsSpec, RecordsSpec};
+use coffre_server::client::TrustedProxies;
 use coffre_server::store::postgres;
 use coffre_server::{admin, audit, keyfile, statics::StaticDirs, AppState, Clock, Limits};
 
@@ -61,9 +62,22 @@ enum Command {
         /// The web app directory, served at `/`.
         #[arg(long, env = "COFFRE_WEB")]
         web: Option<PathBuf>,
-        /// The npm package directory, served at `/pkg/`.
+        /// The npm package directory, served at `/pkg/` (only the files its
+        /// package.json ships).
         #[arg(long, env = "COFFRE_PKG")]
         pkg: Option<PathBuf>,
+        /// Reverse proxies (addresses or CIDR ranges, e.g. `127.0.0.1/32`) whose
+        /// `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers name the client;
+        /// from any other peer those headers are ignored. Repeatable, or comma-separated.
+        #[arg(
+            long = "trusted-proxy",
+            env = "COFFRE_TRUSTED_PROXY",
+            value_name = "CIDR",
+            num_args = 1..,
+            value_delimiter = ',',
+            value_parser = coffre_server::client::parse_range
+        )]
+        trusted_proxy: Vec<ipnet::IpNet>,
     },
     /// Writes a consistent copy of the whole store, while the server runs (through its
     /// admin socket on the embedded store): into a new embedded data directory, or into a
@@ -230,8 +244,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server_key,
             web,
             pkg,
+            trusted_proxy,
         } => {
-            runtime()?.block_on(serve(listen, data, &server_key, StaticDirs { web, pkg }))?;
+            if let Some(pkg) = &pkg {
+                // A package folder that cannot say what it ships would serve nothing.
+                coffre_server::statics::ShippedFiles::read(pkg)?;
+            }
+            let proxies = TrustedProxies::new(trusted_proxy);
+            runtime()?.block_on(serve(
+                listen,
+                data,
+                &server_key,
+                StaticDirs { web, pkg },
+                proxies,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { data, to } => {
@@ -590,6 +616,7 @@ async fn serve(
     data: DataDir,
     key: &Path,
     statics: StaticDirs,
+    proxies: TrustedProxies,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data.data)
         .with_context(|| format!("creating {}", data.data.display()))?;
@@ -601,6 +628,15 @@ async fn serve(
     let embedded = opened.sled.is_some();
     let mut state = AppState::new(opened.records, opened.payloads, setup, Limits::default());
     state.statics = statics;
+    if proxies.is_empty() {
+        tracing::info!("no trusted proxy: forwarding headers are ignored, clients are TCP peers");
+    } else {
+        tracing::info!(
+            ?proxies,
+            "forwarding headers are believed from these peers only"
+        );
+    }
+    state.proxies = std::sync::Arc::new(proxies);
     // sled locks the store: admin commands reach this process through a socket instead.
     let admin = if embedded {
         Some(

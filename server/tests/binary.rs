@@ -209,6 +209,11 @@ fn environment_variables_configure_static_dirs_cache_audit_and_invites() {
     std::fs::create_dir_all(dir.path().join("package")).unwrap();
     std::fs::write(dir.path().join("webapp/index.html"), "web from COFFRE_WEB").unwrap();
     std::fs::write(dir.path().join("package/coffre.js"), "pkg from COFFRE_PKG").unwrap();
+    std::fs::write(
+        dir.path().join("package/package.json"),
+        r#"{"files": ["coffre.js"]}"#,
+    )
+    .unwrap();
     let command = |args: &[&str]| {
         let mut c = Command::new(BIN);
         c.args(args)
@@ -220,6 +225,7 @@ fn environment_variables_configure_static_dirs_cache_audit_and_invites() {
             .env_remove("COFFRE_PKG")
             .env_remove("COFFRE_AUDIT_JSON")
             .env_remove("COFFRE_ORG")
+            .env_remove("COFFRE_TRUSTED_PROXY")
             .env("COFFRE_DATA", "store")
             .env("COFFRE_CACHE_MIB", "4");
         c
@@ -235,12 +241,36 @@ fn environment_variables_configure_static_dirs_cache_audit_and_invites() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lots") && err.contains("cache-mib"), "{err}");
 
-    // COFFRE_WEB and COFFRE_PKG choose what is served.
+    // COFFRE_TRUSTED_PROXY is read: a range that does not parse is refused, naming it.
+    let out = command(&["serve"])
+        .env("COFFRE_LISTEN", "127.0.0.1:0")
+        .env("COFFRE_TRUSTED_PROXY", "127.0.0.1/32,10.0.0.0/99")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("10.0.0.0/99") && err.contains("trusted-proxy"),
+        "{err}"
+    );
+    // A package folder that cannot say what it ships is refused.
+    std::fs::create_dir_all(dir.path().join("no-manifest")).unwrap();
+    let out = command(&["serve"])
+        .env("COFFRE_LISTEN", "127.0.0.1:0")
+        .env("COFFRE_PKG", "no-manifest")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("package.json"), "{err}");
+
+    // COFFRE_WEB and COFFRE_PKG choose what is served (with a trusted proxy list).
     let mut child = command(&["serve"])
         .env("COFFRE_LISTEN", "127.0.0.1:0")
         .env("COFFRE_SERVER_KEY", "server.key")
         .env("COFFRE_WEB", "webapp")
         .env("COFFRE_PKG", "package")
+        .env("COFFRE_TRUSTED_PROXY", "127.0.0.1/32,::1")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -254,9 +254,12 @@ fn cases(template: &Value) -> Vec<Case> {
 #[tokio::test]
 async fn every_json_route_refuses_hostile_bodies_with_a_problem_and_writes_nothing() {
     let s = TestServer::start_with(Limits {
-        // Hundreds of requests from one address: the per-IP login throttle is tested
+        // Hundreds of requests from one address: the per-address budgets are tested
         // elsewhere and must not answer for the body checks here.
         login_attempts_per_ip_per_minute: u32::MAX,
+        registrations_per_ip_per_minute: u32::MAX,
+        recovery_attempts_per_ip_per_minute: u32::MAX,
+        link_openings_per_ip_per_minute: u32::MAX,
         ..Limits::default()
     })
     .await;

@@ -261,10 +261,8 @@ async fn every_answer_forbids_framing_and_referrers_and_api_answers_are_not_cach
     ] {
         let r = s.req(Method::GET, path, token).sent().await;
         let h = r.headers();
-        assert_eq!(
-            h["content-security-policy"], "frame-ancestors 'none'",
-            "{path}"
-        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(h["cross-origin-opener-policy"], "same-origin", "{path}");
         if path.starts_with("/v1/") {

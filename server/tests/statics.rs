@@ -28,6 +28,12 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
         .chain(std::iter::repeat_n(0u8, 4000))
         .collect();
     std::fs::write(pkg.join("coffre_wasm_bg.wasm"), &wasm).unwrap();
+    // Only what package.json ships is served (tests/hardening.rs has the rest).
+    std::fs::write(
+        pkg.join("package.json"),
+        r#"{"files": ["coffre_wasm_bg.wasm"]}"#,
+    )
+    .unwrap();
 
     let (records, payloads) = store::open_embedded(&dir.path().join("data"), 8 << 20).unwrap();
     let mut state = AppState::new(
@@ -59,7 +65,7 @@ async fn serves_web_and_pkg_with_wasm_type_caching_and_compression() {
     assert!(r.headers().contains_key("last-modified"));
     assert_eq!(
         r.headers()["content-security-policy"],
-        "frame-ancestors 'none'"
+        coffre_server::CONTENT_SECURITY_POLICY
     );
     assert_eq!(r.headers()["referrer-policy"], "no-referrer");
     assert_eq!(r.bytes().await.unwrap().to_vec(), wasm);

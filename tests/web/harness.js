@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { crc32, deflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
@@ -50,9 +51,13 @@ export async function waitHealthy(url, child) {
   throw new Error('coffre-server did not become healthy');
 }
 
-/** A browser context that may only talk to the test server. */
+/**
+ * A browser context that may only talk to the test server. It bypasses the server's
+ * Content-Security-Policy, because `check` injects axe-core as an inline script, which the
+ * policy forbids; proxy.test.js runs the main flows under the policy, without axe.
+ */
 export async function newContext(browser, url, locale, shots = SHOTS) {
-  const context = await browser.newContext({ locale, viewport: VIEWPORTS[0], acceptDownloads: true });
+  const context = await browser.newContext({ locale, viewport: VIEWPORTS[0], acceptDownloads: true, bypassCSP: true });
   await context.route('**/*', (route) =>
     route.request().url().startsWith(`${url}/`) ? route.continue() : route.abort(),
   );
@@ -108,13 +113,13 @@ export function tokenOf(page) {
 
 
 /** `coffre-server serve` on a free loopback port over `data`, serving web/ and pkg/. */
-export async function startServer(dir, data) {
+export async function startServer(dir, data, extraArgs = []) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const server = spawn(
     SERVER,
     ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--server-key', join(dir, 'server.key'),
-      '--web', join(ROOT, 'web'), '--pkg', join(ROOT, 'pkg')],
+      '--web', join(ROOT, 'web'), '--pkg', join(ROOT, 'pkg'), ...extraArgs],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
   );
   server.stderr.on('data', () => {});
@@ -137,4 +142,30 @@ export function launchChromium() {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/** A real PNG (so the page can show it) carrying `text` in a tEXt chunk and `pad` bytes. */
+export function png(text, pad) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const [w, h] = [64, 48];
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rows.set([x * 4, y * 5, 160], y * (w * 3 + 1) + 1 + x * 3);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('tEXt', Buffer.concat([Buffer.from(`Comment\0${text} `), Buffer.alloc(pad, 0x41)])),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

@@ -10,40 +10,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { crc32, deflateSync } from 'node:zlib';
 import {
   HERE, ROOT, SERVER, SHOTS, WAIT, admin, newContext, pageErrors, check, text, login, download, tokenOf, startServer, stopServer,
-  launchChromium,
+  launchChromium, png,
 } from './harness.js';
 
 const WORKER = { handle: 'camille.relais', passphrase: 'le chat dort sur le toit' };
 const PERSON = { handle: 'amina.k', pin: '482915', newPin: '730264', recoveredPin: '615039' };
-/** A real PNG (so the page can show it) carrying `text` in a tEXt chunk and `pad` bytes. */
-function png(text, pad) {
-  const chunk = (type, data) => {
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const [w, h] = [64, 48];
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const rows = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rows.set([x * 4, y * 5, 160], y * (w * 3 + 1) + 1 + x * 3);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('tEXt', Buffer.concat([Buffer.from(`Comment\0${text} `), Buffer.alloc(pad, 0x41)])),
-    chunk('IDAT', deflateSync(rows)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
 // Canaries: must never appear in clear in the server's data dir.
 const FILES = [
   {

@@ -20,8 +20,9 @@ pub(crate) const PG_INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 pub(crate) const SEAWEEDFS_VERSION: &str = "4.48";
 
 /// Rustup components and target always; when tests will run, the Debian `age` package,
-/// the servers the server tests run (PostgreSQL, SeaweedFS) and everything the package
-/// tests need (see [`ensure_js_tools`]).
+/// the servers the server tests run (PostgreSQL, SeaweedFS), nginx and openssl for the
+/// web test behind a TLS proxy, and everything the package tests need (see
+/// [`ensure_js_tools`]).
 pub(crate) fn prerequisites_step(with_test_tools: bool) -> Step {
     Step::new("prerequisites", move |_| {
         ensure_rustup_parts()?;
@@ -32,6 +33,10 @@ pub(crate) fn prerequisites_step(with_test_tools: bool) -> Step {
             ensure_debian_package(PG_INITDB, "postgresql-15")?;
             ensure_debian_package("/usr/bin/psql", "postgresql-client-15")?;
             ensure_seaweedfs()?;
+            // The web test through a TLS reverse proxy (tests/web/proxy.test.js) runs
+            // Debian's nginx in front of the server, with a certificate openssl makes.
+            ensure_debian_package("/usr/sbin/nginx", "nginx")?;
+            ensure_debian_package("openssl", "openssl")?;
             ensure_js_tools(true)?;
         }
         Ok(())

@@ -357,13 +357,15 @@ pub fn build_cli(root: &Path) -> Result<(), String> {
     ]))
 }
 
-/// How `node` runs the web tests: the stories, then recovery through referents.
+/// How `node` runs the web tests: the stories, then recovery through referents, then the
+/// main flows once more through nginx with TLS, under the Content-Security-Policy.
 pub const WEB_TEST_ARGS: &[&str] = &[
     "--test",
     "--test-concurrency=1",
     "--test-reporter=spec",
     "web.test.js",
     "recovery.test.js",
+    "proxy.test.js",
 ];
 
 /// The web app's end-to-end tests (`tests/web/`): Playwright in Chromium against the

@@ -7,6 +7,7 @@
 //! owner-only operation gets 403, since they already know the document exists.
 
 pub mod accounts;
+pub mod budget;
 pub mod documents;
 pub mod recovery;
 pub mod shares;

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::{IntoParams, ToSchema};
 
+use super::accounts::{throttle, ClientIp};
 use super::documents::{access, owned, payload_response, Access, DocumentView};
 use super::{check_envelope, decode_b64, encode_b64, ApiJson, ApiPath, ApiQuery};
 use crate::auth::Caller;
@@ -382,13 +383,16 @@ pub async fn delete_link(
 /// the `download_token` that serves this download's payload (see the module docs). 410
 /// once expired or used up.
 #[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
-    description = "Opens a link, anonymously. Each opening counts one download against `max_downloads` and returns a `download_token`: the grant for that one download, valid until `download_expires_at` (one hour, never past the link's expiry). 410 `/problems/gone` once the link is expired or used up.",
+    description = "Opens a link, anonymously. Each opening counts one download against `max_downloads` and returns a `download_token`: the grant for that one download, valid until `download_expires_at` (one hour, never past the link's expiry). 410 `/problems/gone` once the link is expired or used up; 429 past the per-address budget of link openings.",
     params(("id" = String, Path, description = "link id")),
     responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem)))]
 pub async fn open_link(
     State(state): State<AppState>,
+    ip: ClientIp,
     ApiPath(id): ApiPath<Id>,
 ) -> AppResult<Json<OpenedLink>> {
+    // Link ids are unguessable; the budget still keeps one address from walking them.
+    throttle(&state, &ip).await?;
     let now = state.now();
     // Counted and durable in one step: a crash cannot give a limit of 1 a second opening.
     let link = match state.records.open_link(id, now).await? {

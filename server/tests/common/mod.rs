@@ -62,6 +62,14 @@ impl TestServer {
     }
 
     pub async fn start_with(limits: Limits) -> Self {
+        Self::start_behind(limits, coffre_server::client::TrustedProxies::default()).await
+    }
+
+    /// A server that believes the forwarding headers of `proxies`.
+    pub async fn start_behind(
+        limits: Limits,
+        proxies: coffre_server::client::TrustedProxies,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         // The records backend comes from COFFRE_TEST_RECORDS: `postgres` runs the same
@@ -90,6 +98,7 @@ impl TestServer {
         let server_key = setup.to_bytes().to_vec();
         let mut state = AppState::new(store.clone(), payloads.clone(), setup, limits);
         state.clock = Clock::Manual(clock.clone());
+        state.proxies = Arc::new(proxies);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -25,7 +25,9 @@ pub use credentials::*;
 pub use login::*;
 pub use registration::*;
 
+use super::budget::{self, Budget};
 use super::decode_b64;
+use crate::client::ClientAddr;
 use crate::error::{AppError, AppResult};
 use crate::store::{Account, Id, Role};
 use crate::AppState;
@@ -34,36 +36,47 @@ use crate::AppState;
 const HANDLE_MAX_CHARS: usize = 64;
 /// Shortest handle.
 const HANDLE_MIN_CHARS: usize = 3;
-/// Window of the per-address budget of [`throttle`].
-const THROTTLE_WINDOW_SECONDS: u64 = 60;
 
-/// The client's address, when the server was started with connect info.
+/// The client's address: the peer's, or behind a trusted proxy the forwarded one
+/// ([`crate::client`]); absent when the server was started without connect info.
 fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    if let Some(client) = parts.extensions.get::<ClientAddr>() {
+        return Some(client.ip);
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
-/// Extractor for the client IP (absent when served without connect info).
-pub struct ClientIp(pub Option<IpAddr>);
+/// Extractor for the client IP (absent when served without connect info), with the
+/// budget class of the route it was extracted for.
+pub struct ClientIp(pub Option<IpAddr>, pub Budget);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_ip(parts)))
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(parts.uri.path(), |uri| uri.0.path());
+        Ok(Self(client_ip(parts), Budget::of_path(path)))
     }
 }
 
-/// Counts one attempt (login, registration, recovery) from the client's address in the
-/// current minute, in the records so that every server process shares the budget; 429
-/// past [`crate::Limits::login_attempts_per_ip_per_minute`].
+/// Counts one attempt (login, registration, recovery, link opening) from the client's
+/// address in the current minute against its route class's budget ([`Budget`]), in the
+/// records so that every server process shares it; 429 past the class's limit.
 pub(crate) async fn throttle(state: &AppState, ip: &ClientIp) -> AppResult<()> {
-    if let Some(ip) = ip.0 {
-        let limit = state.limits.login_attempts_per_ip_per_minute;
+    if let ClientIp(Some(ip), budget) = ip {
+        let limit = budget.limit(&state.limits);
         let count = state
             .records
-            .count_rate(&format!("ip:{ip}"), state.now(), THROTTLE_WINDOW_SECONDS)
+            .count_rate(
+                &format!("ip:{}:{ip}", budget.name()),
+                state.now(),
+                budget::WINDOW_SECONDS,
+            )
             .await?;
         if count > limit {
             return Err(AppError::TooManyRequests);
