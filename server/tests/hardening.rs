@@ -235,10 +235,14 @@ async fn only_the_packages_shipped_files_are_served() {
 }
 
 async fn login_attempt(s: &TestServer, forwarded_for: Option<&str>) -> StatusCode {
+    // A handle of its own each time: this is about the per-address budget, not the
+    // handle's (three tries, then waits).
+    static HANDLES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (_client, request) = ClientLogin::start(b"guess").unwrap();
     let mut r = s
         .req(Method::POST, "/v1/login/start", None)
-        .json(&json!({"handle": "nobody", "login_request": b64(&request)}));
+        .json(&json!({"handle": format!("nobody.{n}"), "login_request": b64(&request)}));
     if let Some(address) = forwarded_for {
         r = r.header("x-forwarded-for", address);
     }
