@@ -87,6 +87,36 @@ async fn seed_user(data: &Path, handle: &str) -> (coffre_core::Identity, String)
     (identity, token)
 }
 
+/// A log that is not a terminal (a file, journald, a pipe) gets plain text, no colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("COFFRE_DATA")
+        .env_remove("COFFRE_LISTEN")
+        .env_remove("COFFRE_SERVER_KEY")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "{line:?}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(" INFO "), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in a piped log: {err:?}"
+    );
+}
+
 #[test]
 fn starts_with_no_configuration_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
