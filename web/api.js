@@ -4,21 +4,24 @@
 
 /** A failed request, with the i18n key of the message to show. */
 export class ApiError extends Error {
-  constructor(key, status = 0, type = '') {
+  constructor(key, status = 0, type = '', retryAfter = null) {
     super(key);
     this.name = 'ApiError';
     this.key = key;
     this.status = status;
     this.type = type;
+    // Seconds to wait before trying again, when the server said (a spent login budget).
+    this.retryAfter = retryAfter;
   }
 }
 
 // Problem `type` slugs (RFC 9457 bodies) → messages. Anything else falls back by status.
 const PROBLEMS = {
   'invalid-login': 'errWrongLogin',
-  'account-locked': 'errLocked',
+  'login-throttled': 'errThrottled',
   'account-disabled': 'errAccountDisabled',
   'too-many-requests': 'errTooManyRequests',
+  'too-many-lookups': 'errTooManyRequests',
   'unauthorized': 'errSession',
   'forbidden': 'errNotAllowed',
   'handle-taken': 'errHandleTaken',
@@ -27,6 +30,39 @@ const PROBLEMS = {
   // The store is unreachable for a moment: the same as a cut connection (uploads resume).
   'unavailable': 'errNetwork',
 };
+
+/**
+ * Small memories of this device in localStorage, per handle (the kind of secret, the
+ * device credential): each under a digest of the handle, never the handle itself, so a
+ * shared computer does not list who used Coffre on it; five at most. Without storage or
+ * WebCrypto (plain HTTP) nothing is remembered.
+ */
+export function remembered(name) {
+  const key = `coffre.${name}`;
+  const all = () => JSON.parse(localStorage.getItem(key) ?? '{}') ?? {};
+  const slot = async (handle) => {
+    const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`coffre/${name}/${handle}`));
+    return [...new Uint8Array(d, 0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  };
+  return {
+    async get(handle) {
+      try {
+        return all()[await slot(handle)] ?? null;
+      } catch {
+        return null;
+      }
+    },
+    async put(handle, value) {
+      try {
+        const s = await slot(handle);
+        const kept = Object.entries(all()).filter(([k]) => k !== s).slice(-4);
+        localStorage.setItem(key, JSON.stringify(Object.fromEntries([...kept, [s, value]])));
+      } catch {
+        // not remembered
+      }
+    },
+  };
+}
 
 let token = null;
 
@@ -77,9 +113,11 @@ export async function request(method, path, { body, raw = false, problems = {} }
   }
   if (!response.ok) {
     let type = '';
+    let retryAfter = null;
     try {
       const problem = await response.json();
       type = String(problem.type ?? '').split('/').pop();
+      if (Number.isInteger(problem.retry_after)) retryAfter = problem.retry_after;
     } catch {
       // not a problem document (a proxy's error page): decide by status below
     }
@@ -87,7 +125,7 @@ export async function request(method, path, { body, raw = false, problems = {} }
       problems[type] ??
       PROBLEMS[type] ??
       (response.status >= 500 ? 'errServer' : response.status === 0 ? 'errNetwork' : 'errUnknown');
-    throw new ApiError(key, response.status, type);
+    throw new ApiError(key, response.status, type, retryAfter);
   }
   if (raw) return response;
   if (response.status === 204) return null;

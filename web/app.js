@@ -8,6 +8,7 @@ import {
   LANGS, h, t, field, secretField, alertBox, noticeBox, showError, clearError, busy, keyOf, show,
   current, hooks, pickLanguage, setLanguage, snapshot,
 } from './ui.js';
+import { remembered } from './api.js';
 
 const screens = () => import('./screens.js');
 
@@ -67,41 +68,18 @@ async function home(account) {
   show(account.role === 'worker' ? s.workerHome : s.vaultScreen);
 }
 
-/**
- * Which kind of secret a handle uses on this device ('pin' or 'passphrase'), so that an
- * error names it and a PIN gets the number keyboard. Never the secret, and not the handle
- * either: entries are keyed by a digest of it, so a shared computer does not list who
- * used Coffre on it. At most a few entries are kept.
- */
-const KIND_KEY = 'coffre.kind';
-function kinds() {
-  try {
-    return JSON.parse(localStorage.getItem(KIND_KEY) ?? '{}') ?? {};
-  } catch {
-    return {};
-  }
-}
-async function kindKey(handle) {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`coffre/kind/${handle}`));
-  return [...new Uint8Array(digest, 0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-async function rememberKind(handle, secret) {
-  try {
-    const key = await kindKey(handle);
-    const kept = Object.entries(kinds()).filter(([k]) => k !== key).slice(-4);
-    localStorage.setItem(KIND_KEY, JSON.stringify(Object.fromEntries([...kept, [key, /^[0-9]+$/.test(secret) ? 'pin' : 'passphrase']])));
-  } catch {
-    // not remembered (no storage, or no WebCrypto outside HTTPS): the message stays general
-  }
-}
-async function rememberedKind(handle) {
-  try {
-    return kinds()[await kindKey(handle)] ?? null;
-  } catch {
-    return null;
-  }
-}
+/** Which kind of secret a handle uses on this device, so that an error names it and a
+ * PIN gets the number keyboard (never the secret). */
+const kinds = remembered('kind');
+const rememberKind = (handle, secret) => kinds.put(handle, /^[0-9]+$/.test(secret) ? 'pin' : 'passphrase');
+const rememberedKind = (handle) => kinds.get(handle);
 const WRONG = { pin: 'errWrongLoginPin', passphrase: 'errWrongLoginPassphrase' };
+
+/** A wait in seconds, in words: whole minutes up to an hour, then whole hours (rounded up). */
+function waitText(seconds) {
+  if (seconds <= 3600) return t('unitMinutes', { count: Math.max(1, Math.ceil(seconds / 60)) });
+  return t('unitHours', { count: Math.ceil(seconds / 3600) });
+}
 
 function loginScreen() {
   const kindOf = () => rememberedKind(form.handle.value.trim().toLowerCase());
@@ -111,26 +89,28 @@ function loginScreen() {
     clearError();
     const handle = form.handle.value.trim().toLowerCase();
     const pass = form.passphrase.value;
+    const shared = form.shared.checked;
     if (!handle) return showError('errRequired', 'handle');
     if (!pass) return showError('errRequired', 'passphrase');
     try {
       const account = await busy(form, async () => {
         await vault.ready();
-        return vault.login(handle, pass);
+        return vault.login(handle, pass, { shared });
       });
-      await rememberKind(handle, pass);
+      if (!shared) await rememberKind(handle, pass);
       await home(account);
     } catch (e) {
       let key = keyOf(e);
       if (key === 'errWrongLogin') key = WRONG[await kindOf()] ?? key;
       showError(key, key.startsWith('errWrongLogin') ? 'passphrase' : null);
-      if (Number.isInteger(e.left)) {
-        document.getElementById('form-error')?.append(' ', t(e.left === 0 ? 'lastTry' : 'triesLeft', { count: e.left }));
-      }
+      const said = document.getElementById('form-error');
+      if (Number.isInteger(e.left)) said?.append(' ', t(e.left === 0 ? 'lastTry' : 'triesLeft', { count: e.left }));
+      if (key === 'errThrottled' && Number.isInteger(e.retryAfter)) said?.append(' ', t('tryAgainIn', { time: waitText(e.retryAfter) }));
     }
   } },
     field('handle', 'handle', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true }),
     secretField('passphrase', 'passphrase', { autocomplete: 'current-password', required: true }),
+    h('label', { class: 'choice' }, h('input', { type: 'checkbox', id: 'shared', name: 'shared' }), t('sharedComputer')),
     alertBox(),
     h('button', { type: 'submit', id: 'login-submit', text: t('loginButton') }),
     h('p', { class: 'status', 'aria-live': 'polite' }),

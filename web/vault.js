@@ -16,7 +16,7 @@ import init, {
   decryptStream,
 } from '/pkg/index.js';
 import { CoffreWorker } from '/pkg/worker-client.js';
-import { ApiError, request, setToken, b64, unb64 } from './api.js';
+import { ApiError, request, setToken, b64, unb64, remembered } from './api.js';
 
 /** The categories of a document, in display order (tags stored in sealed metadata). */
 export const CATEGORIES = ['identity', 'health', 'housing', 'income', 'other'];
@@ -132,15 +132,26 @@ export function registerBeneficiary(handle, secret, consent, referentSelf = fals
   { referentSelf });
 }
 
-/** Logs in: OPAQUE login, then opens the key bundle. Returns the account. */
-export async function login(handle, passphrase) {
+/**
+ * Device credentials: a personal device that logged in once gets one from the server, and
+ * with it login tries of its own, so that strangers' wrong tries on a handle never shut
+ * the person's own phone out. Never kept on a shared computer.
+ */
+const devices = remembered('device');
+
+/**
+ * Logs in: OPAQUE login, then opens the key bundle. Returns the account. On a shared
+ * computer nothing is remembered (no device credential is asked for or kept).
+ */
+export async function login(handle, passphrase, { shared = false } = {}) {
   await logout();
   const attempt = Login.start(passphrase);
   let result = null;
   try {
-    const started = await request('POST', '/v1/login/start', {
-      body: { handle, login_request: b64(attempt.request) },
-    });
+    const device = shared ? null : await devices.get(handle);
+    const body = { handle, login_request: b64(attempt.request), remember_device: !shared && !device };
+    if (device) body.device = device;
+    const started = await request('POST', '/v1/login/start', { body });
     await paint();
     try {
       result = attempt.finish(unb64(started.login_response), started.ksf_version);
@@ -162,6 +173,7 @@ export async function login(handle, passphrase) {
     }
     setToken(done.token);
     account = done.account;
+    if (done.device_token) await devices.put(handle, done.device_token);
     return account;
   } finally {
     attempt.free();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -120,9 +120,11 @@ export async function startServer(dir, data, extraArgs = []) {
     SERVER,
     ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--server-key', join(dir, 'server.key'),
       '--web', join(ROOT, 'web'), '--pkg', join(ROOT, 'pkg'), ...extraArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
   );
-  server.stderr.on('data', () => {});
+  // COFFRE_SERVER_LOG=file keeps the server's log, to see why a run failed.
+  const log = process.env.COFFRE_SERVER_LOG;
+  server.stderr.on('data', (chunk) => log && appendFileSync(log, chunk));
   await waitHealthy(url, server);
   return { server, url };
 }

@@ -94,7 +94,7 @@ export default {
 
   // unlock
   unlockTitle: 'Unlock an account',
-  unlockIntro: 'After 10 wrong tries an account locks. Unlock it only with the person beside you.',
+  unlockIntro: 'After too many wrong tries from unknown devices, a name must wait before the next try (up to a day). Unblock it only with the person beside you (their own phone keeps working anyway).',
   unlockButton: 'Unlock',
   unlocked: 'The account is unlocked. The person can try again now.',
 
@@ -211,7 +211,11 @@ export default {
   errConsent: 'The person must agree first. Tick the box.',
   errNoFile: 'Take a photo or choose a file first.',
   errWrongLogin: 'This name or this passphrase is not right. Check them and try again.',
-  errLocked: 'Your vault is locked after too many wrong tries. A social worker of your structure can unlock it; your recovery paper also unlocks it.',
+  errThrottled: 'Too many wrong tries for this name. A social worker of your structure can unblock it now, and your recovery paper works too. On your own phone, if you used Coffre on it before, you can log in now.',
+  unitHours: '{count} h',
+  unitMinutes: '{count} min',
+  sharedComputer: 'This is a shared computer (remember nothing here)',
+  tryAgainIn: 'Try again in {time}.',
   errTooManyRequests: 'Too many tries from here. Wait one minute, then try again.',
   errNetwork: 'No connection to Coffre. Check the internet and try again. Nothing you typed is lost.',
   errUploadCut: 'The connection was cut. Press “Save” again when you have internet: the sending goes on where it stopped.',
@@ -315,8 +319,8 @@ export default {
   errAlreadyDecided: 'You already answered this request.',
   errWrongLoginPin: 'This name or this PIN is not right. Check them and try again.',
   errWrongLoginPassphrase: 'This name or this passphrase is not right. Check them and try again.',
-  triesLeft: '{count} tries left before the vault locks.',
-  lastTry: 'That was the last try: the vault is now locked.',
+  triesLeft: '{count} tries left for today.',
+  lastTry: 'That was the last try for today.',
   beTheirReferent: 'I will be one of their referents (if they lose both their PIN and their paper). They can choose more later.',
   referentsTooFew: 'Only {n} of your referents can still help: not enough to give your vault back. Choose new ones now.',
   referentOfTitle: 'People who need new referents',

@@ -94,7 +94,7 @@ export default {
 
   // déblocage
   unlockTitle: 'Débloquer un compte',
-  unlockIntro: 'Après 10 erreurs, un compte se bloque. Débloquez-le seulement avec la personne à côté de vous.',
+  unlockIntro: 'Après trop d’essais faux depuis des appareils inconnus, un nom doit attendre avant l’essai suivant (jusqu’à un jour). Débloquez-le seulement avec la personne à côté de vous : son propre téléphone n’est jamais bloqué.',
   unlockButton: 'Débloquer',
   unlocked: 'Le compte est débloqué. La personne peut réessayer maintenant.',
 
@@ -211,7 +211,11 @@ export default {
   errConsent: 'La personne doit d’abord être d’accord. Cochez la case.',
   errNoFile: 'Prenez d’abord une photo ou choisissez un fichier.',
   errWrongLogin: 'Ce nom ou cette phrase secrète n’est pas bon. Vérifiez et réessayez.',
-  errLocked: 'Votre coffre est bloqué après trop d’erreurs. Un travailleur social de votre structure peut le débloquer ; votre papier de secours le débloque aussi.',
+  errThrottled: 'Trop d’essais faux pour ce nom. Un travailleur social de votre structure peut le débloquer tout de suite, et votre papier de secours marche aussi. Sur votre propre téléphone, si vous y avez déjà utilisé Coffre, vous pouvez vous connecter maintenant.',
+  unitHours: '{count} h',
+  unitMinutes: '{count} min',
+  sharedComputer: 'C’est un ordinateur partagé (ne rien garder ici)',
+  tryAgainIn: 'Réessayez dans {time}.',
   errTooManyRequests: 'Trop d’essais depuis cet endroit. Attendez une minute, puis réessayez.',
   errNetwork: 'Pas de connexion à Coffre. Vérifiez internet et réessayez. Rien de ce que vous avez tapé n’est perdu.',
   errUploadCut: 'La connexion a été coupée. Appuyez encore sur « Mettre dans mon coffre » quand vous avez internet : l’envoi reprend où il s’est arrêté.',
@@ -315,8 +319,8 @@ export default {
   errAlreadyDecided: 'Vous avez déjà répondu à cette demande.',
   errWrongLoginPin: 'Ce nom ou ce code n’est pas bon. Vérifiez et réessayez.',
   errWrongLoginPassphrase: 'Ce nom ou cette phrase secrète n’est pas bon. Vérifiez et réessayez.',
-  triesLeft: 'Encore {count} essais avant que le coffre se bloque.',
-  lastTry: 'C’était le dernier essai : le coffre est maintenant bloqué.',
+  triesLeft: 'Encore {count} essais pour aujourd’hui.',
+  lastTry: 'C’était le dernier essai pour aujourd’hui.',
   beTheirReferent: 'Je serai l’un de ses référents (si la personne perd son code et son papier). Elle pourra en choisir d’autres plus tard.',
   referentsTooFew: 'Seuls {n} de vos référents peuvent encore aider : pas assez pour vous rendre votre coffre. Choisissez-en de nouveaux maintenant.',
   referentOfTitle: 'Personnes qui ont besoin de nouveaux référents',
