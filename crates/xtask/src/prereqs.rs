@@ -36,7 +36,9 @@ pub(crate) fn prerequisites_step(with_test_tools: bool) -> Step {
             // The web test through a TLS reverse proxy (tests/web/proxy.test.js) runs
             // Debian's nginx in front of the server, with a certificate openssl makes.
             ensure_debian_package("/usr/sbin/nginx", "nginx")?;
-            ensure_debian_package("openssl", "openssl")?;
+            // By its path: `openssl --version` is not a command (it is `openssl version`),
+            // so probing the program by running it fails even when it is installed.
+            ensure_debian_package("/usr/bin/openssl", "openssl")?;
             ensure_js_tools(true)?;
         }
         Ok(())
