@@ -5,6 +5,10 @@
 //! database: whoever steals only the sled directory (or a backup of it) can test no guess
 //! offline. So the file lives outside the data directory — [`load_or_create`] refuses a
 //! path inside it — and is created readable by its owner only.
+//!
+//! Format, version 1: the 18 bytes `coffre-server-key` and a NUL, one version byte (1),
+//! then the serialized server setup. A file without that prefix is the unversioned form
+//! of the first releases (the setup alone) and is still read as it is.
 
 use std::fs;
 use std::io::Write as _;
@@ -84,29 +88,48 @@ pub fn check_outside(key: &Path, data_dir: &Path) -> Result<(), KeyFileError> {
     Ok(())
 }
 
+/// The prefix of a versioned key file.
+const MAGIC: &[u8] = b"coffre-server-key\0";
+/// The version this server writes.
+const VERSION: u8 = 1;
+
+/// The setup bytes inside a key file's bytes, by its version.
+fn setup_bytes(file: &[u8]) -> Option<&[u8]> {
+    match file.strip_prefix(MAGIC) {
+        Some([VERSION, setup @ ..]) => Some(setup),
+        Some(_) => None, // a version this server does not know
+        None => Some(file),
+    }
+}
+
 /// Reads the server setup from `key`, or creates it (mode 0600) on first run.
 /// Returns the setup and whether it was created now.
 pub fn load_or_create(key: &Path, data_dir: &Path) -> Result<(ServerSetup, bool), KeyFileError> {
     check_outside(key, data_dir)?;
     match fs::read(key) {
         Ok(bytes) => {
-            let setup = ServerSetup::from_bytes(&bytes)
-                .map_err(|_| KeyFileError::Malformed(key.to_owned()))?;
+            let setup = setup_bytes(&bytes)
+                .and_then(|b| ServerSetup::from_bytes(b).ok())
+                .ok_or_else(|| KeyFileError::Malformed(key.to_owned()))?;
             warn_if_readable_by_others(key);
             Ok((setup, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let setup = ServerSetup::generate();
-            write_new(key, &setup.to_bytes()).map_err(io(key))?;
+            let file = [MAGIC, &[VERSION], setup.to_bytes().as_slice()].concat();
+            write_new(key, &file).map_err(io(key))?;
             Ok((setup, true))
         }
         Err(e) => Err(io(key)(e)),
     }
 }
 
-/// Reads the raw key bytes (for `audit`, which looks for them inside the store).
+/// Reads the serialized setup (for `audit`, which looks for it inside the store).
 pub fn read_raw(key: &Path) -> Result<Vec<u8>, KeyFileError> {
-    fs::read(key).map_err(io(key))
+    let file = fs::read(key).map_err(io(key))?;
+    setup_bytes(&file)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| KeyFileError::Malformed(key.to_owned()))
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -181,6 +204,35 @@ mod tests {
             );
         }
         assert!(!data.join("k").exists());
+    }
+
+    #[test]
+    fn versioned_files_are_written_and_unversioned_ones_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let key = dir.path().join("new.key");
+        let (setup, _) = load_or_create(&key, &data).unwrap();
+        let file = fs::read(&key).unwrap();
+        assert_eq!(&file[..MAGIC.len()], MAGIC);
+        assert_eq!(file[MAGIC.len()], VERSION);
+        assert_eq!(&file[MAGIC.len() + 1..], setup.to_bytes().as_slice());
+        assert_eq!(read_raw(&key).unwrap(), *setup.to_bytes());
+        // A key file of the first releases: the setup alone.
+        let old = dir.path().join("old.key");
+        fs::write(&old, setup.to_bytes().as_slice()).unwrap();
+        let (read, created) = load_or_create(&old, &data).unwrap();
+        assert!(!created);
+        assert_eq!(*read.to_bytes(), *setup.to_bytes());
+        assert_eq!(fs::read(&old).unwrap(), *setup.to_bytes(), "left as it was");
+        // A version from the future is refused, never replaced.
+        let future = dir.path().join("future.key");
+        let bytes = [MAGIC, &[VERSION + 1], setup.to_bytes().as_slice()].concat();
+        fs::write(&future, &bytes).unwrap();
+        assert!(matches!(
+            load_or_create(&future, &data),
+            Err(KeyFileError::Malformed(_))
+        ));
+        assert_eq!(fs::read(&future).unwrap(), bytes);
     }
 
     #[test]

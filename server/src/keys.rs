@@ -7,11 +7,16 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use coffre_core::opaque::ServerSetup;
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Label of the key that seals pending logins in the store.
 const PENDING_LOGIN_LABEL: &[u8] = b"coffre/v1/server/pending-login";
+/// Label of the key that tags links' download grants.
+const LINK_GRANT_KEY_LABEL: &[u8] = b"coffre/v1/server/link-grant-key";
+/// Label of the key behind the stand-in ids given for handles nobody has.
+const STAND_IN_KEY_LABEL: &[u8] = b"coffre/v1/server/stand-in-key";
 /// Bytes of a ChaCha20-Poly1305 nonce.
 const NONCE_BYTES: usize = 12;
 
@@ -64,6 +69,28 @@ impl ServerKeys {
         Ok(key)
     }
 
+    /// An HMAC-SHA-256 under the links' grant key (a download grant's tag).
+    pub fn link_grant_mac(&self) -> Result<Hmac<Sha256>, SealError> {
+        let key = self.derive(LINK_GRANT_KEY_LABEL)?;
+        <Hmac<Sha256> as Mac>::new_from_slice(&key.0).map_err(|_| SealError::Primitive)
+    }
+
+    /// A stand-in id for `value` (a handle nobody has) in `domain`: HMAC-SHA-256 under
+    /// the stand-in key, cut to 16 bytes. The same at every call, and without the key
+    /// file nobody can tell it from a random id.
+    pub fn stand_in(&self, domain: &[u8], value: &[u8]) -> Result<[u8; 16], SealError> {
+        let key = self.derive(STAND_IN_KEY_LABEL)?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key.0).map_err(|_| SealError::Primitive)?;
+        mac.update(&(domain.len() as u64).to_be_bytes());
+        mac.update(domain);
+        mac.update(value);
+        let tag = mac.finalize().into_bytes();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&tag[..16]);
+        Ok(id)
+    }
+
     /// Seals a pending login's OPAQUE state, bound to its login id: nonce || ciphertext.
     pub fn seal_pending_login(&self, login_id: &[u8], state: &[u8]) -> Result<Vec<u8>, SealError> {
         let key = self.derive(PENDING_LOGIN_LABEL)?;
@@ -114,6 +141,41 @@ impl ServerKeys {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn each_purpose_has_its_own_key() {
+        let setup = ServerSetup::generate();
+        let keys = ServerKeys::new(&setup);
+        let other = ServerKeys::new(&ServerSetup::generate());
+        // Stand-ins: stable, per value, per domain, per key file.
+        let a = keys.stand_in(b"recovery", b"amina").unwrap();
+        assert_eq!(a, keys.stand_in(b"recovery", b"amina").unwrap());
+        assert_ne!(a, keys.stand_in(b"recovery", b"amine").unwrap());
+        assert_ne!(a, keys.stand_in(b"other", b"amina").unwrap());
+        assert_ne!(a, other.stand_in(b"recovery", b"amina").unwrap());
+        // Domain and value cannot slide into each other.
+        assert_ne!(
+            keys.stand_in(b"ab", b"c").unwrap(),
+            keys.stand_in(b"a", b"bc").unwrap()
+        );
+        // No purpose key is the key file itself, nor another purpose's key.
+        let grant = keys.link_grant_mac().unwrap().finalize().into_bytes();
+        let with_file = <Hmac<Sha256> as Mac>::new_from_slice(&setup.to_bytes())
+            .unwrap()
+            .finalize()
+            .into_bytes();
+        assert_ne!(grant, with_file);
+        let keyed = |label: &[u8]| keys.derive(label).unwrap().0;
+        assert_ne!(keyed(LINK_GRANT_KEY_LABEL), keyed(STAND_IN_KEY_LABEL));
+        assert_ne!(keyed(LINK_GRANT_KEY_LABEL), keyed(PENDING_LOGIN_LABEL));
+        assert_eq!(
+            grant,
+            <Hmac<Sha256> as Mac>::new_from_slice(&keyed(LINK_GRANT_KEY_LABEL))
+                .unwrap()
+                .finalize()
+                .into_bytes()
+        );
+    }
 
     #[test]
     fn pending_login_seal_is_bound_to_its_id_and_key() {

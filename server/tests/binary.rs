@@ -125,10 +125,10 @@ fn starts_with_no_configuration_and_stops_on_sigterm() {
     assert_eq!(body, "ok");
     assert!(dir.path().join("data").is_dir(), "data directory created");
     let key = dir.path().join("coffre-server.key");
-    assert_eq!(
-        std::fs::read(&key).unwrap().len(),
-        coffre_core::opaque::SERVER_SETUP_BYTES
-    );
+    // Versioned: "coffre-server-key", NUL, version 1, then the setup.
+    let file = std::fs::read(&key).unwrap();
+    assert_eq!(&file[..19], b"coffre-server-key\0\x01");
+    assert_eq!(file.len(), 19 + coffre_core::opaque::SERVER_SETUP_BYTES);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

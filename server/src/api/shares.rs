@@ -143,8 +143,9 @@ pub struct LinkPayloadQuery {
 }
 
 fn grant_tag(state: &AppState, link: Id, expires_at: u64) -> AppResult<Hmac<Sha256>> {
-    let key = state.opaque.to_bytes();
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+    let mut mac = state
+        .keys
+        .link_grant_mac()
         .map_err(|e| AppError::Internal(e.to_string()))?;
     mac.update(LINK_GRANT_LABEL);
     mac.update(&link.0);

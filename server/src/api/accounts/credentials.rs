@@ -7,7 +7,6 @@ use axum::Json;
 use coffre_core::bundle::BundleKind;
 use coffre_core::opaque::{self, KSF_V1};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{check_bundle, throttle, ClientIp};
@@ -178,17 +177,14 @@ pub struct RecoveryFinish {
 /// Label of the stand-in account id given for unknown handles at recovery.
 const RECOVERY_STAND_IN_LABEL: &[u8] = b"coffre/v1/server/recovery-stand-in";
 
-/// A stand-in id for an unknown handle: stable, and keyed with the server secret so that
-/// nobody can tell it from a real id.
-pub(crate) fn stand_in_id(state: &AppState, handle: &str) -> Id {
-    let digest = Sha256::new()
-        .chain_update(RECOVERY_STAND_IN_LABEL)
-        .chain_update(state.opaque.to_bytes().as_slice())
-        .chain_update(handle.as_bytes())
-        .finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    Id(id)
+/// A stand-in id for an unknown handle: stable, and keyed with the server's stand-in key
+/// so that nobody can tell it from a real id.
+pub(crate) fn stand_in_id(state: &AppState, handle: &str) -> AppResult<Id> {
+    state
+        .keys
+        .stand_in(RECOVERY_STAND_IN_LABEL, handle.as_bytes())
+        .map(Id)
+        .map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// Checks a recovery token; the same 401 for an unknown handle, an account without a
@@ -233,7 +229,10 @@ pub async fn recovery_lookup(
     throttle(&state, &ip).await?;
     let handle = body.handle.trim().to_ascii_lowercase();
     let account = state.records.account_by_handle(&handle).await?;
-    let id = account.map_or_else(|| stand_in_id(&state, &handle), |a| a.id);
+    let id = match account {
+        Some(a) => a.id,
+        None => stand_in_id(&state, &handle)?,
+    };
     Ok(Json(RecoveryAccount {
         account_id: id.to_string(),
     }))

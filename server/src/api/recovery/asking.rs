@@ -75,7 +75,7 @@ pub async fn ask_recovery(
             let deal = state.records.recovery_deal(a.id).await?;
             (a.id, deal, org_delay(&state, a).await?)
         }
-        None => (stand_in_id(&state, &handle), None, None),
+        None => (stand_in_id(&state, &handle)?, None, None),
     };
     let mut challenge = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::getrandom(challenge.as_mut_slice())
