@@ -128,7 +128,7 @@ pub struct OpenedLink {
     /// Openings left, if limited.
     pub downloads_left: Option<u32>,
     /// The grant of this opening: pass it as `?grant=` to `GET /v1/links/{id}/payload`.
-    pub download_token: String,
+    pub download_token: crate::api::Secret,
     /// Until when (unix seconds) the grant serves the payload.
     pub download_expires_at: u64,
 }
@@ -139,7 +139,7 @@ pub struct OpenedLink {
 pub struct LinkPayloadQuery {
     /// The `download_token` of an opening of this link.
     #[serde(default)]
-    pub grant: Option<String>,
+    pub grant: Option<crate::api::Secret>,
 }
 
 fn grant_tag(state: &AppState, link: Id, expires_at: u64) -> AppResult<Hmac<Sha256>> {
@@ -415,7 +415,7 @@ pub async fn open_link(
         envelope: encode_b64(&link.envelope),
         expires_at: link.expires_at,
         downloads_left: link.max_downloads.map(|m| m.saturating_sub(link.downloads)),
-        download_token: issue_grant(&state, link.id, grant_expires)?,
+        download_token: issue_grant(&state, link.id, grant_expires)?.into(),
         download_expires_at: grant_expires,
     }))
 }

@@ -155,7 +155,7 @@ pub struct RecoveryStart {
     /// Handle.
     pub handle: String,
     /// Token derived from the recovery code and the account id, base64 (32 bytes).
-    pub recovery_token: String,
+    pub recovery_token: crate::api::Secret,
     /// OPAQUE registration request for the new passphrase, base64.
     pub registration_request: String,
 }
@@ -167,7 +167,7 @@ pub struct RecoveryFinish {
     /// Handle.
     pub handle: String,
     /// Token derived from the recovery code and the account id, base64 (32 bytes).
-    pub recovery_token: String,
+    pub recovery_token: crate::api::Secret,
     /// OPAQUE registration upload for the new passphrase, base64.
     pub registration_upload: String,
     /// The identity sealed under the new export key, base64.

@@ -14,8 +14,6 @@
 //! process can finish. Its OPAQUE state (which would let its holder finish the login) is
 //! sealed under a key derived from the server key file ([`crate::keys::ServerKeys`]).
 
-use std::fmt;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -35,7 +33,7 @@ use crate::AppState;
 pub const LOGIN_TTL_SECONDS: u64 = 120;
 
 /// Body of `POST /v1/login/start`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginStart {
     /// Handle.
@@ -46,21 +44,11 @@ pub struct LoginStart {
     /// if it has one for this handle: the attempt is then counted on the device's own
     /// budget.
     #[serde(default)]
-    pub device: Option<String>,
+    pub device: Option<crate::api::Secret>,
     /// Asks for a device credential if this login succeeds (a personal device; never on
     /// a shared computer).
     #[serde(default)]
     pub remember_device: bool,
-}
-
-impl fmt::Debug for LoginStart {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginStart")
-            .field("handle", &self.handle)
-            .field("device", &self.device.as_ref().map(|_| "<redacted>"))
-            .field("remember_device", &self.remember_device)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Answer to a login start.
@@ -91,10 +79,10 @@ pub struct LoginFinish {
 }
 
 /// A successful login.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoggedIn {
     /// Bearer token (shown once; the server keeps only its hash).
-    pub token: String,
+    pub token: crate::api::Secret,
     /// Session expiry (unix seconds).
     pub expires_at: u64,
     /// The account.
@@ -103,21 +91,7 @@ pub struct LoggedIn {
     pub bundle: String,
     /// A new device credential, when one was asked for (shown once; the server keeps
     /// only its hash). The device sends it as `device` at its next logins.
-    pub device_token: Option<String>,
-}
-
-impl fmt::Debug for LoggedIn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoggedIn")
-            .field("token", &"<redacted>")
-            .field("expires_at", &self.expires_at)
-            .field("account", &self.account)
-            .field(
-                "device_token",
-                &self.device_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish_non_exhaustive()
-    }
+    pub device_token: Option<crate::api::Secret>,
 }
 
 /// Login step 1 (KE1 → KE2). Counts an attempt against the account.
@@ -276,11 +250,11 @@ pub async fn login_finish(
     state.records.put_session(&token_hash, &session).await?;
     tracing::info!(account = %account.id, "login");
     Ok(Json(LoggedIn {
-        token,
+        token: token.into(),
         expires_at: session.expires_at,
         bundle: encode_b64(&account.bundle),
         account: AccountView::from(&account),
-        device_token,
+        device_token: device_token.map(Into::into),
     }))
 }
 

@@ -61,7 +61,7 @@ pub struct NewAccount {
 #[serde(deny_unknown_fields)]
 pub struct RegisterWorker {
     /// Invite code from an administrator.
-    pub invite: String,
+    pub invite: crate::api::Secret,
     /// The account.
     pub account: NewAccount,
 }

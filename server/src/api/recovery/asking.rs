@@ -191,7 +191,7 @@ async fn releasable(
 #[serde(deny_unknown_fields)]
 pub struct Proof {
     /// The opened challenge, base64 (32 bytes).
-    pub proof: String,
+    pub proof: crate::api::Secret,
 }
 
 /// The asking device gives up its request.
@@ -223,7 +223,7 @@ pub struct CancelWithCode {
     /// The handle.
     pub handle: String,
     /// Token derived from the recovery code and the account id, base64 (32 bytes).
-    pub recovery_token: String,
+    pub recovery_token: crate::api::Secret,
 }
 
 /// The person cancels an open request with their recovery code (without a session).
@@ -258,7 +258,7 @@ pub async fn cancel_with_code(
 #[serde(deny_unknown_fields)]
 pub struct ReleaseBody {
     /// The opened challenge, base64.
-    pub proof: String,
+    pub proof: crate::api::Secret,
     /// OPAQUE registration request for the new PIN or passphrase, base64.
     pub registration_request: String,
 }
@@ -386,7 +386,7 @@ async fn active_referent(state: &AppState, id: Id) -> AppResult<Option<crate::st
 #[serde(deny_unknown_fields)]
 pub struct FinishBody {
     /// The opened challenge, base64.
-    pub proof: String,
+    pub proof: crate::api::Secret,
     /// Token derived from the rebuilt recovery secret, base64 (32 bytes).
     pub secret_token: String,
     /// OPAQUE registration upload for the new secret, base64.
