@@ -36,6 +36,17 @@ fn spawn(cwd: &Path, args: &[&str]) -> Running {
 
 /// [`spawn`] with extra environment variables (the S3 keys).
 fn spawn_with(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
+    spawn_logging(cwd, args, envs, "warn", Stdio::inherit())
+}
+
+/// Starts the binary with `RUST_LOG=log` and its log to `stderr`; waits for its URL.
+fn spawn_logging(
+    cwd: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    log: &str,
+    stderr: Stdio,
+) -> Running {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(cwd)
@@ -43,9 +54,9 @@ fn spawn_with(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
         .env_remove("COFFRE_LISTEN")
         .env_remove("COFFRE_SERVER_KEY")
         .envs(envs.iter().copied())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -90,26 +101,14 @@ async fn seed_user(data: &Path, handle: &str) -> (coffre_core::Identity, String)
 /// A log that is not a terminal (a file, journald, a pipe) gets plain text, no colour codes.
 #[test]
 fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::Read as _;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_remove("COFFRE_DATA")
-        .env_remove("COFFRE_LISTEN")
-        .env_remove("COFFRE_SERVER_KEY")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on "), "{line:?}");
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let serve = ["serve", "--listen", "127.0.0.1:0"];
+    let mut server = spawn_logging(dir.path(), &serve, &[], "info", Stdio::piped());
+    let mut stderr = server.child.stderr.take().unwrap();
+    server.child.kill().unwrap();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
     assert!(err.contains(" INFO "), "{err}");
     assert!(
         !err.contains('\u{1b}'),
