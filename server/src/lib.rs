@@ -27,6 +27,8 @@ pub mod audit;
 pub mod auth;
 pub mod backends;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keyfile;
 pub mod keys;
 pub mod openapi;
