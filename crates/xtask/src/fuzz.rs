@@ -114,22 +114,13 @@ pub(crate) fn fuzz_step(ctx: &Ctx) -> Result {
                 out.status
             ));
         }
+        // libFuzzer's last status line: `#<executions>\tDONE   cov: … ft: … exec/s: …`.
         let last = log
             .lines()
             .rev()
-            .find(|l| l.contains(" DONE ") || l.starts_with("Done "))
+            .find(|l| l.starts_with('#') && l.contains("DONE "))
             .unwrap_or("(no libFuzzer summary)");
-        let runs = log
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("Done "))
-            .unwrap_or("");
-        println!(
-            "  {target}: {:.0?}; {} {}",
-            run_started.elapsed(),
-            last.trim(),
-            runs.trim()
-        );
+        println!("  {target}: {:.0?}; {}", run_started.elapsed(), last.trim());
     }
     println!(
         "bounded fuzz run: {} targets, build {:.0?}, total {:.0?}",
@@ -178,7 +169,10 @@ mod tests {
 
     #[test]
     fn seeds_are_the_test_vectors_bytes() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .unwrap();
         let vectors = age_test_vectors(root).unwrap();
         let (_, pinned) = vectors
             .iter()
