@@ -29,6 +29,8 @@ pub mod backends;
 pub mod client;
 pub mod conn;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keyfile;
 pub mod keys;
 pub mod openapi;

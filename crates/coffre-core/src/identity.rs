@@ -172,6 +172,12 @@ fn decode_key(s: &str, expected: &'static str) -> Result<[u8; KEY_BYTES], KeyErr
     if !checked.hrp().as_str().eq_ignore_ascii_case(expected) {
         return Err(KeyError::WrongPrefix { expected });
     }
+    // 52 characters carry 260 bits for 256: the 4 left over must be zero, as age's decoder
+    // requires (BIP-173 conversion without padding), so that each key has one spelling and
+    // Coffre accepts no key string that age refuses.
+    checked
+        .validate_segwit_padding()
+        .map_err(|_| KeyError::Bech32("non-zero padding bits (not a canonical encoding)"))?;
     let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(checked.byte_iter().collect());
     let len = bytes.len();
     bytes
@@ -273,6 +279,47 @@ mod tests {
             mixed.parse::<Recipient>().unwrap_err(),
             KeyError::Bech32(_)
         ));
+    }
+
+    /// Found by the `keys` fuzz target (docs/fuzzing.md): a recipient whose last data
+    /// character has a padding bit set decoded to the same key as the canonical one.
+    #[test]
+    fn rejects_non_zero_padding_bits() {
+        use bech32::primitives::iter::{ByteIterExt, Fe32IterExt};
+        let spell = |hrp: &str, bytes: &[u8], pad: u8| -> String {
+            let mut data: Vec<bech32::Fe32> = bytes.iter().copied().bytes_to_fes().collect();
+            let last = data.pop().unwrap();
+            data.push(bech32::Fe32::try_from(last.to_u8() | pad).unwrap());
+            data.into_iter()
+                .with_checksum::<Bech32>(&Hrp::parse(hrp).unwrap())
+                .chars()
+                .collect()
+        };
+        let canonical = spell(RECIPIENT_HRP, &[7u8; 32], 0);
+        assert_eq!(
+            canonical.parse::<Recipient>().unwrap().to_bytes(),
+            [7u8; 32]
+        );
+        for pad in 1..16 {
+            let padded = spell(RECIPIENT_HRP, &[7u8; 32], pad);
+            assert!(
+                matches!(padded.parse::<Recipient>(), Err(KeyError::Bech32(_))),
+                "{padded}"
+            );
+        }
+        let identity = spell(IDENTITY_HRP, &[9u8; 32], 1).to_ascii_uppercase();
+        assert!(matches!(
+            identity.parse::<Identity>(),
+            Err(KeyError::Bech32(_))
+        ));
+        // The spelling the fuzz target found, for the record.
+        let found = "age1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc03q6rzrf";
+        assert!(found.parse::<Recipient>().is_err());
+        assert!(
+            "age1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0savhh7m"
+                .parse::<Recipient>()
+                .is_ok()
+        );
     }
 
     #[test]

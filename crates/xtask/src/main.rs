@@ -7,12 +7,14 @@
 
 mod bench;
 mod checks;
+mod fuzz;
 mod prereqs;
 mod run;
 mod wasm;
 
 use bench::*;
 use checks::*;
+use fuzz::*;
 use prereqs::*;
 use run::*;
 use std::env;
@@ -32,8 +34,11 @@ usage: cargo xtask <task> [options]
 tasks:
   test [--skip-lint]   the one test command (what CI runs): prerequisites, cargo fmt --check,
                        clippy -D warnings, coffre-core for wasm32, cargo test --workspace,
-                       then the npm package: build pkg/, tsc, Node tests, Chromium tests,
+                       a bounded run of every fuzz target, then the npm package:
+                       build pkg/, tsc, Node tests, Chromium tests,
                        then the web app end to end against the release server
+  fuzz                 only the bounded fuzz run: cargo-fuzz (installed if missing), every
+                       target in fuzz/ for a few seconds each
   lint                 prerequisites, cargo fmt --check, clippy -D warnings, wasm32 build
   run [--listen ADDR] [--data DIR]
                        build pkg/, the coffre CLI and coffre-server (release), then serve
@@ -148,9 +153,11 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 "server HTTP tests on PostgreSQL + S3",
                 cargo_test_postgres,
             ));
+            steps.push(Step::new("bounded fuzz run (fuzz/)", fuzz_step));
             steps.extend(js_test_steps());
             steps
         }
+        "fuzz" => vec![Step::new("bounded fuzz run (fuzz/)", fuzz_step)],
         "lint" => {
             let mut steps = vec![prerequisites_step(false)];
             steps.extend(lint_steps());
@@ -489,8 +496,9 @@ mod tests {
         assert!(flags.finish().is_err());
         assert!(plan(&args(&["test", "--nope"])).is_err());
         assert!(plan(&args(&["nope"])).is_err());
-        assert_eq!(plan(&args(&["test"])).unwrap().len(), 14);
-        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 11);
+        assert_eq!(plan(&args(&["test"])).unwrap().len(), 15);
+        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 12);
+        assert_eq!(plan(&args(&["fuzz"])).unwrap().len(), 1);
         assert_eq!(plan(&args(&["build-pkg"])).unwrap().len(), 2);
         assert_eq!(
             plan(&args(&["build-pkg", "--dev", "--bench"]))

@@ -142,7 +142,7 @@ pub(crate) fn parse_id(field: &str, text: &str) -> AppResult<Id> {
 }
 
 /// Validates a registration's fields and builds the account (role-specific fields unset).
-pub(super) fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult<Account> {
+pub(crate) fn build_account(new: &NewAccount, role: Role, now: u64) -> AppResult<Account> {
     let id = parse_id("account_id", &new.account_id)?;
     let handle = check_handle(&new.handle)?;
     new.public_key

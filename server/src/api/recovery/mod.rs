@@ -86,7 +86,7 @@ pub(crate) fn check_sealed_share(field: &str, bytes: &[u8]) -> AppResult<()> {
 }
 
 /// A 32-byte field (commitment, verifier), decoded and checked.
-fn digest_field(field: &str, text: &str) -> AppResult<Vec<u8>> {
+pub(crate) fn digest_field(field: &str, text: &str) -> AppResult<Vec<u8>> {
     let bytes = decode_b64(field, text)?;
     if bytes.len() != 32 {
         return Err(AppError::Unprocessable(format!(
