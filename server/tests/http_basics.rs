@@ -215,6 +215,28 @@ async fn the_openapi_document_lists_exactly_the_routed_operations() {
     );
     assert!(routed.len() >= 33, "{}", routed.len());
 
+    // Every error answer is documented as what the server sends: a problem document
+    // (RFC 9457) under its own media type, never plain JSON.
+    let mut errors = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if !status.starts_with('4') {
+                    continue;
+                }
+                let content = response["content"].as_object();
+                let types: Vec<&String> = content.into_iter().flatten().map(|(k, _)| k).collect();
+                assert_eq!(
+                    types,
+                    ["application/problem+json"],
+                    "{method} {path} {status}"
+                );
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors >= 33, "{errors} documented error answers");
+
     // The table is what the server really does: every documented operation answers (no
     // no-route, no method-not-allowed, no 500), and every other method on a documented
     // path is 405.

@@ -195,7 +195,7 @@ fn check_expiry(expires_at: Option<u64>, now: u64) -> AppResult<()> {
     params(("id" = String, Path, description = "document id"),
            ("recipient" = String, Path, description = "recipient account id")),
     request_body = PutEnvelope,
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn put_envelope(
     State(state): State<AppState>,
@@ -229,7 +229,7 @@ pub async fn put_envelope(
 /// Lists a document's shares (owner only); expired ones are purged.
 #[utoipa::path(get, path = "/v1/documents/{id}/envelopes", tag = "shares",
     params(("id" = String, Path, description = "document id")),
-    responses((status = 200, body = [ShareView]), (status = "4XX", body = Problem)),
+    responses((status = 200, body = [ShareView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_envelopes(
     State(state): State<AppState>,
@@ -259,7 +259,7 @@ pub async fn list_envelopes(
 #[utoipa::path(delete, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
     params(("id" = String, Path, description = "document id"),
            ("recipient" = String, Path, description = "recipient account id")),
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -288,7 +288,7 @@ pub async fn revoke(
 /// Documents shared with the caller, each with the caller's envelope and the owner's
 /// handle.
 #[utoipa::path(get, path = "/v1/shared", tag = "shares",
-    responses((status = 200, body = [DocumentView]), (status = "4XX", body = Problem)),
+    responses((status = 200, body = [DocumentView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn shared_with_me(
     State(state): State<AppState>,
@@ -315,7 +315,7 @@ pub async fn shared_with_me(
 #[utoipa::path(post, path = "/v1/documents/{id}/links", tag = "links",
     params(("id" = String, Path, description = "document id")),
     request_body = CreateLink,
-    responses((status = 201, body = LinkView), (status = "4XX", body = Problem)),
+    responses((status = 201, body = LinkView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create_link(
     State(state): State<AppState>,
@@ -352,7 +352,7 @@ pub async fn create_link(
 /// Lists a document's links (owner only).
 #[utoipa::path(get, path = "/v1/documents/{id}/links", tag = "links",
     params(("id" = String, Path, description = "document id")),
-    responses((status = 200, body = [LinkView]), (status = "4XX", body = Problem)),
+    responses((status = 200, body = [LinkView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_links(
     State(state): State<AppState>,
@@ -367,7 +367,7 @@ pub async fn list_links(
 /// Deletes a link (owner of its document only).
 #[utoipa::path(delete, path = "/v1/links/{id}", tag = "links",
     params(("id" = String, Path, description = "link id")),
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete_link(
     State(state): State<AppState>,
@@ -386,7 +386,7 @@ pub async fn delete_link(
 #[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
     description = "Opens a link, anonymously. Each opening counts one download against `max_downloads` and returns a `download_token`: the grant for that one download, valid until `download_expires_at` (one hour, never past the link's expiry). 410 `/problems/gone` once the link is expired or used up; 429 past the per-address budget of link openings.",
     params(("id" = String, Path, description = "link id")),
-    responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn open_link(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -432,7 +432,7 @@ pub async fn open_link(
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn link_payload(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Id>,

@@ -28,7 +28,7 @@ pub struct PublicKeyView {
 
 /// The caller's account.
 #[utoipa::path(get, path = "/v1/me", tag = "accounts",
-    responses((status = 200, body = AccountView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = AccountView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn me(caller: Caller) -> Json<AccountView> {
     Json(AccountView::from(&caller.account))
@@ -47,7 +47,7 @@ pub const LOOKUPS_PER_DAY: u32 = 300;
 /// answer.
 #[utoipa::path(get, path = "/v1/keys/{handle}", tag = "accounts",
     params(("handle" = String, Path, description = "handle")),
-    responses((status = 200, body = PublicKeyView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = PublicKeyView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn public_key(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ async fn shares_with(state: &AppState, owner: Id, recipient: Id) -> AppResult<bo
 /// Unlocks an account: only a worker of the same organisation, in person.
 #[utoipa::path(post, path = "/v1/accounts/{id}/unlock", tag = "accounts",
     params(("id" = String, Path, description = "account id")),
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn unlock(
     State(state): State<AppState>,

@@ -92,7 +92,7 @@ async fn replace_credentials(
 /// Change of passphrase, step 1 (signed in): OPRF for the caller's own account id.
 #[utoipa::path(post, path = "/v1/me/passphrase/start", tag = "accounts",
     request_body = PassphraseStart,
-    responses((status = 200, body = ReRegistrationStarted), (status = "4XX", body = Problem)),
+    responses((status = 200, body = ReRegistrationStarted), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn passphrase_start(
     State(state): State<AppState>,
@@ -112,7 +112,7 @@ pub async fn passphrase_start(
 /// Change of passphrase, step 2: the new record and re-sealed bundle, atomically.
 #[utoipa::path(post, path = "/v1/me/passphrase", tag = "accounts",
     request_body = PassphraseFinish,
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn passphrase_finish(
     State(state): State<AppState>,
@@ -220,7 +220,7 @@ pub(crate) async fn check_recovery(
 /// Recovery, step 0: the account id the recovery token derives from.
 #[utoipa::path(post, path = "/v1/recovery/lookup", tag = "accounts",
     request_body = RecoveryLookup,
-    responses((status = 200, body = RecoveryAccount), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = RecoveryAccount), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn recovery_lookup(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -242,7 +242,7 @@ pub async fn recovery_lookup(
 /// passphrase.
 #[utoipa::path(post, path = "/v1/recovery/start", tag = "accounts",
     request_body = RecoveryStart,
-    responses((status = 200, body = ReRegistrationStarted), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = ReRegistrationStarted), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn recovery_start(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -265,7 +265,7 @@ pub async fn recovery_start(
 /// which the code is not exposed to).
 #[utoipa::path(post, path = "/v1/recovery/finish", tag = "accounts",
     request_body = RecoveryFinish,
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn recovery_finish(
     State(state): State<AppState>,
     ip: ClientIp,

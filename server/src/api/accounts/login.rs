@@ -97,7 +97,7 @@ pub struct LoggedIn {
 /// Login step 1 (KE1 → KE2). Counts an attempt against the account.
 #[utoipa::path(post, path = "/v1/login/start", tag = "accounts",
     request_body = LoginStart,
-    responses((status = 200, body = LoginStarted), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = LoginStarted), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login_start(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -191,7 +191,7 @@ pub async fn login_start(
 /// Login step 2 (KE3): on success, a session token and the sealed key bundle.
 #[utoipa::path(post, path = "/v1/login/finish", tag = "accounts",
     request_body = LoginFinish,
-    responses((status = 200, body = LoggedIn), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = LoggedIn), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login_finish(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginFinish>,
@@ -277,7 +277,7 @@ fn refused(e: StoreError, ip: &ClientIp, account: Option<Id>, device: bool) -> A
 
 /// Ends the caller's session.
 #[utoipa::path(post, path = "/v1/logout", tag = "accounts",
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> AppResult<StatusCode> {
     state.records.delete_session(&caller.token_hash).await?;

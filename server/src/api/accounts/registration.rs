@@ -84,7 +84,7 @@ pub struct RegisterBeneficiary {
 /// Registration step 1: evaluates the OPRF for a fresh account id.
 #[utoipa::path(post, path = "/v1/registrations/start", tag = "accounts",
     request_body = RegistrationStart,
-    responses((status = 200, body = RegistrationStarted), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = RegistrationStarted), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn registration_start(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -105,7 +105,7 @@ pub async fn registration_start(
 /// Registration step 2 for a worker, with an invite of their organisation (used once).
 #[utoipa::path(post, path = "/v1/workers", tag = "accounts",
     request_body = RegisterWorker,
-    responses((status = 201, body = AccountView), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = AccountView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn register_worker(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -128,7 +128,7 @@ pub async fn register_worker(
 /// Registration step 2 for a beneficiary, done by a worker in the person's presence.
 #[utoipa::path(post, path = "/v1/beneficiaries", tag = "accounts",
     request_body = RegisterBeneficiary,
-    responses((status = 201, body = AccountView), (status = "4XX", body = Problem)),
+    responses((status = 201, body = AccountView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn register_beneficiary(
     State(state): State<AppState>,

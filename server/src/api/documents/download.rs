@@ -18,7 +18,7 @@ use crate::AppState;
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = "4XX", body = Problem)),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn download(
     State(state): State<AppState>,

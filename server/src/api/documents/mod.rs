@@ -138,7 +138,7 @@ pub async fn owned(state: &AppState, caller: Id, doc_id: Id) -> AppResult<Docume
 /// Creates a document (not yet visible) and stores the owner's envelope.
 #[utoipa::path(post, path = "/v1/documents", tag = "documents",
     request_body = CreateDocument,
-    responses((status = 201, body = DocumentView), (status = "4XX", body = Problem)),
+    responses((status = 201, body = DocumentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -198,7 +198,7 @@ pub async fn create(
 
 /// Lists the caller's own documents, committed or still uploading.
 #[utoipa::path(get, path = "/v1/documents", tag = "documents",
-    responses((status = 200, body = [DocumentView]), (status = "4XX", body = Problem)),
+    responses((status = 200, body = [DocumentView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_own(
     State(state): State<AppState>,
@@ -218,7 +218,7 @@ pub async fn list_own(
 /// One document, for its owner or a current recipient.
 #[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path, description = "document id")),
-    responses((status = 200, body = DocumentView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = DocumentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(state): State<AppState>,
@@ -232,7 +232,7 @@ pub async fn get_one(
 /// Deletes a document with its payload, envelopes and links (owner only).
 #[utoipa::path(delete, path = "/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path, description = "document id")),
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete_one(
     State(state): State<AppState>,

@@ -56,7 +56,7 @@ pub struct RequestMade {
 /// Asks for recovery of a vault. The person and every referent are told.
 #[utoipa::path(post, path = "/v1/recovery/requests", tag = "recovery",
     request_body = NewRequest,
-    responses((status = 201, body = RequestMade), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = RequestMade), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn ask_recovery(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -133,7 +133,7 @@ pub async fn ask_recovery(
 /// Where a request stands (for the asking device, which knows its id).
 #[utoipa::path(get, path = "/v1/recovery/requests/{id}", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = RequestView), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn request_status(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -198,7 +198,7 @@ pub struct Proof {
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/cancel", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
     request_body = Proof,
-    responses((status = 200, body = RequestView), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_request(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -229,7 +229,7 @@ pub struct CancelWithCode {
 /// The person cancels an open request with their recovery code (without a session).
 #[utoipa::path(post, path = "/v1/recovery/cancel", tag = "recovery",
     request_body = CancelWithCode,
-    responses((status = 200, body = RequestView), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_with_code(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -313,7 +313,7 @@ pub struct Released {
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/release", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
     request_body = ReleaseBody,
-    responses((status = 200, body = Released), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Released), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn release(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -405,7 +405,7 @@ pub struct FinishBody {
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/finish", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
     request_body = FinishBody,
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn finish(
     State(state): State<AppState>,
     ip: ClientIp,

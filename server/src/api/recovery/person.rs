@@ -49,7 +49,7 @@ pub struct ReferentsView {
 
 /// The caller's referents and threshold.
 #[utoipa::path(get, path = "/v1/me/referents", tag = "recovery",
-    responses((status = 200, body = ReferentsView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = ReferentsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn my_referents(
     State(state): State<AppState>,
@@ -104,7 +104,7 @@ pub(crate) async fn referents_view(
 /// useless with its bundle) and closes an open request made under it.
 #[utoipa::path(put, path = "/v1/me/referents", tag = "recovery",
     request_body = DealBody,
-    responses((status = 200, body = ReferentsView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = ReferentsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn set_referents(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ pub async fn set_referents(
 
 /// Removes every referent (the sealed bundle and shares are deleted).
 #[utoipa::path(delete, path = "/v1/me/referents", tag = "recovery",
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn remove_referents(
     State(state): State<AppState>,
@@ -145,7 +145,7 @@ pub struct MyRequests {
 
 /// Recovery requests about the caller's vault: what the warning on every device shows.
 #[utoipa::path(get, path = "/v1/me/recovery", tag = "recovery",
-    responses((status = 200, body = MyRequests), (status = "4XX", body = Problem)),
+    responses((status = 200, body = MyRequests), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn my_recovery_requests(
     State(state): State<AppState>,
@@ -165,7 +165,7 @@ pub async fn my_recovery_requests(
 /// Cancels a request about the caller's vault ("it was not me").
 #[utoipa::path(post, path = "/v1/me/recovery/{id}/cancel", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = RequestView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn cancel_my_recovery(
     State(state): State<AppState>,
@@ -201,7 +201,7 @@ pub struct NewKit {
 /// paper stops working at once.
 #[utoipa::path(post, path = "/v1/me/recovery-kit", tag = "recovery",
     request_body = NewKit,
-    responses((status = 204), (status = "4XX", body = Problem)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn new_recovery_kit(
     State(state): State<AppState>,

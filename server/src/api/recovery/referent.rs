@@ -95,7 +95,7 @@ fn referent(caller: &Caller) -> AppResult<Id> {
 
 /// Open requests the caller is referent of: their home screen.
 #[utoipa::path(get, path = "/v1/recovery/asks", tag = "recovery",
-    responses((status = 200, body = Vec<AskView>), (status = "4XX", body = Problem)),
+    responses((status = 200, body = Vec<AskView>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn my_asks(
     State(state): State<AppState>,
@@ -117,7 +117,7 @@ pub async fn my_asks(
 /// One request the caller is referent of (404 for anyone else).
 #[utoipa::path(get, path = "/v1/recovery/asks/{id}", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = AskView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn one_ask(
     State(state): State<AppState>,
@@ -184,7 +184,7 @@ async fn decide(
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/approve", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
     request_body = ApproveBody,
-    responses((status = 200, body = AskView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -200,7 +200,7 @@ pub async fn approve(
 /// Refuses (the person was not there, or the words differed).
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/refuse", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = AskView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn refuse(
     State(state): State<AppState>,
@@ -213,7 +213,7 @@ pub async fn refuse(
 /// Takes an approval back, during the delay or before.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/withdraw", tag = "recovery",
     params(("id" = String, Path, description = "request id")),
-    responses((status = 200, body = AskView), (status = "4XX", body = Problem)),
+    responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn withdraw(
     State(state): State<AppState>,
@@ -241,7 +241,7 @@ pub struct ReferentOf {
 /// The people the caller is referent of, with how many of their referents can still
 /// help: a worker whose colleague left sees who needs new referents.
 #[utoipa::path(get, path = "/v1/recovery/referent-of", tag = "recovery",
-    responses((status = 200, body = Vec<ReferentOf>), (status = "4XX", body = Problem)),
+    responses((status = 200, body = Vec<ReferentOf>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn referent_of(
     State(state): State<AppState>,
