@@ -31,6 +31,11 @@ pub mod attempts;
 mod file_payloads;
 pub mod postgres;
 pub mod recovery;
+mod s3_config;
+#[cfg(not(feature = "s3"))]
+#[path = "s3_disabled.rs"]
+mod s3_payloads;
+#[cfg(feature = "s3")]
 mod s3_payloads;
 mod sled_records;
 
@@ -50,7 +55,8 @@ pub use recovery::{
     Approval, DealShare, Decision, RecoveryDeal, RecoveryFinish, RecoveryRequest, RequestChange,
     RequestState,
 };
-pub use s3_payloads::{S3Config, S3Payloads};
+pub use s3_config::S3Config;
+pub use s3_payloads::S3Payloads;
 pub use sled_records::{SledRecords, TREES};
 
 /// Largest payload piece written or read at once. Bounds the memory one upload or

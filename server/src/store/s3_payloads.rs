@@ -19,7 +19,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 
-use super::{Id, PayloadStream, Payloads, StoreError, StoreResult, PIECE_BYTES};
+use super::{Id, PayloadStream, Payloads, S3Config, StoreError, StoreResult, PIECE_BYTES};
 
 /// Payloads in an S3 bucket.
 #[derive(Clone)]
@@ -27,34 +27,6 @@ pub struct S3Payloads {
     store: Arc<dyn ObjectStore>,
     /// Prepended to every object name (`""` or ending in `/`).
     prefix: String,
-}
-
-/// Where and how to reach the bucket.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub struct S3Config {
-    /// The bucket.
-    pub bucket: String,
-    /// The endpoint (`http://127.0.0.1:8333`), for engines other than AWS.
-    pub endpoint: Option<String>,
-    /// The region (engines other than AWS accept any).
-    pub region: String,
-    /// Access key id.
-    pub access_key: String,
-    /// Secret access key.
-    pub secret_key: String,
-    /// Prefix of every object name.
-    pub prefix: String,
-}
-
-impl std::fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("bucket", &self.bucket)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
-    }
 }
 
 /// An object store error: not reachable (or not answering) is `Unavailable`, the rest a
