@@ -7,6 +7,7 @@
 
 mod bench;
 mod checks;
+mod deny;
 mod fuzz;
 mod prereqs;
 mod run;
@@ -14,6 +15,7 @@ mod wasm;
 
 use bench::*;
 use checks::*;
+use deny::*;
 use fuzz::*;
 use prereqs::*;
 use run::*;
@@ -33,12 +35,17 @@ usage: cargo xtask <task> [options]
 
 tasks:
   test [--skip-lint]   the one test command (what CI runs): prerequisites, cargo fmt --check,
-                       clippy -D warnings, coffre-core for wasm32, cargo test --workspace,
+                       clippy -D warnings, coffre-core for wasm32, cargo deny,
+                       cargo test --workspace,
                        a bounded run of every fuzz target, then the npm package:
                        build pkg/, tsc, Node tests, Chromium tests,
                        then the web app end to end against the release server
   fuzz                 only the bounded fuzz run: cargo-fuzz (installed if missing), every
                        target in fuzz/ for a few seconds each
+  deny                 only the dependency policy: cargo deny (installed if missing) on both
+                       lock files, against the advisory snapshot in deny/advisory-db/
+  deny-update --from DIR
+                       replace deny/advisory-db/ with a clone of rustsec/advisory-db at DIR
   lint                 prerequisites, cargo fmt --check, clippy -D warnings, wasm32 build
   run [--listen ADDR] [--data DIR]
                        build pkg/, the coffre CLI and coffre-server (release), then serve
@@ -148,6 +155,7 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
             if !skip_lint {
                 steps.extend(lint_steps());
             }
+            steps.push(Step::new("dependency policy (cargo deny)", deny_step));
             steps.push(Step::new("cargo test --workspace", cargo_test));
             steps.push(Step::new(
                 "server HTTP tests on PostgreSQL + S3",
@@ -158,6 +166,15 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
             steps
         }
         "fuzz" => vec![Step::new("bounded fuzz run (fuzz/)", fuzz_step)],
+        "deny" => vec![Step::new("dependency policy (cargo deny)", deny_step)],
+        "deny-update" => {
+            let from = flags.value("--from")?.ok_or_else(|| {
+                Failure("deny-update needs --from DIR, a clone of rustsec/advisory-db".into())
+            })?;
+            vec![Step::new("refresh deny/advisory-db/", move |ctx| {
+                deny_update(ctx, Path::new(&from))
+            })]
+        }
         "lint" => {
             let mut steps = vec![prerequisites_step(false)];
             steps.extend(lint_steps());
