@@ -31,6 +31,26 @@ const PROBLEMS = {
   'unavailable': 'errNetwork',
 };
 
+// Shared-computer mode (docs/web.md): no localStorage, `memory` instead.
+let shared = false;
+const memory = new Map();
+export const setShared = (on) => void (shared = on);
+export const isShared = () => shared;
+export const forgetMemory = () => memory.clear();
+const tryLs = (f) => {
+  try {
+    return f(localStorage);
+  } catch {
+    return null; // disabled
+  }
+};
+/** localStorage, or in shared-computer mode this page's memory. */
+export const local = {
+  get: (k) => (shared ? memory.get(k) ?? null : tryLs((ls) => ls.getItem(k))),
+  set: (k, v) => void (shared ? memory.set(k, v) : tryLs((ls) => ls.setItem(k, v))),
+  remove: (k) => void (memory.delete(k), shared || tryLs((ls) => ls.removeItem(k))),
+};
+
 /**
  * Small memories of this device in localStorage, per handle (the kind of secret, the
  * device credential): each under a digest of the handle, never the handle itself, so a
@@ -39,7 +59,7 @@ const PROBLEMS = {
  */
 export function remembered(name) {
   const key = `coffre.${name}`;
-  const all = () => JSON.parse(localStorage.getItem(key) ?? '{}') ?? {};
+  const all = () => JSON.parse(local.get(key) ?? '{}') ?? {};
   const slot = async (handle) => {
     const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`coffre/${name}/${handle}`));
     return [...new Uint8Array(d, 0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -56,7 +76,7 @@ export function remembered(name) {
       try {
         const s = await slot(handle);
         const kept = Object.entries(all()).filter(([k]) => k !== s).slice(-4);
-        localStorage.setItem(key, JSON.stringify(Object.fromEntries([...kept, [s, value]])));
+        local.set(key, JSON.stringify(Object.fromEntries([...kept, [s, value]])));
       } catch {
         // not remembered
       }
@@ -94,7 +114,7 @@ export function unb64(text) {
  * One request. `body`: a plain object (sent as JSON), or a Blob/stream (sent raw).
  * Returns the parsed JSON, the Response itself when `raw`, or null for 204.
  */
-export async function request(method, path, { body, raw = false, problems = {} } = {}) {
+export async function request(method, path, { body, raw = false, problems = {}, keepalive = false } = {}) {
   const headers = {};
   if (token) headers.authorization = `Bearer ${token}`;
   let payload;
@@ -107,7 +127,8 @@ export async function request(method, path, { body, raw = false, problems = {} }
   }
   let response;
   try {
-    response = await fetch(path, { method, headers, body: payload, cache: 'no-store' });
+    // keepalive: outlives a closing tab (token still in the header)
+    response = await fetch(path, { method, headers, body: payload, cache: 'no-store', keepalive });
   } catch {
     throw new ApiError('errNetwork');
   }

@@ -8,7 +8,7 @@ import {
   LANGS, h, t, field, secretField, alertBox, noticeBox, showError, clearError, busy, keyOf, show,
   current, hooks, pickLanguage, setLanguage, snapshot,
 } from './ui.js';
-import { remembered } from './api.js';
+import { remembered, setShared, isShared, forgetMemory } from './api.js';
 
 const screens = () => import('./screens.js');
 
@@ -41,6 +41,7 @@ hooks.renderBar = () => {
 hooks.sessionLost = () => {
   const account = vault.currentAccount();
   if (!account) return;
+  if (isShared()) return void lock('errSession'); // nor the name
   if (current && current.screen !== loginScreen) {
     resume = { screen: current.screen, args: current.args, values: snapshot(), handle: account.handle };
   }
@@ -50,10 +51,16 @@ hooks.sessionLost = () => {
   });
 };
 
-async function logout() {
+const logout = () => lock('loggedOut');
+
+/** Keys freed, session revoked, screen and memory cleared (keepalive: a closing tab). */
+async function lock(notice, keepalive = false) {
   resume = null;
-  await vault.logout();
-  show(loginScreen, {}, { notice: 'loggedOut' });
+  const done = vault.logout({ keepalive }); // sent before any await: the page may be going
+  forgetMemory();
+  show(loginScreen, {}, { notice });
+  if (isShared()) (await import('./shared.js')).stop();
+  await done;
 }
 
 /** After a login: back to the screen an expired session interrupted, or home. */
@@ -97,7 +104,8 @@ function loginScreen() {
         await vault.ready();
         return vault.login(handle, pass, { shared });
       });
-      if (!shared) await rememberKind(handle, pass);
+      if (shared) (await import('./shared.js')).watch(lock);
+      else await rememberKind(handle, pass);
       await home(account);
     } catch (e) {
       let key = keyOf(e);
@@ -110,7 +118,7 @@ function loginScreen() {
   } },
     field('handle', 'handle', { autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true }),
     secretField('passphrase', 'passphrase', { autocomplete: 'current-password', required: true }),
-    h('label', { class: 'choice' }, h('input', { type: 'checkbox', id: 'shared', name: 'shared' }), t('sharedComputer')),
+    h('label', { class: 'choice' }, h('input', { type: 'checkbox', id: 'shared', name: 'shared', checked: isShared(), onchange: (ev) => setShared(ev.target.checked) }), t('sharedComputer')),
     alertBox(),
     h('button', { type: 'submit', id: 'login-submit', text: t('loginButton') }),
     h('p', { class: 'status', 'aria-live': 'polite' }),

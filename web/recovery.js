@@ -15,7 +15,7 @@ import {
   decrypt,
   reshareForRequest,
 } from '/pkg/index.js';
-import { ApiError, request, b64, unb64 } from './api.js';
+import { ApiError, request, b64, unb64, local } from './api.js';
 import * as vault from './vault.js';
 
 /** Where the asking device keeps its request between visits (the delay lasts days). */
@@ -109,7 +109,7 @@ export async function newKit() {
 /** The request this device is waiting on, if any: { handle, id, accountId, proof, secret }. */
 export function pendingRequest() {
   try {
-    const v = JSON.parse(localStorage.getItem(PENDING_KEY) ?? 'null');
+    const v = JSON.parse(local.get(PENDING_KEY) ?? 'null');
     return v && typeof v.id === 'string' ? v : null;
   } catch {
     return null;
@@ -117,11 +117,7 @@ export function pendingRequest() {
 }
 
 export function forgetRequest() {
-  try {
-    localStorage.removeItem(PENDING_KEY);
-  } catch {
-    // nothing kept
-  }
+  local.remove(PENDING_KEY);
 }
 
 /**
@@ -143,11 +139,8 @@ export async function askRecovery(handle) {
       throw plain(e, 'errCrypto');
     }
     const pending = { handle, id: made.id, accountId: made.account_id, proof, secret: ephemeral.toString(), key: ephemeral.recipient(), at: made.request.created_at };
-    try {
-      localStorage.setItem(PENDING_KEY, JSON.stringify(pending));
-    } catch {
-      // private mode: the request lives as long as this page
-    }
+    // On a shared computer (or in private mode) it lives as long as this page.
+    local.set(PENDING_KEY, JSON.stringify(pending));
     return pending;
   } finally {
     ephemeral.free();

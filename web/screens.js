@@ -3,6 +3,7 @@
 
 import * as vault from './vault.js';
 import * as rs from './recovery-screens.js';
+import { sessionsScreen } from './sessions.js'; // loads the later screens' strings
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
   busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
@@ -740,6 +741,11 @@ function accountScreen() {
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'secondary', id: 'to-referents', text: t('myReferents'), onclick: () => show(rs.referentsScreen) }),
       h('button', { type: 'button', class: 'secondary', id: 'new-kit', text: t('newKit'), onclick: (ev) => rs.printNewKit(ev.currentTarget) }),
+    ),
+    h('h2', { text: t('sessionsTitle') }),
+    h('p', { class: 'hint', text: t('sessionsHint') }),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'secondary', id: 'to-sessions', text: t('mySessions'), onclick: () => show(sessionsScreen, { back: accountScreen }) }),
     ),
   );
 }

@@ -2,7 +2,7 @@
 // screen. A screen is a function returning its content; switching the language rebuilds
 // it and puts back everything typed or chosen.
 
-import { ApiError } from './api.js';
+import { ApiError, local } from './api.js';
 
 export const LANGS = { fr: 'Français', en: 'English', ar: 'العربية' };
 const LANG_KEY = 'coffre.lang';
@@ -22,12 +22,7 @@ export const hooks = { renderBar: () => {}, sessionLost: () => {}, home: async (
 // ---------------------------------------------------------------- language
 
 export function pickLanguage() {
-  let saved = null;
-  try {
-    saved = localStorage.getItem(LANG_KEY);
-  } catch {
-    // storage disabled: use the browser's language
-  }
+  const saved = local.get(LANG_KEY);
   if (saved in LANGS) return saved;
   for (const l of navigator.languages ?? [navigator.language]) {
     const base = String(l).toLowerCase().split('-')[0];
@@ -36,18 +31,24 @@ export function pickLanguage() {
   return 'en';
 }
 
+let more = false;
+const moreOf = async (l) => (more ? (await import(`./i18n/more/${l}.js`)).default : {});
+/** Strings and styles of later screens (not in the first load). */
+export async function loadMore() {
+  if (more) return;
+  more = true;
+  const css = h('link', { rel: 'stylesheet', href: '/more.css' });
+  document.head.append(css);
+  // Both in before a screen shows (no unstyled flash).
+  await Promise.all([new Promise((r) => (css.onload = css.onerror = r)), moreOf(S.lang).then((m) => Object.assign(S, m))]);
+}
+
 export async function setLanguage(lang, remember) {
-  S = (await import(`./i18n/${lang}.js`)).default;
+  S = { ...(await import(`./i18n/${lang}.js`)).default, ...(await moreOf(lang)) };
   document.documentElement.lang = S.lang;
   document.documentElement.dir = S.dir;
   document.title = S.appName;
-  if (remember) {
-    try {
-      localStorage.setItem(LANG_KEY, lang);
-    } catch {
-      // not remembered: fine
-    }
-  }
+  if (remember) local.set(LANG_KEY, lang);
   hooks.renderBar();
 }
 

@@ -164,7 +164,7 @@ export async function login(handle, passphrase, { shared = false } = {}) {
       throw err;
     }
     const done = await request('POST', '/v1/login/finish', {
-      body: { login_id: started.login_id, login_finalization: b64(result.finalization) },
+      body: { login_id: started.login_id, login_finalization: b64(result.finalization), shared_computer: shared },
     });
     try {
       identity = result.openBundle(unb64(done.bundle), done.account.id);
@@ -182,7 +182,7 @@ export async function login(handle, passphrase, { shared = false } = {}) {
 }
 
 /** Logs out: the session is revoked (if the server is reachable) and keys are wiped. */
-export async function logout() {
+export async function logout({ keepalive = false } = {}) {
   const had = account !== null;
   identity?.free();
   identity = null;
@@ -192,7 +192,7 @@ export async function logout() {
   worker = null;
   if (had) {
     try {
-      await request('POST', '/v1/logout');
+      await request('POST', '/v1/logout', { keepalive });
     } catch {
       // offline: the token is forgotten anyway and expires on the server
     }

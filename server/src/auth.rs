@@ -12,7 +12,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
-use crate::store::Account;
+use crate::store::{Account, SESSION_TOUCH_SECONDS};
 use crate::AppState;
 
 /// Bytes of randomness in a session token or invite code.
@@ -39,6 +39,16 @@ pub fn hash_token(text: &str) -> Option<[u8; 32]> {
 
 fn hash_token_bytes(raw: &[u8]) -> [u8; 32] {
     Sha256::digest(raw).into()
+}
+
+/// The id a session is shown under in the sessions list: 16 bytes of a SHA-256 of its
+/// token hash under a label of its own, in hex. It names the session without being
+/// its token nor the stored hash, so neither can be read back from a list.
+pub fn public_session_id(token_hash: &[u8; 32]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"coffre/session-id/v1\0");
+    h.update(token_hash);
+    hex::encode(&h.finalize()[..16])
 }
 
 /// The authenticated account of a request. Extracting it fails with 401 when the bearer
@@ -86,6 +96,11 @@ impl FromRequestParts<AppState> for Caller {
             state.records.delete_session(&token_hash).await?;
             return Err(AppError::Unauthorized);
         }
+        let now = state.now();
+        if now >= session.last_used().saturating_add(SESSION_TOUCH_SECONDS) {
+            // At most one write a minute per session, for the sessions list.
+            state.records.touch_session(&token_hash, now).await?;
+        }
         Ok(Self {
             account,
             token_hash,
@@ -106,5 +121,16 @@ mod tests {
         assert_eq!(hash_token("not a token"), None);
         let (other, _) = generate_token().unwrap();
         assert_ne!(text, other);
+    }
+
+    #[test]
+    fn public_session_id_is_neither_the_token_nor_its_hash() {
+        let (text, hash) = generate_token().unwrap();
+        let id = public_session_id(&hash);
+        assert_eq!(id.len(), 32);
+        assert!(!hex::encode(hash).contains(&id));
+        assert_ne!(id, text);
+        assert_eq!(id, public_session_id(&hash));
+        assert_ne!(id, public_session_id(&generate_token().unwrap().1));
     }
 }

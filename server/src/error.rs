@@ -30,6 +30,9 @@ pub enum AppError {
     /// No such resource, or one the caller may not know exists.
     #[error("not found")]
     NotFound,
+    /// No session of the caller's has this id (closed already, or someone else's).
+    #[error("no such session")]
+    SessionNotFound,
     /// No route for this path.
     #[error("no such route")]
     NoRoute,
@@ -175,6 +178,7 @@ impl AppError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
+            Self::SessionNotFound => "session-not-found",
             Self::NoRoute => "no-route",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
@@ -213,7 +217,7 @@ impl AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized | Self::InvalidLogin => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::AccountDisabled => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::SessionNotFound | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_)
             | Self::HandleTaken
@@ -251,6 +255,7 @@ impl AppError {
             Self::Unauthorized => "Authentication required",
             Self::Forbidden => "Not allowed",
             Self::NotFound => "Not found",
+            Self::SessionNotFound => "No such session",
             Self::NoRoute => "No such route",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict(_) => "Conflict with the current state",

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{accounts, documents, recovery, shares};
+use crate::api::{accounts, documents, recovery, sessions, shares};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -21,6 +21,9 @@ use crate::api::{accounts, documents, recovery, shares};
         accounts::login_start,
         accounts::login_finish,
         accounts::logout,
+        sessions::list_sessions,
+        sessions::close_session,
+        sessions::close_other_sessions,
         accounts::me,
         accounts::passphrase_start,
         accounts::passphrase_finish,

@@ -74,7 +74,10 @@ async fn migrate_brings_a_version_1_database_to_the_latest() {
     let refused = PgRecords::connect(&url).await.err().unwrap().to_string();
     assert!(refused.contains("version 1"), "{refused}");
     let applied = postgres::migrate(&url).await.unwrap();
-    assert_eq!(applied, (2..=latest).collect::<Vec<i32>>());
+    // Every later version, in order (numbers may skip: branches name their migrations
+    // by topic and the runner applies whichever are missing).
+    let later: Vec<i32> = postgres::MIGRATIONS[1..].iter().map(|m| m.0).collect();
+    assert_eq!(applied, later);
     assert!(postgres::migrate(&url).await.unwrap().is_empty(), "once");
     let records = PgRecords::connect(&url).await.unwrap();
     let org_id = coffre_server::store::Id(std::array::from_fn(|i| i as u8));

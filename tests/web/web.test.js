@@ -80,7 +80,9 @@ describe('web app', () => {
 
   it('has every string in every language, every key the code uses, and the vendored QR encoder unchanged', async () => {
     const langs = {};
-    for (const l of ['en', 'fr', 'ar']) langs[l] = (await import(pathToFileURL(join(ROOT, `web/i18n/${l}.js`)))).default;
+    // The first load's strings and those of the screens loaded later (i18n/more/).
+    const load = async (f) => (await import(pathToFileURL(join(ROOT, f)))).default;
+    for (const l of ['en', 'fr', 'ar']) langs[l] = { ...(await load(`web/i18n/${l}.js`)), ...(await load(`web/i18n/more/${l}.js`)) };
     const keys = Object.keys(langs.en).sort();
     for (const [l, strings] of Object.entries(langs)) {
       assert.deepEqual(Object.keys(strings).sort(), keys, `keys of ${l}.js`);
@@ -93,7 +95,7 @@ describe('web app', () => {
     }
     assert.equal(langs.ar.dir, 'rtl');
     // Every literal key the code passes to t(), showError(), notices and problem maps exists.
-    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
+    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js', 'shared.js', 'sessions.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
     const used = new Set([
       ...[...code.matchAll(/\bt\('([A-Za-z_]+)'/g)].map((m) => m[1]),
       ...[...code.matchAll(/\b(?:showError|showNotice|ApiError)\('([A-Za-z_]+)'/g)].map((m) => m[1]),

@@ -357,14 +357,16 @@ pub fn build_cli(root: &Path) -> Result<(), String> {
     ]))
 }
 
-/// How `node` runs the web tests: the stories, then recovery through referents, then the
-/// main flows once more through nginx with TLS, under the Content-Security-Policy.
+/// How `node` runs the web tests: the stories, then recovery through referents, then a
+/// shared computer and the sessions list, then the main flows once more through nginx
+/// with TLS, under the Content-Security-Policy.
 pub const WEB_TEST_ARGS: &[&str] = &[
     "--test",
     "--test-concurrency=1",
     "--test-reporter=spec",
     "web.test.js",
     "recovery.test.js",
+    "shared.test.js",
     "proxy.test.js",
 ];
 

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod budget;
 pub mod documents;
 pub mod recovery;
+pub mod sessions;
 pub mod shares;
 
 use axum::extract::DefaultBodyLimit;
@@ -172,6 +173,13 @@ pub fn routes() -> Routes {
         .route(Post, "/login/finish", accounts::login_finish)
         .route(Post, "/logout", accounts::logout)
         .route(Get, "/me", accounts::me)
+        .route(Get, "/me/sessions", sessions::list_sessions)
+        .route(Delete, "/me/sessions/{id}", sessions::close_session)
+        .route(
+            Post,
+            "/me/sessions/close-others",
+            sessions::close_other_sessions,
+        )
         .route(Post, "/me/passphrase/start", accounts::passphrase_start)
         .route(Post, "/me/passphrase", accounts::passphrase_finish)
         .route(Post, "/recovery/lookup", accounts::recovery_lookup)

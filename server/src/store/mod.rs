@@ -363,6 +363,28 @@ pub struct Session {
     /// the account has moved on.
     #[serde(default)]
     pub credential_epoch: u64,
+    /// Last use (unix seconds), moved forward at most once every
+    /// [`SESSION_TOUCH_SECONDS`] to keep writes low; `0` for a session stored before it
+    /// was kept (read as its creation time).
+    #[serde(default)]
+    pub last_used_at: u64,
+    /// A coarse label of the device it was opened on ("Chrome on Android"), derived
+    /// from the User-Agent at login; the User-Agent itself is not kept.
+    #[serde(default)]
+    pub device: String,
+    /// Opened in "shared computer" mode.
+    #[serde(default)]
+    pub shared: bool,
+}
+
+/// A session's last use is written again only when it is at least this old (seconds).
+pub const SESSION_TOUCH_SECONDS: u64 = 60;
+
+impl Session {
+    /// When it was last used (its creation for a record that predates the field).
+    pub fn last_used(&self) -> u64 {
+        self.last_used_at.max(self.created_at)
+    }
 }
 
 /// An organisation (a "relais": shelter, CCAS, association).
@@ -779,6 +801,13 @@ pub trait Records: Send + Sync + 'static {
     async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Session>>;
     /// Deletes a session (logout, expiry).
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+    /// Every session of an account (expired ones included until swept), by token hash.
+    async fn sessions_of_account(&self, account: Id) -> StoreResult<Vec<(Digest, Session)>>;
+    /// Moves a session's last use to `now` (never back); a missing session is fine. Only
+    /// that field changes, so a concurrent credential swap or close is never undone.
+    async fn touch_session(&self, token_hash: &[u8; 32], now: u64) -> StoreResult<()>;
+    /// Ends every session of `account` but `keep`, in one step; returns how many ended.
+    async fn delete_other_sessions(&self, account: Id, keep: &[u8; 32]) -> StoreResult<u64>;
     /// A session and its account (which may be gone), in one step: what every signed-in
     /// request reads first.
     async fn session_with_account(

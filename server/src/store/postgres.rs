@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "login budgets",
         include_str!("../../migrations/0004_login_budgets.sql"),
     ),
+    (
+        6,
+        "sessions list",
+        include_str!("../../migrations/0006_sessions.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises concurrent `migrate` runs.
@@ -208,8 +213,15 @@ fn session_of(row: &Row) -> StoreResult<Session> {
         created_at: u64_of(row.try_get("created_at").map_err(db)?)?,
         expires_at: u64_of(row.try_get("expires_at").map_err(db)?)?,
         credential_epoch: u64_of(row.try_get("credential_epoch").map_err(db)?)?,
+        last_used_at: u64_of(row.try_get("last_used_at").map_err(db)?)?,
+        device: row.try_get("device").map_err(db)?,
+        shared: row.try_get("shared").map_err(db)?,
     })
 }
+
+/// The columns [`session_of`] reads.
+const SESSION_COLUMNS: &str =
+    "account, created_at, expires_at, credential_epoch, last_used_at, device, shared";
 
 fn envelope_of(row: &Row) -> StoreResult<EnvelopeRecord> {
     let granted_by: Vec<u8> = row.try_get("granted_by").map_err(db)?;
@@ -866,17 +878,23 @@ impl Records for PgRecords {
         let client = self.client().await?;
         exec(
             &client,
-            "INSERT INTO sessions (token_hash, account, created_at, expires_at, credential_epoch)
-                 VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO sessions (token_hash, account, created_at, expires_at, credential_epoch,
+                   last_used_at, device, shared)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (token_hash) DO UPDATE SET account = EXCLUDED.account,
                    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-                   credential_epoch = EXCLUDED.credential_epoch",
+                   credential_epoch = EXCLUDED.credential_epoch,
+                   last_used_at = EXCLUDED.last_used_at, device = EXCLUDED.device,
+                   shared = EXCLUDED.shared",
             &[
                 &token_hash.as_slice(),
                 &session.account.0.as_slice(),
                 &i64_of(session.created_at)?,
                 &i64_of(session.expires_at)?,
                 &i64_of(session.credential_epoch)?,
+                &i64_of(session.last_used_at)?,
+                &session.device,
+                &session.shared,
             ],
         )
         .await
@@ -894,8 +912,7 @@ impl Records for PgRecords {
         let client = self.client().await?;
         opt(
             &client,
-            "SELECT account, created_at, expires_at, credential_epoch FROM sessions
-                 WHERE token_hash = $1",
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"),
             &[&token_hash.as_slice()],
         )
         .await
@@ -917,6 +934,7 @@ impl Records for PgRecords {
             .join(", ");
         let sql = format!(
             "SELECT s.account, s.created_at AS s_created_at, s.expires_at, s.credential_epoch AS s_epoch,
+                    s.last_used_at AS s_last_used_at, s.device AS s_device, s.shared AS s_shared,
                     {columns}
              FROM sessions s LEFT JOIN accounts a ON a.id = s.account WHERE s.token_hash = $1"
         );
@@ -932,6 +950,9 @@ impl Records for PgRecords {
             created_at: u64_of(row.try_get("s_created_at").map_err(db)?)?,
             expires_at: u64_of(row.try_get("expires_at").map_err(db)?)?,
             credential_epoch: u64_of(row.try_get("s_epoch").map_err(db)?)?,
+            last_used_at: u64_of(row.try_get("s_last_used_at").map_err(db)?)?,
+            device: row.try_get("s_device").map_err(db)?,
+            shared: row.try_get("s_shared").map_err(db)?,
         };
         let present: Option<Vec<u8>> = row.try_get("id").map_err(db)?;
         let account = match present {
@@ -951,6 +972,46 @@ impl Records for PgRecords {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn sessions_of_account(&self, account: Id) -> StoreResult<Vec<(Digest, Session)>> {
+        let client = self.client().await?;
+        all(
+            &client,
+            &format!(
+                "SELECT token_hash, {SESSION_COLUMNS} FROM sessions WHERE account = $1
+                 ORDER BY created_at, token_hash"
+            ),
+            &[&account.0.as_slice()],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| Ok((digest_of(row, "token_hash")?, session_of(row)?)))
+        .collect()
+    }
+
+    async fn touch_session(&self, token_hash: &[u8; 32], now: u64) -> StoreResult<()> {
+        let client = self.client().await?;
+        exec(
+            &client,
+            "UPDATE sessions SET last_used_at = GREATEST(last_used_at, $2) WHERE token_hash = $1",
+            &[&token_hash.as_slice(), &i64_of(now)?],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_other_sessions(&self, account: Id, keep: &[u8; 32]) -> StoreResult<u64> {
+        let client = self.client().await?;
+        exec(
+            &client,
+            "DELETE FROM sessions WHERE account = $1 AND token_hash <> $2",
+            &[&account.0.as_slice(), &keep.as_slice()],
+        )
+        .await
+        .map_err(db)
     }
 
     async fn put_org(&self, org: &Org) -> StoreResult<()> {
@@ -1810,11 +1871,9 @@ impl Records for PgRecords {
         {
             export.accounts.push(account_of(&row)?);
         }
-        for row in rows(
-            "SELECT token_hash, account, created_at, expires_at, credential_epoch FROM sessions
-             ORDER BY token_hash"
-                .into(),
-        )
+        for row in rows(format!(
+            "SELECT token_hash, {SESSION_COLUMNS} FROM sessions ORDER BY token_hash"
+        ))
         .await?
         {
             export
@@ -1927,14 +1986,18 @@ impl Records for PgRecords {
         }
         for (hash, session) in &export.sessions {
             exec(&tx,
-                "INSERT INTO sessions (token_hash, account, created_at, expires_at, credential_epoch)
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sessions (token_hash, account, created_at, expires_at, credential_epoch,
+                   last_used_at, device, shared)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &hash.0.as_slice(),
                     &session.account.0.as_slice(),
                     &i64_of(session.created_at)?,
                     &i64_of(session.expires_at)?,
                     &i64_of(session.credential_epoch)?,
+                    &i64_of(session.last_used_at)?,
+                    &session.device,
+                    &session.shared,
                 ],
             )
             .await

@@ -967,6 +967,50 @@ impl Records for SledRecords {
         self.durably(self.t.delete_session(token_hash)).await
     }
 
+    async fn sessions_of_account(&self, account: Id) -> StoreResult<Vec<(Digest, Session)>> {
+        let mut found = Vec::new();
+        for hash in self.t.sessions_of(account, None)? {
+            if let Some(session) = get::<Session>(&self.t.sessions, &hash)? {
+                found.push((Digest(hash), session));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn touch_session(&self, token_hash: &[u8; 32], now: u64) -> StoreResult<()> {
+        let _gate = self.gate.read().await;
+        // A compare-and-swap on the one record: a swap of credentials or a delete that
+        // lands meanwhile makes it read again (or find nothing), never undoes them.
+        // Not flushed: a crash only loses a last-use time.
+        match update::<Session, _>(&self.t.sessions, token_hash, |s| {
+            s.last_used_at = s.last_used_at.max(now);
+            Ok(())
+        }) {
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_other_sessions(&self, account: Id, keep: &[u8; 32]) -> StoreResult<u64> {
+        let _gate = self.gate.read().await;
+        // Listed first (a transaction cannot scan); a session opened after the scan is a
+        // new login, which closing "the others" did not mean to end.
+        let others = self.t.sessions_of(account, Some(keep))?;
+        let done = tx_result((&self.t.sessions, &self.t.account_sessions).transaction(
+            |(sessions, index_tree)| {
+                let mut ended = 0;
+                for hash in &others {
+                    if sessions.remove(hash.as_slice())?.is_some() {
+                        ended += 1;
+                    }
+                    index_tree.remove(session_index(account, hash).as_slice())?;
+                }
+                Ok(ended)
+            },
+        ));
+        self.durably(done).await
+    }
+
     async fn put_org(&self, org: &Org) -> StoreResult<()> {
         let _gate = self.gate.read().await;
         self.durably(put(&self.t.orgs, &org.id.0, org)).await

@@ -91,6 +91,19 @@ pub async fn login_from(
     pass: &str,
     device: Value,
 ) -> (StatusCode, Value, Option<Identity>) {
+    login_with(s, handle, pass, device, json!({}), None).await
+}
+
+/// [`login`] with more fields in the start and the finish (`shared_computer`), and a
+/// User-Agent of the browser it pretends to be.
+pub async fn login_with(
+    s: &TestServer,
+    handle: &str,
+    pass: &str,
+    device: Value,
+    finish: Value,
+    user_agent: Option<&str>,
+) -> (StatusCode, Value, Option<Identity>) {
     let (client, request) = ClientLogin::start(pass.as_bytes()).unwrap();
     let mut start = json!({"handle": handle, "login_request": b64(&request)});
     if let (Some(start), Some(extra)) = (start.as_object_mut(), device.as_object()) {
@@ -118,11 +131,15 @@ pub async fn login_from(
         .as_ref()
         .map(|(f, _)| f.clone())
         .unwrap_or_else(|| vec![7u8; 64]);
-    let r = s
-        .req(Method::POST, "/v1/login/finish", None)
-        .json(&json!({"login_id": started["login_id"], "login_finalization": b64(&fin_bytes)}))
-        .sent()
-        .await;
+    let mut body = json!({"login_id": started["login_id"], "login_finalization": b64(&fin_bytes)});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), finish.as_object()) {
+        body.extend(extra.clone());
+    }
+    let mut r = s.req(Method::POST, "/v1/login/finish", None).json(&body);
+    if let Some(ua) = user_agent {
+        r = r.header(reqwest::header::USER_AGENT, ua);
+    }
+    let r = r.sent().await;
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     let identity = match (status, finalization) {

@@ -177,6 +177,9 @@ impl TestServer {
                     created_at: self.now(),
                     expires_at: self.now() + seconds,
                     credential_epoch: 0,
+                    last_used_at: self.now(),
+                    device: String::new(),
+                    shared: false,
                 },
             )
             .await

@@ -78,6 +78,9 @@ pub async fn seed_account(
         created_at: now,
         expires_at: now + session_secs,
         credential_epoch: 0,
+        last_used_at: now,
+        device: String::new(),
+        shared: false,
     };
     store.put_session(&hash, &session).await.unwrap();
     (identity, account.id, token)

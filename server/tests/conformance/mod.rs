@@ -83,6 +83,7 @@ macro_rules! conformance_suite {
             pending_login_is_taken_once_and_expires,
             rate_windows_count_every_event_once,
             sessions_store_and_delete,
+            sessions_are_listed_touched_and_closed_but_one,
             organisations_and_invites,
             quota_holds_under_concurrent_creates,
             upload_advances_once_per_offset,
@@ -191,6 +192,9 @@ fn session(account: Id, expires_at: u64, epoch: u64) -> Session {
         created_at: NOW,
         expires_at,
         credential_epoch: epoch,
+        last_used_at: NOW,
+        device: "Firefox on Linux".into(),
+        shared: false,
     }
 }
 
@@ -795,6 +799,80 @@ pub async fn sessions_store_and_delete(b: &Backend) {
     assert!(b.records.session(&h).await.unwrap().is_none());
     // Deleting what is not there is fine.
     b.records.delete_session(&h).await.unwrap();
+}
+
+pub async fn sessions_are_listed_touched_and_closed_but_one(b: &Backend) {
+    let a = person(b, "amina").await;
+    let other = person(b, "bilal").await;
+    let h: Vec<[u8; 32]> = (0..10).map(hash).collect();
+    let mut shared = session(a.id, NOW + 100, 0);
+    shared.shared = true;
+    shared.device = "Chrome on Windows".into();
+    b.records.put_session(&h[1], &shared).await.unwrap();
+    b.records
+        .put_session(&h[2], &session(a.id, NOW + 100, 0))
+        .await
+        .unwrap();
+    b.records
+        .put_session(&h[3], &session(a.id, NOW + 100, 0))
+        .await
+        .unwrap();
+    b.records
+        .put_session(&h[4], &session(other.id, NOW + 100, 0))
+        .await
+        .unwrap();
+    let mut listed = b.records.sessions_of_account(a.id).await.unwrap();
+    listed.sort_by_key(|(d, _)| d.0);
+    let hashes: Vec<[u8; 32]> = listed.iter().map(|(d, _)| d.0).collect();
+    assert_eq!(hashes, vec![h[1], h[2], h[3]], "only amina's");
+    let (_, first) = &listed[0];
+    assert!(first.shared);
+    assert_eq!(
+        (first.device.as_str(), first.last_used_at),
+        ("Chrome on Windows", NOW)
+    );
+    assert!(!listed[1].1.shared);
+
+    // Last use moves forward, never back, and nothing else changes.
+    b.records.touch_session(&h[1], NOW + 70).await.unwrap();
+    b.records.touch_session(&h[1], NOW + 10).await.unwrap();
+    let got = b.records.session(&h[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_used_at, got.created_at, got.expires_at, got.shared),
+        (NOW + 70, NOW, NOW + 100, true)
+    );
+    // Touching a session that is gone creates nothing.
+    b.records.touch_session(&h[9], NOW).await.unwrap();
+    assert!(b.records.session(&h[9]).await.unwrap().is_none());
+
+    // Closing the others keeps the one asked for and nobody else's.
+    assert_eq!(
+        b.records.delete_other_sessions(a.id, &h[2]).await.unwrap(),
+        2
+    );
+    let left: Vec<[u8; 32]> = b
+        .records
+        .sessions_of_account(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(d, _)| d.0)
+        .collect();
+    assert_eq!(left, vec![h[2]]);
+    assert!(b.records.session(&h[1]).await.unwrap().is_none());
+    assert!(b.records.session(&h[4]).await.unwrap().is_some());
+    assert_eq!(
+        b.records.delete_other_sessions(a.id, &h[2]).await.unwrap(),
+        0
+    );
+    // A deleted session leaves the account's list too.
+    b.records.delete_session(&h[2]).await.unwrap();
+    assert!(b
+        .records
+        .sessions_of_account(a.id)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn organisations_and_invites(b: &Backend) {

@@ -15,7 +15,7 @@
 //! sealed under a key derived from the server key file ([`crate::keys::ServerKeys`]).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use coffre_core::opaque::{self, PasswordFile, ServerLoginState, KSF_V1};
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,10 @@ pub struct LoginFinish {
     pub login_id: String,
     /// OPAQUE KE3, base64.
     pub login_finalization: String,
+    /// Logging in on a shared computer: the session is marked so in the sessions list
+    /// (the web app then keeps nothing on the device and locks when unused).
+    #[serde(default)]
+    pub shared_computer: bool,
 }
 
 /// A successful login.
@@ -194,6 +198,7 @@ pub async fn login_start(
     responses((status = 200, body = LoggedIn), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login_finish(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginFinish>,
 ) -> AppResult<Json<LoggedIn>> {
     let now = state.now();
@@ -246,6 +251,14 @@ pub async fn login_finish(
         expires_at: now + state.limits.session_seconds,
         // If the passphrase changes before this is stored, the session is born dead.
         credential_epoch: epoch,
+        last_used_at: now,
+        // Only the coarse label is kept, never the User-Agent.
+        device: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(crate::api::sessions::device_label)
+            .unwrap_or_default(),
+        shared: body.shared_computer,
     };
     state.records.put_session(&token_hash, &session).await?;
     tracing::info!(account = %account.id, "login");
@@ -275,7 +288,9 @@ fn refused(e: StoreError, ip: &ClientIp, account: Option<Id>, device: bool) -> A
     e.into()
 }
 
-/// Ends the caller's session.
+/// Ends the caller's session. The bearer token travels in the `Authorization` header
+/// as on every call, also when a closing tab sends this with `fetch(…, {keepalive:
+/// true})`: no token in a URL, no cookie, so no other site can make a browser send it.
 #[utoipa::path(post, path = "/v1/logout", tag = "accounts",
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]

@@ -1,0 +1,21 @@
+// Strings of the screens loaded later (the shared computer's lock, the sessions list),
+// kept out of the first load; merged into ar.js's by ui.js loadMore().
+export default {
+  mySessions: 'أين أنا متصل',
+  sessionsTitle: 'أين أنت متصل',
+  sessionsHint: 'شاهد الهواتف والحواسيب التي خزنتك مفتوحة عليها، وأغلقها.',
+  errSessionGone: 'كانت هذه الجلسة مغلقة من قبل.',
+  idleWarning: 'لم يستعمل أحد الخزنة منذ مدة: ستُقفل بعد {seconds} ثانية. المس أي شيء للبقاء.',
+  idleStay: 'ما زلت هنا',
+  lockedIdle: 'أُقفلت الخزنة بعد 5 دقائق دون استعمال. لم يبق منها شيء على هذا الحاسوب.',
+  sessionsIntro: 'هاتف ضاع، حاسوب نسيت إغلاقه: أغلقه من هنا، فيُفصل في الحال.',
+  sessionThis: 'هذا الجهاز',
+  sessionShared: 'حاسوب مشترك',
+  sessionUnknownDevice: 'جهاز غير معروف',
+  sessionTimes: 'فُتحت في {created} · آخر استعمال في {used}',
+  sessionClose: 'إغلاق',
+  sessionCloseNamed: 'إغلاق الجلسة على {device}',
+  sessionsCloseOthers: 'إغلاق كل الجلسات الأخرى',
+  sessionClosed: 'أُغلقت هذه الجلسة: على الجهاز أن يتصل من جديد.',
+  sessionsClosed: 'أُغلقت كل الجلسات الأخرى.',
+};

@@ -1,0 +1,21 @@
+// Strings of the screens loaded later (the shared computer's lock, the sessions list),
+// kept out of the first load; merged into en.js's by ui.js loadMore().
+export default {
+  mySessions: 'Where I am signed in',
+  sessionsTitle: 'Where you are signed in',
+  sessionsHint: 'See the phones and computers where your vault is open, and close them.',
+  errSessionGone: 'That session was already closed.',
+  idleWarning: 'No one has used the vault for a while: it locks in {seconds} seconds. Touch anything to stay.',
+  idleStay: 'I am still here',
+  lockedIdle: 'The vault locked itself after 5 minutes without use. Nothing of it stays on this computer.',
+  sessionsIntro: 'A phone you lost, a computer you forgot to close: close it here, it is signed out at once.',
+  sessionThis: 'This device',
+  sessionShared: 'Shared computer',
+  sessionUnknownDevice: 'Unknown device',
+  sessionTimes: 'Opened {created} · last used {used}',
+  sessionClose: 'Close',
+  sessionCloseNamed: 'Close the session on {device}',
+  sessionsCloseOthers: 'Close all the others',
+  sessionClosed: 'That session is closed: the device must log in again.',
+  sessionsClosed: 'Every other session is closed.',
+};

@@ -1,0 +1,21 @@
+// Strings of the screens loaded later (the shared computer's lock, the sessions list),
+// kept out of the first load; merged into fr.js's by ui.js loadMore().
+export default {
+  mySessions: 'Où je suis connecté',
+  sessionsTitle: 'Où vous êtes connecté',
+  sessionsHint: 'Voyez les téléphones et ordinateurs où votre coffre est ouvert, et fermez-les.',
+  errSessionGone: 'Cette session était déjà fermée.',
+  idleWarning: 'Personne n’a touché au coffre depuis un moment : il se ferme dans {seconds} secondes. Touchez n’importe quoi pour rester.',
+  idleStay: 'Je suis toujours là',
+  lockedIdle: 'Le coffre s’est fermé après 5 minutes sans usage. Rien n’en reste sur cet ordinateur.',
+  sessionsIntro: 'Un téléphone perdu, un ordinateur oublié : fermez-le ici, il est déconnecté tout de suite.',
+  sessionThis: 'Cet appareil',
+  sessionShared: 'Ordinateur partagé',
+  sessionUnknownDevice: 'Appareil inconnu',
+  sessionTimes: 'Ouvert le {created} · dernier usage le {used}',
+  sessionClose: 'Fermer',
+  sessionCloseNamed: 'Fermer la session sur {device}',
+  sessionsCloseOthers: 'Fermer toutes les autres',
+  sessionClosed: 'Cette session est fermée : l’appareil devra se reconnecter.',
+  sessionsClosed: 'Toutes les autres sessions sont fermées.',
+};
