@@ -78,7 +78,7 @@ describe('web app', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('has every string in every language, every key the code uses, and the vendored QR encoder unchanged', async () => {
+  it('has every string in every language, every key the code uses, and the vendored files unchanged', async () => {
     const langs = {};
     for (const l of ['en', 'fr', 'ar']) langs[l] = (await import(pathToFileURL(join(ROOT, `web/i18n/${l}.js`)))).default;
     const keys = Object.keys(langs.en).sort();
@@ -93,7 +93,7 @@ describe('web app', () => {
     }
     assert.equal(langs.ar.dir, 'rtl');
     // Every literal key the code passes to t(), showError(), notices and problem maps exists.
-    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
+    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js', 'safety.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
     const used = new Set([
       ...[...code.matchAll(/\bt\('([A-Za-z_]+)'/g)].map((m) => m[1]),
       ...[...code.matchAll(/\b(?:showError|showNotice|ApiError)\('([A-Za-z_]+)'/g)].map((m) => m[1]),
@@ -102,10 +102,17 @@ describe('web app', () => {
     ]);
     assert.ok(used.size > 60, `found only ${used.size} keys in the code`);
     for (const k of used) assert.ok(k in langs.en, `the code uses "${k}", missing from the strings`);
-    assert.ok(
-      readFileSync(join(ROOT, 'web/vendor/qr.js')).equals(readFileSync(join(HERE, 'node_modules/qr/index.js'))),
-      'web/vendor/qr.js must be the file of the npm package qr@0.7.0',
-    );
+    // Vendored files are the npm packages' files, byte for byte.
+    for (const [ours, theirs] of [
+      ['qr/index.js', 'qr/index.js'],
+      ['qr/decode.js', 'qr/decode.js'],
+      ['bip39-french.js', '@scure/bip39/wordlists/french.js'],
+    ]) {
+      assert.ok(
+        readFileSync(join(ROOT, 'web/vendor', ours)).equals(readFileSync(join(HERE, 'node_modules', theirs))),
+        `web/vendor/${ours} must be the file ${theirs} of its npm package`,
+      );
+    }
   });
 
   it('story 1: a worker registers with an invite code and logs in (French first, then English, Arabic right to left)', async () => {
