@@ -3,7 +3,11 @@
 // camera. Loaded with screens.js; the emoji names, the French words and the QR decoder
 // load only when a check is on the screen.
 
-import { h, t, lang, drawQr, onLeave } from './ui.js';
+import { h, lang, drawQr, onLeave } from './ui.js';
+import STRINGS from './i18n/safety.js';
+
+/** A string of the safety checks in the page's language (i18n/safety.js). */
+const s = (key) => (STRINGS[lang()] ?? STRINGS.en)[key];
 
 /** BIP-39 lists other than English, by UI language (English comes from the core). */
 const WORDLISTS = { fr: () => import('./vendor/bip39-french.js') };
@@ -37,13 +41,13 @@ export function fingerprintBox(fp, id, { scan = false, guard = null } = {}) {
   const words = h('ol', { class: 'words', translate: 'no', lang: wordsFrom, dir: 'ltr' },
     wordsFrom === 'en' ? items(fp.words) : []);
   const box = h('div', { class: 'fingerprint', id, 'aria-busy': 'true' },
-    h('p', { class: 'fp-label', text: t('fpPictures') }),
+    h('p', { class: 'fp-label', text: s('fpPictures') }),
     emoji,
-    h('p', { class: 'fp-label', text: t(wordsFrom === l ? 'fpWords' : 'fpWordsEnglish') }),
+    h('p', { class: 'fp-label', text: s(wordsFrom === l ? 'fpWords' : 'fpWordsEnglish') }),
     words,
-    h('p', { class: 'fp-label', text: t('fpNumber') }),
+    h('p', { class: 'fp-label', text: s('fpNumber') }),
     h('p', { class: 'number', translate: 'no', dir: 'ltr', text: fp.number }),
-    h('p', { class: 'hint', text: t('fpOtherLanguage') }),
+    h('p', { class: 'hint', text: s('fpOtherLanguage') }),
     drawQr(h('div', { class: 'qr' }), qrText(fp), 'fingerprintQrLabel'),
     scan && scanner(fp, id, guard),
   );
@@ -53,7 +57,8 @@ export function fingerprintBox(fp, id, { scan = false, guard = null } = {}) {
   ]).then(([names, list]) => {
     const byLang = names.default[l] ?? names.default.en;
     fp.emojiIndices.forEach((e, i) => {
-      emoji.children[i].querySelector('.name').textContent = byLang[e];
+      // A name only for the picture it belongs to (the core's table is the same list).
+      if (names.EMOJI[e] === fp.emoji[i]) emoji.children[i].querySelector('.name').textContent = byLang[e];
     });
     if (list) words.replaceChildren(...items(fp.wordIndices.map((w) => list.wordlist[w])));
   }, () => {
@@ -130,7 +135,7 @@ function scanner(fp, id, guard) {
   const expected = qrText(fp);
   const result = h('p', { class: 'scan-result', id: `${id}-scan-result` });
   const status = h('p', { class: 'status', id: `${id}-scan-status`, 'aria-live': 'polite' });
-  const video = h('video', { class: 'camera', muted: true, playsinline: true, autoplay: true, hidden: true, 'aria-label': t('scanVideoLabel') });
+  const video = h('video', { class: 'camera', muted: true, playsinline: true, autoplay: true, hidden: true, 'aria-label': s('scanVideoLabel') });
   video.muted = true; // the attribute alone only sets the default
   let stream = null;
   let timer = null;
@@ -149,7 +154,7 @@ function scanner(fp, id, guard) {
     status.textContent = '';
     result.className = `scan-result ${same ? 'match' : 'mismatch'}`;
     result.setAttribute('role', same ? 'status' : 'alert');
-    result.textContent = t(same ? 'scanMatch' : 'scanMismatch');
+    result.textContent = s(same ? 'scanMatch' : 'scanMismatch');
     const next = guard && document.getElementById(guard);
     if (next) next.disabled = !same;
   };
@@ -158,10 +163,10 @@ function scanner(fp, id, guard) {
     result.className = 'scan-result';
     result.removeAttribute('role');
     if (!navigator.mediaDevices?.getUserMedia) {
-      status.textContent = t('scanNoCamera');
+      status.textContent = s('scanNoCamera');
       return;
     }
-    status.textContent = t('scanStarting');
+    status.textContent = s('scanStarting');
     startButton.hidden = true;
     let decoder;
     try {
@@ -173,7 +178,7 @@ function scanner(fp, id, guard) {
       for (const track of stream?.getTracks() ?? []) track.stop();
       stream = null;
       startButton.hidden = false;
-      status.textContent = t(e instanceof DOMException ? cameraError(e) : 'scanFailed');
+      status.textContent = s(e instanceof DOMException ? cameraError(e) : 'scanFailed');
       return;
     }
     onLeave(stop);
@@ -181,7 +186,7 @@ function scanner(fp, id, guard) {
     video.srcObject = stream;
     video.hidden = false;
     stopButton.hidden = false;
-    status.textContent = t('scanHow');
+    status.textContent = s('scanHow');
     await video.play().catch(() => {});
     const tick = async () => {
       if (!stream) return;
@@ -190,7 +195,7 @@ function scanner(fp, id, guard) {
       if (text === null) {
         timer = setTimeout(tick, 150);
       } else if (!text.startsWith(QR_PREFIX)) {
-        status.textContent = t('scanNotOurs');
+        status.textContent = s('scanNotOurs');
         timer = setTimeout(tick, 150);
       } else {
         verdict(text === expected);
@@ -198,8 +203,8 @@ function scanner(fp, id, guard) {
     };
     tick();
   };
-  const startButton = h('button', { type: 'button', id: `${id}-scan`, class: 'scan', text: t('scanTheirCode'), onclick: start });
-  const stopButton = h('button', { type: 'button', class: 'secondary', id: `${id}-scan-stop`, hidden: true, text: t('scanStop'), onclick: () => {
+  const startButton = h('button', { type: 'button', id: `${id}-scan`, class: 'scan', text: s('scanTheirCode'), onclick: start });
+  const stopButton = h('button', { type: 'button', class: 'secondary', id: `${id}-scan-stop`, hidden: true, text: s('scanStop'), onclick: () => {
     stop();
     status.textContent = '';
   } });

@@ -102,6 +102,19 @@ describe('web app', () => {
     ]);
     assert.ok(used.size > 60, `found only ${used.size} keys in the code`);
     for (const k of used) assert.ok(k in langs.en, `the code uses "${k}", missing from the strings`);
+    // The safety checks' strings (loaded later, i18n/safety.js): the same rules.
+    const safety = (await import(pathToFileURL(join(ROOT, 'web/i18n/safety.js')))).default;
+    const safetyKeys = Object.keys(safety.en).sort();
+    assert.deepEqual(Object.keys(safety).sort(), ['ar', 'en', 'fr']);
+    for (const [l, strings] of Object.entries(safety)) {
+      assert.deepEqual(Object.keys(strings).sort(), safetyKeys, `keys of safety.js, ${l}`);
+      for (const [k, v] of Object.entries(strings)) assert.ok(typeof v === 'string' && v.length > 0, `safety ${l}.${k}`);
+      for (const k of safetyKeys) assert.ok(!(k in langs.en), `${k} is in both string files`);
+    }
+    const safetyCode = readFileSync(join(ROOT, 'web/safety.js'), 'utf8');
+    const safetyUsed = new Set([...safetyCode.matchAll(/'((?:fp|scan)[A-Z][A-Za-z]+)'/g)].map((m) => m[1]));
+    assert.ok(safetyUsed.size >= 15, `found only ${safetyUsed.size} keys in safety.js`);
+    for (const k of safetyUsed) assert.ok(k in safety.en, `safety.js uses "${k}", missing from i18n/safety.js`);
     // Vendored files are the npm packages' files, byte for byte.
     for (const [ours, theirs] of [
       ['qr/index.js', 'qr/index.js'],

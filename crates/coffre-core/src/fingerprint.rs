@@ -287,6 +287,32 @@ mod tests {
         }
     }
 
+    /// The quoted strings of the array that starts after `start` in `js`.
+    fn js_array<'a>(js: &'a str, start: &str) -> Vec<&'a str> {
+        let from = js.find(start).unwrap() + start.len();
+        let body = &js[from..from + js[from..].find(']').unwrap()];
+        body.lines()
+            .map(|l| l.trim().trim_end_matches(','))
+            .filter(|l| !l.is_empty())
+            .map(|l| l.trim_matches('"'))
+            .collect()
+    }
+
+    #[test]
+    fn web_emoji_names_follow_the_core_table() {
+        // The web app names emoji by index from web/sas-emoji.js: its emoji and English
+        // names must be this table, in this order.
+        let js = include_str!("../../../web/sas-emoji.js");
+        let glyphs = js_array(js, "export const EMOJI = [");
+        let names = js_array(js, "en: [");
+        let ours: Vec<&str> = EMOJI.iter().map(|e| e.0).collect();
+        let our_names: Vec<&str> = EMOJI.iter().map(|e| e.1).collect();
+        assert_eq!(glyphs, ours);
+        assert_eq!(names, our_names);
+        assert_eq!(js_array(js, "fr: [").len(), 64);
+        assert_eq!(js_array(js, "ar: [").len(), 64);
+    }
+
     #[test]
     fn emoji_table_is_the_sas_list() {
         assert_eq!(EMOJI.len(), 64);
