@@ -23,16 +23,13 @@ const PENDING_KEY = 'coffre.recovery';
 
 const plain = (e, key) => (e instanceof ApiError ? e : new ApiError(key));
 
-/** Words and number of an age1… key, to compare face to face. */
+/** Emoji, words and number of an age1… key, to compare face to face. */
 export function fingerprintOfKey(publicKey) {
   let r = null;
-  let fp = null;
   try {
     r = Recipient.parse(publicKey);
-    fp = r.fingerprint();
-    return { words: fp.words, number: fp.number };
+    return vault.fingerprintOf(r);
   } finally {
-    fp?.free();
     r?.free();
   }
 }

@@ -4,6 +4,7 @@
 import * as vault from './vault.js';
 import * as rs from './recovery-screens.js';
 import { sessionsScreen } from './sessions.js'; // loads the later screens' strings
+import { fingerprintBox } from './safety.js';
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
   busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
@@ -127,15 +128,6 @@ export function workerRegisterScreen() {
     h('p', { class: 'status', 'aria-live': 'polite' }),
   );
   return h('div', { class: 'stack' }, h('h1', { tabindex: '-1', text: t('workerRegisterTitle') }), form);
-}
-
-/** The six words (and the number) to compare face to face, with a QR of the number. */
-function fingerprintBox(fp, id) {
-  return h('div', { class: 'fingerprint', id },
-    h('ol', { class: 'words', translate: 'no', lang: 'en' }, fp.words.map((w) => h('li', { text: w }))),
-    h('p', { class: 'number', translate: 'no', text: fp.number }),
-    drawQr(h('div', { class: 'qr' }), `coffre-fingerprint:${fp.number.replace(/ /g, '')}`, 'fingerprintQrLabel'),
-  );
 }
 
 export function workerHome() {
@@ -534,7 +526,7 @@ function shareScreen({ doc, found = null }) {
   } },
     h('h2', { text: t('checkWords') }),
     h('p', { text: t('checkWordsHow', { handle: found.handle }) }),
-    fingerprintBox(found, 'their-fingerprint'),
+    fingerprintBox(found, 'their-fingerprint', { scan: true, guard: 'share-confirm' }),
     expirySelect('share-expiry', 'shareEnds', true, ''),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', id: 'share-confirm', text: t('wordsSame') }),

@@ -180,7 +180,7 @@ export function keyOf(e) {
 
 /** Draws `text` as a QR code into `box` (the encoder loads only when needed). */
 export function drawQr(box, text, labelKey) {
-  import('./vendor/qr.js')
+  import('./vendor/qr/index.js')
     .then(({ encodeQR }) => {
       box.innerHTML = encodeQR(text, 'svg', { ecc: 'medium', border: 2 });
       const svg = box.querySelector('svg');

@@ -405,11 +405,14 @@ export async function deleteDocument(doc) {
   await request('DELETE', `/v1/documents/${doc.id}`, { problems: GONE });
 }
 
-/** Six words and a number anyone can read aloud to compare a public key face to face. */
-function fingerprintOf(holder) {
+/**
+ * Emoji, words and a number anyone can read aloud to compare a public key face to face
+ * (the indices pick the emoji names and words of the page's language, safety.js).
+ */
+export function fingerprintOf(holder) {
   const fp = holder.fingerprint();
   try {
-    return { words: fp.words, number: fp.number };
+    return { words: fp.words, wordIndices: [...fp.wordIndices], emoji: fp.emoji, emojiIndices: [...fp.emojiIndices], number: fp.number };
   } finally {
     fp.free();
   }

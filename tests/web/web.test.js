@@ -78,7 +78,7 @@ describe('web app', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('has every string in every language, every key the code uses, and the vendored QR encoder unchanged', async () => {
+  it('has every string in every language, every key the code uses, and the vendored files unchanged', async () => {
     const langs = {};
     // The first load's strings and those of the screens loaded later (i18n/more/).
     const load = async (f) => (await import(pathToFileURL(join(ROOT, f)))).default;
@@ -95,7 +95,8 @@ describe('web app', () => {
     }
     assert.equal(langs.ar.dir, 'rtl');
     // Every literal key the code passes to t(), showError(), notices and problem maps exists.
-    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js', 'shared.js', 'sessions.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
+    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js', 'shared.js', 'sessions.js', 'safety.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('
+');
     const used = new Set([
       ...[...code.matchAll(/\bt\('([A-Za-z_]+)'/g)].map((m) => m[1]),
       ...[...code.matchAll(/\b(?:showError|showNotice|ApiError)\('([A-Za-z_]+)'/g)].map((m) => m[1]),
@@ -104,10 +105,30 @@ describe('web app', () => {
     ]);
     assert.ok(used.size > 60, `found only ${used.size} keys in the code`);
     for (const k of used) assert.ok(k in langs.en, `the code uses "${k}", missing from the strings`);
-    assert.ok(
-      readFileSync(join(ROOT, 'web/vendor/qr.js')).equals(readFileSync(join(HERE, 'node_modules/qr/index.js'))),
-      'web/vendor/qr.js must be the file of the npm package qr@0.7.0',
-    );
+    // The safety checks' strings (loaded later, i18n/safety.js): the same rules.
+    const safety = (await import(pathToFileURL(join(ROOT, 'web/i18n/safety.js')))).default;
+    const safetyKeys = Object.keys(safety.en).sort();
+    assert.deepEqual(Object.keys(safety).sort(), ['ar', 'en', 'fr']);
+    for (const [l, strings] of Object.entries(safety)) {
+      assert.deepEqual(Object.keys(strings).sort(), safetyKeys, `keys of safety.js, ${l}`);
+      for (const [k, v] of Object.entries(strings)) assert.ok(typeof v === 'string' && v.length > 0, `safety ${l}.${k}`);
+      for (const k of safetyKeys) assert.ok(!(k in langs.en), `${k} is in both string files`);
+    }
+    const safetyCode = readFileSync(join(ROOT, 'web/safety.js'), 'utf8');
+    const safetyUsed = new Set([...safetyCode.matchAll(/'((?:fp|scan)[A-Z][A-Za-z]+)'/g)].map((m) => m[1]));
+    assert.ok(safetyUsed.size >= 15, `found only ${safetyUsed.size} keys in safety.js`);
+    for (const k of safetyUsed) assert.ok(k in safety.en, `safety.js uses "${k}", missing from i18n/safety.js`);
+    // Vendored files are the npm packages' files, byte for byte.
+    for (const [ours, theirs] of [
+      ['qr/index.js', 'qr/index.js'],
+      ['qr/decode.js', 'qr/decode.js'],
+      ['bip39-french.js', '@scure/bip39/wordlists/french.js'],
+    ]) {
+      assert.ok(
+        readFileSync(join(ROOT, 'web/vendor', ours)).equals(readFileSync(join(HERE, 'node_modules', theirs))),
+        `web/vendor/${ours} must be the file ${theirs} of its npm package`,
+      );
+    }
   });
 
   it('story 1: a worker registers with an invite code and logs in (French first, then English, Arabic right to left)', async () => {

@@ -149,7 +149,7 @@ export default {
   workerHandleHint: 'اسأله. مثلًا: camille.relais',
   findWorker: 'التالي',
   checkWords: 'تحقق من كلمات الأمان',
-  checkWordsHow: 'اطلب من {handle} أن يُريك كلمات الأمان الخاصة به. انظر: هل هي الكلمات نفسها، بالترتيب نفسه؟',
+  checkWordsHow: 'اطلب من {handle} أن يُريك كلمات الأمان الخاصة به. امسح رمزه، أو انظر: هل هي الصور والكلمات نفسها، بالترتيب نفسه؟',
   shareEnds: 'المشاركة لمدة',
   noEnd: 'حتى أوقفها',
   oneDay: 'يوم واحد',

@@ -149,7 +149,7 @@ export default {
   workerHandleHint: 'Ask them. For example: camille.relais',
   findWorker: 'Next',
   checkWords: 'Check the safety words',
-  checkWordsHow: 'Ask {handle} to show their safety words. Look: are they the same words, in the same order?',
+  checkWordsHow: 'Ask {handle} to show their safety words. Scan their code, or look: are they the same pictures and words, in the same order?',
   shareEnds: 'Shared until',
   noEnd: 'until I stop it',
   oneDay: 'one day',

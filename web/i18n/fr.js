@@ -149,7 +149,7 @@ export default {
   workerHandleHint: 'Demandez-le-lui. Par exemple : camille.relais',
   findWorker: 'Suivant',
   checkWords: 'Vérifiez les mots de sécurité',
-  checkWordsHow: 'Demandez à {handle} de montrer ses mots de sécurité. Regardez : ce sont les mêmes mots, dans le même ordre ?',
+  checkWordsHow: 'Demandez à {handle} de montrer ses mots de sécurité. Scannez son code, ou regardez : ce sont les mêmes images et les mêmes mots, dans le même ordre ?',
   shareEnds: 'Partagé pendant',
   noEnd: 'jusqu’à ce que j’arrête',
   oneDay: 'un jour',

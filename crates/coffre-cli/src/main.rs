@@ -91,7 +91,8 @@ enum Command {
         #[arg(value_name = "IN")]
         input: Option<PathBuf>,
     },
-    /// Print a recipient's fingerprint: six words, then five groups of five digits.
+    /// Print a recipient's fingerprint: six words, eleven emoji, then five groups of five
+    /// digits.
     Fingerprint {
         /// The public key (age1…) to fingerprint.
         #[arg(value_name = "RECIPIENT")]
@@ -580,9 +581,23 @@ fn fingerprint(recipient: &str) -> Result<(), CliError> {
         })?;
     let fp = Fingerprint::of(&recipient);
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{}\n{}", fp.words().join(" "), fp.number())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::io("writing", "standard output", e))
+    let emoji: Vec<String> = fp
+        .emoji_indices()
+        .iter()
+        .map(|&i| {
+            let (glyph, name) = coffre_core::fingerprint::EMOJI[usize::from(i)];
+            format!("{glyph} {name}")
+        })
+        .collect();
+    writeln!(
+        stdout,
+        "{}\n{}\n{}",
+        fp.words().join(" "),
+        emoji.join(", "),
+        fp.number()
+    )
+    .and_then(|()| stdout.flush())
+    .map_err(|e| CliError::io("writing", "standard output", e))
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ fn keygen_refuses_to_overwrite() {
 }
 
 #[test]
-fn fingerprint_prints_words_then_number() {
+fn fingerprint_prints_words_emoji_then_number() {
     let dir = tempfile::tempdir().unwrap();
     // The core's pinned fingerprint vector: the identity whose secret bytes are all 7.
     let recipient = Identity::from_bytes(&[7; 32]).to_recipient().to_string();
@@ -139,7 +139,11 @@ fn fingerprint_prints_words_then_number() {
     let out = ok(coffre(dir.path(), &["fingerprint", &recipient], b""));
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "cotton coral fame toilet reveal mixed\n65585 93878 28400 17817 80334\n"
+        "cotton coral fame toilet reveal mixed\n\
+         \u{1F41F} Fish, \u{1F41F} Fish, \u{1F34E} Apple, \u{1F437} Pig, \u{1F344} Mushroom, \
+         \u{1F916} Robot, \u{1F430} Rabbit, \u{270F}\u{FE0F} Pencil, \u{1F453} Glasses, \
+         \u{260E}\u{FE0F} Telephone, \u{260E}\u{FE0F} Telephone\n\
+         65585 93878 28400 17817 80334\n"
     );
 }
 

@@ -83,11 +83,14 @@ impl Recipient {
     }
 }
 
-/// A public key's fingerprint: six words or five groups of five digits that two people
-/// read aloud to check they hold the same key.
+/// A public key's fingerprint: six words, eleven emoji or five groups of five digits that
+/// two people read aloud to check they hold the same key.
 #[wasm_bindgen]
 pub struct Fingerprint {
     words: Vec<String>,
+    word_indices: Vec<u16>,
+    emoji: Vec<String>,
+    emoji_indices: Vec<u8>,
     number: String,
 }
 
@@ -96,6 +99,9 @@ impl Fingerprint {
         let fp = CoreFingerprint::of(recipient);
         Self {
             words: fp.words().iter().map(|w| (*w).to_owned()).collect(),
+            word_indices: fp.word_indices().to_vec(),
+            emoji: fp.emoji().iter().map(|e| (*e).to_owned()).collect(),
+            emoji_indices: fp.emoji_indices().to_vec(),
             number: fp.number(),
         }
     }
@@ -107,6 +113,26 @@ impl Fingerprint {
     #[wasm_bindgen(getter)]
     pub fn words(&self) -> Vec<String> {
         self.words.clone()
+    }
+
+    /// The six indices (below 2048) of the words, the same in every language's BIP-39
+    /// list: a page in another language shows word `i` of its own list.
+    #[wasm_bindgen(getter, js_name = wordIndices)]
+    pub fn word_indices(&self) -> Vec<u16> {
+        self.word_indices.clone()
+    }
+
+    /// Eleven emoji from the 64 of Matrix's SAS verification; they carry the same bits as
+    /// the words.
+    #[wasm_bindgen(getter)]
+    pub fn emoji(&self) -> Vec<String> {
+        self.emoji.clone()
+    }
+
+    /// The eleven indices (below 64) of the emoji, for their names in the page's language.
+    #[wasm_bindgen(getter, js_name = emojiIndices)]
+    pub fn emoji_indices(&self) -> Vec<u8> {
+        self.emoji_indices.clone()
     }
 
     /// Five groups of five digits separated by spaces, e.g. `"04521 99310 …"`.
@@ -166,6 +192,13 @@ mod tests {
         let fp = id.fingerprint();
         assert_eq!(fp.to_string_js(), "cotton coral fame toilet reveal mixed");
         assert_eq!(fp.number(), "65585 93878 28400 17817 80334");
+        assert_eq!(fp.word_indices(), [390, 385, 659, 1822, 1475, 1137]);
+        assert_eq!(
+            fp.emoji_indices(),
+            [12, 12, 24, 5, 18, 31, 7, 43, 33, 49, 49]
+        );
+        assert_eq!(fp.emoji().len(), 11);
+        assert_eq!(fp.emoji()[0], "\u{1F41F}");
     }
 
     #[test]
