@@ -183,8 +183,14 @@ fn check_db_is_read(ctx: &Ctx) -> Result {
     Ok(())
 }
 
-/// `cargo xtask deny-update --from DIR`: replaces the snapshot with the advisories of a clone of
+/// `cargo xtask deny-update --from DIR`: rebuilds the snapshot from a clone of
 /// github.com/rustsec/advisory-db at DIR, and records its commit and date.
+///
+/// What is kept is the facts cargo-deny matches on, for the crates named in either lock
+/// file: each advisory's TOML front matter (id, package, date, kind, affected and patched
+/// versions, references), under a title of ours naming the id. The advisories' prose is
+/// left in the database it belongs to (each entry links to it); a crate that enters a lock
+/// file is covered from the next refresh on, which is why dependency changes come with one.
 pub(crate) fn deny_update(ctx: &Ctx, clone: &Path) -> Result {
     let head =
         probe(
@@ -198,21 +204,60 @@ pub(crate) fn deny_update(ctx: &Ctx, clone: &Path) -> Result {
         .trim()
         .split_once(' ')
         .ok_or_else(|| Failure(format!("unexpected `git log` output: {head:?}")))?;
+    let mut crates = std::collections::BTreeSet::new();
+    for lock in ["Cargo.lock", "fuzz/Cargo.lock"] {
+        let text =
+            fs::read_to_string(ctx.root.join(lock)).map_err(|e| Failure(format!("{lock}: {e}")))?;
+        crates.extend(text.lines().filter_map(|l| {
+            l.strip_prefix("name = \"")
+                .and_then(|rest| rest.strip_suffix('"'))
+                .map(str::to_owned)
+        }));
+    }
     let snapshot = ctx.root.join("deny/advisory-db");
     let _ = fs::remove_dir_all(&snapshot);
-    for part in ["crates", "LICENSES"] {
-        let to = snapshot.join(part);
-        fs::create_dir_all(&to).map_err(|e| Failure(format!("{}: {e}", to.display())))?;
-        copy_tree(&clone.join(part), &to)?;
+    let mut kept = 0;
+    for name in &crates {
+        let Ok(entries) = fs::read_dir(clone.join("crates").join(name)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(id) = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.strip_suffix(".md"))
+            else {
+                continue;
+            };
+            let text = fs::read_to_string(&path)
+                .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+            let front = text
+                .strip_prefix("```toml\n")
+                .and_then(|rest| rest.split_once("\n```").map(|(toml, _)| toml))
+                .ok_or_else(|| Failure(format!("{}: no TOML front matter", path.display())))?;
+            let dir = snapshot.join("crates").join(name);
+            fs::create_dir_all(&dir).map_err(|e| Failure(format!("{}: {e}", dir.display())))?;
+            let kept_text = format!(
+                "```toml\n{front}\n```\n\n# {id} ({name})\n\n\
+                 See https://rustsec.org/advisories/{id} for the advisory itself.\n"
+            );
+            fs::write(dir.join(format!("{id}.md")), kept_text)
+                .map_err(|e| Failure(format!("{id}: {e}")))?;
+            kept += 1;
+        }
     }
-    fs::copy(clone.join("LICENSE.txt"), snapshot.join("LICENSE.txt"))
-        .map_err(|e| Failure(format!("LICENSE.txt: {e}")))?;
     let stamp = format!(
-        "# The RustSec advisory database snapshot in deny/advisory-db/ (cargo xtask deny-update).\n\
-         source = https://github.com/rustsec/advisory-db\ncommit = {commit}\ndate = {date}\n"
+        "# The facts of the RustSec advisory database that deny/advisory-db/ keeps, for the\n\
+         # crates of Cargo.lock and fuzz/Cargo.lock (cargo xtask deny-update).\n\
+         source = https://github.com/rustsec/advisory-db\ncommit = {commit}\ndate = {date}\n\
+         advisories = {kept}\n"
     );
     fs::write(ctx.root.join("deny/SNAPSHOT"), stamp)
         .map_err(|e| Failure(format!("deny/SNAPSHOT: {e}")))?;
-    println!("deny/advisory-db/: snapshot of {commit} ({date})");
+    println!(
+        "deny/advisory-db/: {kept} advisories for {} crates, from {commit} ({date})",
+        crates.len()
+    );
     Ok(())
 }
