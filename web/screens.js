@@ -5,6 +5,7 @@ import * as vault from './vault.js';
 import * as rs from './recovery-screens.js';
 import { sessionsScreen } from './sessions.js'; // loads the later screens' strings
 import { fingerprintBox } from './safety.js';
+import * as intake from './intake.js';
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
   busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
@@ -601,35 +602,40 @@ function linkCreateScreen({ doc, made = null }) {
 /** Story 7, for the visitor without an account: the paper behind a link. */
 export function linkScreen({ id, secret }) {
   const body = h('div', { class: 'stack', id: 'link-body', 'aria-busy': 'true' }, h('p', { class: 'status', text: t('loading') }));
+  let link = null;
   (async () => {
-    await vault.ready();
-    return vault.openLink(id, secret);
+    [link] = await Promise.all([import('./link.js'), vault.ready()]);
+    return link.openLink(id, secret);
   })().then(
     (opened) => {
       body.removeAttribute('aria-busy');
+      const left = h('p', { id: 'link-left' });
+      const tell = (count) => (left.textContent = t(count === null ? 'linkUntil' : 'linkLeft', { date: date(opened.expiresAt ?? 0), count }));
+      tell(opened.downloadsLeft);
       body.replaceChildren(
-        ...documentView(opened, () => vault.linkDocument(opened, secret), { headingKey: 'linkVisitorLead' }).filter(Boolean),
-        h('p', { id: 'link-left', text: t(opened.downloadsLeft === null ? 'linkUntil' : 'linkLeft', { date: date(opened.expiresAt ?? 0), count: opened.downloadsLeft }) }),
+        ...documentView(opened, () => link.linkDocument(opened, secret, tell), { headingKey: 'linkVisitorLead' }).filter(Boolean),
+        left,
+        h('p', { class: 'hint', id: 'link-counting', text: t('linkCounting') }),
       );
       main.querySelector('h1')?.focus();
     },
     (e) => {
       body.removeAttribute('aria-busy');
-      body.replaceChildren(
-        h('h1', { tabindex: '-1', text: t('linkProblemTitle') }),
-        h('p', { class: 'error', id: 'form-error', role: 'alert', text: t(keyOf(e)) }),
-      );
+      body.replaceChildren(...linkProblem(keyOf(e)));
       main.querySelector('h1')?.focus();
     },
   );
   return body;
 }
 
+const linkProblem = (key) => [
+  h('h1', { tabindex: '-1', text: t('linkProblemTitle') }),
+  h('p', { class: 'error', id: 'form-error', role: 'alert', text: t(key) }),
+];
+
+/** A `#/link/…` address without a whole key: cut short, nothing was asked of the server. */
 export function badLinkScreen() {
-  return h('div', { class: 'stack' },
-    h('h1', { tabindex: '-1', text: t('linkProblemTitle') }),
-    h('p', { class: 'error', id: 'form-error', role: 'alert', text: t('errLinkKey') }),
-  );
+  return h('div', { class: 'stack' }, ...linkProblem('errLinkCut'));
 }
 
 // ---------------------------------------------------------------- uploads
@@ -637,27 +643,62 @@ export function badLinkScreen() {
 function uploadScreen() {
   const progress = h('progress', { id: 'upload-progress', max: '1', value: '0', hidden: true, 'aria-labelledby': 'upload-status' });
   const status = h('p', { class: 'status', id: 'upload-status', 'aria-live': 'polite' });
-  let picked = null; // the photo or file, whichever input gave it last
+  let picked = null; // the photo or file, whichever input gave it last, with its real type
+  let autoName = null; // the name this screen proposed, replaced when the category changes
+  let categoryChosen = false; // once the person picks a category, the content no longer does
   const chosen = h('p', { class: 'hint', id: 'file-chosen', 'aria-live': 'polite' });
-  const pick = (ev) => {
-    picked = ev.currentTarget.files[0] ?? picked;
-    chosen.textContent = picked ? t('fileChosen', { name: picked.name, size: size(picked.size) }) : '';
-    if (picked && !form['doc-name'].value) form['doc-name'].value = picked.name.replace(/\.[^.]+$/, '');
+  const limit = h('p', { class: 'hint', id: 'upload-limit' });
+  intake.serverLimits().then((l) => (limit.textContent = t('uploadLimit', { size: size(l.maxFileBytes) })), () => {});
+  const category = () => form.querySelector('input[name="category"]:checked')?.value ?? 'other';
+  const proposeName = () => {
+    autoName = t('paperOf', { category: t(`cat_${category()}`), date: date(now()) });
+    form['doc-name'].value = autoName;
+  };
+  // Refused before anything is read in full or encrypted: empty, or over the server's limit.
+  const refusal = async (file) => {
+    if (file.size === 0) return 'errEmptyFile';
+    const l = await intake.serverLimits().catch(() => null);
+    return l && file.size > l.maxFileBytes ? 'errFileTooBig' : null;
+  };
+  const pick = async (ev) => {
+    const input = ev.currentTarget;
+    const file = input.files[0];
+    if (!file) return;
+    clearError();
+    const refused = await refusal(file);
+    if (refused) {
+      picked = null;
+      chosen.textContent = '';
+      input.value = '';
+      return showError(refused, input.id);
+    }
+    const type = await intake.sniffType(file);
+    picked = new File([file], file.name, { type, lastModified: file.lastModified });
+    chosen.textContent = t('fileChosen', { name: file.name, size: size(file.size) });
+    if (!categoryChosen) form.querySelector(`#category-${intake.categoryFor(type)}`).checked = true;
+    const base = file.name.replace(/\.[^.]+$/, '');
+    const name = form['doc-name'].value;
+    if (!name || name === autoName) {
+      if (intake.isCameraName(base)) proposeName();
+      else form['doc-name'].value = base;
+    }
   };
   const form = h('form', { novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
     clearError();
     const name = form['doc-name'].value.trim();
-    const category = form.querySelector('input[name="category"]:checked')?.value ?? 'other';
+    const chosenCategory = category();
     if (!picked) return showError('errNoFile', 'camera');
     if (!name) return showError('errRequired', 'doc-name');
+    const refused = await refusal(picked);
+    if (refused) return showError(refused, 'file');
     const buttons = [...form.querySelectorAll('button')];
     buttons.forEach((b) => (b.disabled = true));
     form.setAttribute('aria-busy', 'true');
     progress.hidden = false;
     try {
       await vault.ready();
-      await vault.uploadDocument(picked, name, category, (step, fraction) => {
+      await vault.uploadDocument(picked, name, chosenCategory, (step, fraction) => {
         status.textContent = `${t(step)} ${Math.floor(fraction * 100)} %`;
         progress.value = fraction;
       });
@@ -676,15 +717,19 @@ function uploadScreen() {
       // On phones, `capture` opens the camera directly; elsewhere it is a file picker.
       h('input', { type: 'file', id: 'camera', name: 'camera', class: 'visually-hidden', accept: 'image/*', capture: 'environment', onchange: pick }),
       h('label', { class: 'button', for: 'camera' }, t('takePhoto')),
-      h('input', { type: 'file', id: 'file', name: 'file', class: 'visually-hidden', accept: 'image/*,application/pdf', onchange: pick }),
+      h('input', { type: 'file', id: 'file', name: 'file', class: 'visually-hidden', accept: 'image/*,application/pdf,.doc,.docx,.odt,.xlsx,.ods', onchange: pick }),
       h('label', { class: 'button secondary', for: 'file' }, t('pickFile')),
     ),
+    limit,
     chosen,
     field('doc-name', 'docName', { autocomplete: 'off', maxlength: '200', required: true }, 'docNameHint'),
     h('fieldset', {},
       h('legend', { text: t('category') }),
       vault.CATEGORIES.map((cat, i) =>
-        h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'category', id: `category-${cat}`, value: cat, checked: i === 0 }), t(`cat_${cat}`)),
+        h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'category', id: `category-${cat}`, value: cat, checked: i === 0, onchange: () => {
+          categoryChosen = true;
+          if (autoName && form['doc-name'].value === autoName) proposeName();
+        } }), t(`cat_${cat}`)),
       ),
     ),
     alertBox(),

@@ -69,7 +69,8 @@ export function size(bytes) {
   const fmt = (n, unit) => `${n.toLocaleString(S.lang, { maximumFractionDigits: 1 })} ${t(unit)}`;
   if (bytes < 1000) return fmt(bytes, 'unitB');
   if (bytes < 1e6) return fmt(bytes / 1e3, 'unitKB');
-  return fmt(bytes / 1e6, 'unitMB');
+  if (bytes < 1e9) return fmt(bytes / 1e6, 'unitMB');
+  return fmt(bytes / 1e9, 'unitGB');
 }
 
 // ---------------------------------------------------------------- DOM helpers

@@ -497,49 +497,6 @@ export async function deleteLink(id) {
   await request('DELETE', `/v1/links/${id}`, { problems: GONE });
 }
 
-const LINK_PROBLEMS = { gone: 'errLinkGone', 'not-found': 'errLinkMissing' };
-
-/** Story 7, the visitor's side: opens a link (counts one opening). */
-export async function openLink(id, secret) {
-  const opened = await request('GET', `/v1/links/${id}`, { problems: LINK_PROBLEMS });
-  let env = null;
-  let meta = null;
-  try {
-    env = Envelope.parse(unb64(opened.envelope));
-    meta = env.openMetadataWithStrings([secret], unb64(opened.metadata));
-    return {
-      id,
-      envelope: opened.envelope,
-      size: plainSize(opened.size),
-      name: meta.name,
-      mimeType: meta.mimeType,
-      category: CATEGORIES.includes(meta.category) ? meta.category : 'other',
-      expiresAt: opened.expires_at,
-      downloadsLeft: opened.downloads_left,
-      // This opening's right to fetch the payload (resumable, for a while).
-      grant: opened.download_token,
-    };
-  } catch (e) {
-    throw plain(e, 'errLinkKey');
-  } finally {
-    meta?.free();
-    env?.free();
-  }
-}
-
-/** The document behind an opened link, decrypted with the key from the URL. */
-export async function linkDocument(opened, secret) {
-  const grant = encodeURIComponent(opened.grant);
-  const response = await request('GET', `/v1/links/${opened.id}/payload?grant=${grant}`, { raw: true, problems: LINK_PROBLEMS });
-  const file = new Blob([unb64(opened.envelope), await response.blob()]);
-  try {
-    const clear = decryptStream(file.stream(), [secret]);
-    return new Blob([await new Response(clear).blob()], { type: opened.mimeType });
-  } catch (e) {
-    throw plain(e, 'errLinkKey');
-  }
-}
-
 /**
  * Story 8: a new passphrase or PIN. OPAQUE registration again, the same identity sealed
  * under the new export key; the server swaps both at once and signs out other devices.

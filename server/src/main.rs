@@ -78,6 +78,10 @@ enum Command {
             value_parser = coffre_server::client::parse_range
         )]
         trusted_proxy: Vec<ipnet::IpNet>,
+        /// Largest document a person may upload, in MiB of ciphertext (the web app shows
+        /// it and refuses bigger files before encrypting them).
+        #[arg(long, env = "COFFRE_MAX_DOCUMENT_MIB", default_value_t = 4096)]
+        max_document_mib: u64,
     },
     /// Writes a consistent copy of the whole store, while the server runs (through its
     /// admin socket on the embedded store): into a new embedded data directory, or into a
@@ -247,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             web,
             pkg,
             trusted_proxy,
+            max_document_mib,
         } => {
             if let Some(pkg) = &pkg {
                 // A package folder that cannot say what it ships would serve nothing.
@@ -259,6 +264,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &server_key,
                 StaticDirs { web, pkg },
                 proxies,
+                Limits {
+                    max_document_bytes: max_document_mib.saturating_mul(1 << 20),
+                    ..Limits::default()
+                },
             ))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -619,6 +628,7 @@ async fn serve(
     key: &Path,
     statics: StaticDirs,
     proxies: TrustedProxies,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data.data)
         .with_context(|| format!("creating {}", data.data.display()))?;
@@ -628,7 +638,7 @@ async fn serve(
     }
     let opened = open_store(&data).await?;
     let embedded = opened.sled.is_some();
-    let mut state = AppState::new(opened.records, opened.payloads, setup, Limits::default());
+    let mut state = AppState::new(opened.records, opened.payloads, setup, limits);
     state.statics = statics;
     if proxies.is_empty() {
         tracing::info!("no trusted proxy: forwarding headers are ignored, clients are TCP peers");

@@ -48,6 +48,8 @@ use crate::api::{accounts, documents, recovery, sessions, shares};
         shares::list_links,
         shares::delete_link,
         shares::open_link,
+        documents::limits,
+        shares::grant_link,
         shares::link_payload,
         recovery::my_referents,
         recovery::set_referents,

@@ -109,7 +109,7 @@ async fn authorization_matrix() {
         .unwrap()
         .to_owned();
     let used_grant = s
-        .req(Method::GET, &format!("/v1/links/{used_id}"), None)
+        .link_grant(&used_id, &common::grant_id(1))
         .sent()
         .await
         .json::<Value>()
@@ -119,7 +119,7 @@ async fn authorization_matrix() {
         .unwrap()
         .to_owned();
     let open_grant = s
-        .req(Method::GET, &format!("/v1/links/{open_id}"), None)
+        .link_grant(&open_id, &common::grant_id(1))
         .sent()
         .await
         .json::<Value>()
@@ -169,6 +169,24 @@ async fn authorization_matrix() {
             Method::GET,
             format!("/v1/links/{open_id}"),
             None,
+            anyone(S::OK),
+        ),
+        (
+            Method::POST,
+            format!("/v1/links/{open_id}/grants"),
+            Some(json!({"grant": common::grant_id(2)})),
+            anyone(S::OK),
+        ),
+        (
+            Method::POST,
+            format!("/v1/links/{used_id}/grants"),
+            Some(json!({"grant": common::grant_id(2)})),
+            anyone(S::GONE),
+        ),
+        (
+            Method::POST,
+            format!("/v1/links/{used_id}/grants"),
+            Some(json!({"grant": common::grant_id(1)})),
             anyone(S::OK),
         ),
         (

@@ -113,10 +113,8 @@ async fn logs_hold_no_secret() {
                 .value()
                 .await;
             let link_id = link["id"].as_str().unwrap().to_owned();
-            let opened: Value = s
-                .req(Method::GET, &format!("/v1/links/{link_id}"), None)
-                .value()
-                .await;
+            let grant_name = common::grant_id(1);
+            let opened: Value = s.link_grant(&link_id, &grant_name).value().await;
             let grant = opened["download_token"].as_str().unwrap().to_owned();
             let r = s
                 .req(
@@ -129,6 +127,7 @@ async fn logs_hold_no_secret() {
             assert_eq!(r.status(), StatusCode::OK);
             let secrets: Vec<String> = vec![
                 grant,
+                grant_name,
                 b64(link_env.as_bytes()),
                 token,
                 invite.clone(),

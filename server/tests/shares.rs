@@ -317,15 +317,26 @@ async fn links_open_anonymously_until_expiry_or_limit() {
     )
     .await;
     let mut grants = Vec::new();
-    for left in [1, 0] {
+    for (n, left) in [(1, 1), (2, 0)] {
+        // Showing the link counts nothing, however often.
+        for _ in 0..3 {
+            let shown: Value = s
+                .req(Method::GET, &format!("/v1/links/{lid}"), None)
+                .value()
+                .await;
+            assert_eq!(shown["downloads_left"], left + 1);
+            assert!(shown.get("download_token").is_none());
+        }
         let opened: Value = s
             .req(Method::GET, &format!("/v1/links/{lid}"), None)
             .value()
             .await;
-        assert_eq!(opened["downloads_left"], left);
-        let grant = opened["download_token"].as_str().unwrap().to_owned();
+        let granted: Value = s.link_grant(&lid, &grant_id(n)).value().await;
+        assert_eq!(granted["downloads_left"], left);
+        assert_eq!(granted["counted"], true);
+        let grant = granted["download_token"].as_str().unwrap().to_owned();
         assert_eq!(
-            opened["download_expires_at"],
+            granted["download_expires_at"],
             s.now() + coffre_server::store::LINK_GRANT_SECONDS
         );
         let got = fetch(Some(&grant), None).await.unwrap();
@@ -339,12 +350,39 @@ async fn links_open_anonymously_until_expiry_or_limit() {
         );
         grants.push(grant);
     }
-    // Used up: no third opening, and no payload without the grant of an opening.
+    // Used up: no third grant, the link is not shown any more (except to the holders of
+    // its recent grants, reloading), and no payload without the token of a grant.
     let r = s
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
         .sent()
         .await;
     assert_problem(r, StatusCode::GONE, "gone").await;
+    let r = s.link_grant(&lid, &grant_id(3)).sent().await;
+    assert_problem(r, StatusCode::GONE, "gone").await;
+    for shown_to in [grant_id(3), "not-a-grant".to_owned()] {
+        let r = s
+            .req(
+                Method::GET,
+                &format!("/v1/links/{lid}?grant={shown_to}"),
+                None,
+            )
+            .sent()
+            .await;
+        assert_problem(r, StatusCode::GONE, "gone").await;
+    }
+    let shown: Value = s
+        .req(
+            Method::GET,
+            &format!("/v1/links/{lid}?grant={}", grant_id(2)),
+            None,
+        )
+        .value()
+        .await;
+    assert_eq!(shown["downloads_left"], 0);
+    for bad in ["", "short", &"A".repeat(40)] {
+        let r = s.link_grant(&lid, bad).sent().await;
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable").await;
+    }
     assert_problem(fetch(None, None).await.unwrap(), StatusCode::GONE, "gone").await;
     assert_problem(
         fetch(None, Some("bytes=10-19")).await.unwrap(),
@@ -374,10 +412,7 @@ async fn links_open_anonymously_until_expiry_or_limit() {
         .value()
         .await;
     let other_id = other["id"].as_str().unwrap().to_owned();
-    let opened: Value = s
-        .req(Method::GET, &format!("/v1/links/{other_id}"), None)
-        .value()
-        .await;
+    let opened: Value = s.link_grant(&other_id, &grant_id(1)).value().await;
     assert_eq!(opened["downloads_left"], Value::Null);
     let other_grant = opened["download_token"].as_str().unwrap().to_owned();
     assert_problem(
@@ -424,10 +459,7 @@ async fn links_open_anonymously_until_expiry_or_limit() {
             .status(),
         StatusCode::OK
     );
-    let opened: Value = s
-        .req(Method::GET, &format!("/v1/links/{lid}"), None)
-        .value()
-        .await;
+    let opened: Value = s.link_grant(&lid, &grant_id(1)).value().await;
     // The grant never outlives the link.
     assert_eq!(opened["download_expires_at"], s.now() + 50);
     let grant = opened["download_token"].as_str().unwrap().to_owned();
@@ -436,6 +468,9 @@ async fn links_open_anonymously_until_expiry_or_limit() {
         .req(Method::GET, &format!("/v1/links/{lid}"), None)
         .sent()
         .await;
+    assert_problem(r, StatusCode::GONE, "gone").await;
+    // Not even to the holder of a recent grant.
+    let r = s.link_grant(&lid, &grant_id(1)).sent().await;
     assert_problem(r, StatusCode::GONE, "gone").await;
     for query in [String::new(), format!("?grant={grant}")] {
         let r = s
@@ -597,7 +632,7 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
             .await;
         links.push(link["id"].as_str().unwrap().to_owned());
     }
-    let open = |lid: &str| s.req(Method::GET, &format!("/v1/links/{lid}"), None).send();
+    let open = |lid: &str| s.link_grant(lid, &grant_id(1)).send();
     // Opened (and so used up) 50 minutes after its creation.
     s.advance(50 * 60);
     let opened: Value = open(&links[0]).await.unwrap().json().await.unwrap();
@@ -659,4 +694,134 @@ async fn sweep_keeps_a_used_up_link_for_an_hour_after_its_last_opening() {
     for l in listed.as_array().unwrap() {
         assert_eq!(l["last_opened_at"], START_TIME + 50 * 60, "{l}");
     }
+}
+
+/// Posts a link to a fresh document of amina's, returning (link id, payload, link key).
+async fn link_with(s: &TestServer, amina: &User, body: Value) -> (String, Vec<u8>) {
+    let (id, payload, own) = s.upload(amina, &plaintext(1000)).await;
+    let key = Identity::generate().unwrap();
+    let env = own
+        .rewrap(std::slice::from_ref(&amina.identity), &key.to_recipient())
+        .unwrap();
+    let mut body = body;
+    body["envelope"] = json!(b64(env.as_bytes()));
+    let link: Value = s
+        .req(
+            Method::POST,
+            &format!("/v1/documents/{id}/links"),
+            Some(&amina.token),
+        )
+        .json(&body)
+        .value()
+        .await;
+    (link["id"].as_str().unwrap().to_owned(), payload)
+}
+
+#[tokio::test]
+async fn a_reload_reuses_its_grant_within_the_window() {
+    use coffre_server::store::LINK_REUSE_SECONDS;
+    let s = TestServer::start().await;
+    let mut amina = s.user("amina", Role::Beneficiary, None).await;
+    amina.token = s.session_for(amina.id(), 24 * 3600).await;
+    let (lid, payload) = link_with(&s, &amina, json!({"max_downloads": 3})).await;
+    let downloads = || async {
+        let link = s.store.link(lid.parse().unwrap()).await.unwrap().unwrap();
+        link.downloads
+    };
+    let fetch = |token: String| {
+        s.req(
+            Method::GET,
+            &format!("/v1/links/{lid}/payload?grant={token}"),
+            None,
+        )
+        .sent()
+    };
+    // The first visit, then reloads of the page (the same grant id) within ten minutes:
+    // one opening, the same token each time.
+    let start = s.now();
+    let first: Value = s.link_grant(&lid, &grant_id(7)).value().await;
+    assert_eq!(
+        (first["counted"].clone(), first["downloads_left"].clone()),
+        (json!(true), json!(2))
+    );
+    for after in [1, 60, LINK_REUSE_SECONDS - 1] {
+        s.advance(start + after - s.now());
+        let again: Value = s.link_grant(&lid, &grant_id(7)).value().await;
+        assert_eq!(again["counted"], false, "{after}");
+        assert_eq!(again["downloads_left"], 2);
+        assert_eq!(again["download_token"], first["download_token"]);
+        let token = again["download_token"].as_str().unwrap().to_owned();
+        let r = fetch(token).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.bytes().await.unwrap()[..] == payload[..]);
+        assert_eq!(downloads().await, 1);
+    }
+    // Ten minutes after it was counted, the same id is a new visit: it counts again.
+    s.advance(start + LINK_REUSE_SECONDS - s.now());
+    let later: Value = s.link_grant(&lid, &grant_id(7)).value().await;
+    assert_eq!(
+        (later["counted"].clone(), later["downloads_left"].clone()),
+        (json!(true), json!(1))
+    );
+    assert_eq!(downloads().await, 2);
+    // Another visitor takes the last one; its reload still works, a third is refused.
+    let other: Value = s.link_grant(&lid, &grant_id(8)).value().await;
+    assert_eq!(other["downloads_left"], 0);
+    let again: Value = s.link_grant(&lid, &grant_id(8)).value().await;
+    assert_eq!(again["counted"], false);
+    let shown = s
+        .req(
+            Method::GET,
+            &format!("/v1/links/{lid}?grant={}", grant_id(8)),
+            None,
+        )
+        .sent()
+        .await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let r = s.link_grant(&lid, &grant_id(9)).sent().await;
+    assert_problem(r, StatusCode::GONE, "gone").await;
+    // Past the window even the last visitor's reload is a new opening, and there is none.
+    s.advance(LINK_REUSE_SECONDS);
+    let r = s.link_grant(&lid, &grant_id(8)).sent().await;
+    assert_problem(r, StatusCode::GONE, "gone").await;
+    assert_eq!(downloads().await, 3);
+}
+
+#[tokio::test]
+async fn concurrent_visitors_of_a_one_opening_link_get_one_payload() {
+    let s = TestServer::start().await;
+    let amina = s.user("amina", Role::Beneficiary, None).await;
+    let (lid, payload) = link_with(&s, &amina, json!({"max_downloads": 1})).await;
+    let tries = (0..12u8).map(|n| {
+        let s = &s;
+        let lid = &lid;
+        async move {
+            let r = s.link_grant(lid, &grant_id(n)).sent().await;
+            if r.status() != StatusCode::OK {
+                assert_eq!(r.status(), StatusCode::GONE);
+                return None;
+            }
+            let token = r.json::<Value>().await.unwrap()["download_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let r = s
+                .req(
+                    Method::GET,
+                    &format!("/v1/links/{lid}/payload?grant={token}"),
+                    None,
+                )
+                .sent()
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            Some(r.bytes().await.unwrap())
+        }
+    });
+    let delivered: Vec<_> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0][..] == payload[..]);
 }

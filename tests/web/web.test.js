@@ -45,6 +45,14 @@ const FILES = [
     buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-INCOME-0c77e1 '), randomBytes(20_000_000)]),
   },
 ];
+/** The first bytes of a .docx: a ZIP whose first entry is an OOXML part. */
+function docx() {
+  const name = Buffer.from('[Content_Types].xml');
+  const header = Buffer.alloc(30);
+  header.writeUInt32LE(0x04034b50, 0);
+  header.writeUInt16LE(name.length, 26);
+  return Buffer.concat([header, name, Buffer.from('<Types><Override PartName="/word/document.xml"/></Types>'), Buffer.alloc(200)]);
+}
 const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa') };
 
 describe('web app', () => {
@@ -95,8 +103,7 @@ describe('web app', () => {
     }
     assert.equal(langs.ar.dir, 'rtl');
     // Every literal key the code passes to t(), showError(), notices and problem maps exists.
-    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js', 'shared.js', 'sessions.js', 'safety.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('
-');
+    const code = ['app.js', 'ui.js', 'screens.js', 'vault.js', 'api.js', 'shared.js', 'sessions.js', 'safety.js', 'link.js', 'intake.js'].map((f) => readFileSync(join(ROOT, 'web', f), 'utf8')).join('\n');
     const used = new Set([
       ...[...code.matchAll(/\bt\('([A-Za-z_]+)'/g)].map((m) => m[1]),
       ...[...code.matchAll(/\b(?:showError|showNotice|ApiError)\('([A-Za-z_]+)'/g)].map((m) => m[1]),
@@ -292,6 +299,7 @@ describe('web app', () => {
 
   it('story 4: photo or file, encrypted in a worker with a progress bar, upload resumed after a cut', async () => {
     const { page } = person;
+    const personToken = tokenOf(page);
     await login(page, PERSON, PERSON.pin, '#vault-empty');
     const workers = [];
     page.on('worker', (w) => workers.push(w.url()));
@@ -303,6 +311,46 @@ describe('web app', () => {
         // No file: plain words.
         await page.click('#upload-submit');
         await page.waitForSelector('#form-error:text("Take a photo or choose a file first")');
+        // The server's limit is shown (4096 MiB by default).
+        await page.waitForSelector('#upload-limit:text("A paper may be up to 4.3 GB.")', WAIT);
+        // An empty file is refused at once.
+        await page.setInputFiles('#file', { name: 'vide.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(0) });
+        await page.waitForSelector('#form-error:text("This file is empty")');
+        assert.equal(await text(page, '#file-chosen'), '');
+        // A .docx is read as a Word document, not filed as an identity photo; its name stays.
+        await page.setInputFiles('#file', { name: 'lettre-caf.docx', mimeType: '', buffer: docx() });
+        await page.waitForSelector('#file-chosen:text("lettre-caf.docx")');
+        assert.equal(await page.isChecked('#category-other'), true, 'a .docx is filed under "other"');
+        assert.equal(await page.inputValue('#doc-name'), 'lettre-caf');
+        // A camera name gives way to the category and the date, in the UI language.
+        await page.fill('#doc-name', '');
+        await page.setInputFiles('#camera', { name: 'IMG_20260312_101112.jpg', mimeType: 'image/jpeg', buffer: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]) });
+        await page.waitForSelector('#file-chosen:text("IMG_20260312_101112.jpg")');
+        assert.equal(await page.isChecked('#category-identity'), true);
+        const today = new Date().toLocaleDateString('en', { day: 'numeric', month: 'long', year: 'numeric' });
+        assert.equal(await page.inputValue('#doc-name'), `Identity ${today}`);
+        await page.check('#category-health');
+        assert.equal(await page.inputValue('#doc-name'), `Health ${today}`, 'the proposed name follows the category');
+        // Over the limit (a server whose limit is 100 kB): refused before any encryption or
+        // upload, at once.
+        const creates = [];
+        const onRequest = (r) => r.method() === 'POST' && r.url().endsWith('/v1/documents') && creates.push(r.url());
+        page.on('request', onRequest);
+        await page.route('**/v1/limits', (route) => route.fulfill({ json: { max_document_bytes: 100_000, quota_bytes: 8 << 30 } }));
+        const started = Date.now();
+        await page.setInputFiles('#file', { name: 'gros.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('%PDF-1.4 '), Buffer.alloc(300_000, 0x41)]) });
+        await page.waitForSelector('#form-error:text("This file is too large")');
+        const took = Date.now() - started;
+        assert.ok(took < 3000, `the refusal took ${took} ms`);
+        await page.click('#upload-submit');
+        await page.waitForSelector('#form-error:text("Take a photo or choose a file first")');
+        await page.unroute('**/v1/limits');
+        page.off('request', onRequest);
+        assert.deepEqual(creates, [], 'no upload was created for a file over the limit');
+        const docs = await fetch(`${url}/v1/documents`, { headers: { authorization: personToken() } });
+        assert.deepEqual(await docs.json(), []);
+        await page.fill('#doc-name', '');
+        await page.check('#category-identity');
         assert.equal(await page.getAttribute('#camera', 'capture'), 'environment');
         await check(page, '12-upload');
       }
@@ -493,35 +541,75 @@ describe('web app', () => {
     visitor.page.on('request', (r) => seen.push(r.url()));
     await visitor.page.goto(link);
     await visitor.page.waitForSelector(`h1:text("${f.name}")`, WAIT);
-    assert.match(await text(visitor.page, '#link-left'), /^Ce lien peut encore être ouvert 2 fois, jusqu’au /);
+    // Seeing the page counts nothing: three openings are left until the paper is fetched.
+    assert.match(await text(visitor.page, '#link-left'), /^Ce lien peut encore être ouvert 3 fois, jusqu’au /);
     // The size shown is the original file's, not the ciphertext's.
     assert.match(await text(visitor.page, '#doc-facts'), new RegExp(`· ${f.buffer.length} octets$`));
     assert.equal(await visitor.page.locator('#logout').count(), 0);
     const got = await download(visitor.page, '#download');
     assert.equal(got.name, f.name + '.pdf');
     assert.ok(got.bytes.equals(f.buffer), 'the visitor downloads the original bytes');
+    assert.match(await text(visitor.page, '#link-left'), / 2 fois/);
     await check(visitor.page, '23-link-visitor');
     // The key never left the browser: no request carries it.
     const key = link.split('/').pop();
     assert.ok(seen.every((u) => !u.includes(key) && !u.includes(key.toLowerCase())), 'the link key reached the network');
 
-    // A link with a wrong key opens nothing (and says so in plain words).
-    const otherKey = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZQCNE4E8';
+    // Reloading the page and fetching again, as a visitor on a bad network does, re-uses
+    // the same grant: still two left, on the page and in the owner's list.
+    await visitor.page.reload();
+    await visitor.page.waitForSelector(`h1:text("${f.name}")`, WAIT);
+    assert.match(await text(visitor.page, '#link-left'), / 2 fois/);
+    const again = await download(visitor.page, '#download');
+    assert.ok(again.bytes.equals(f.buffer));
+    assert.match(await text(visitor.page, '#link-left'), / 2 fois/);
+
+    // A link cut short says so and asks nothing of the server.
+    seen.length = 0;
+    for (const cut of [link.slice(0, -4), link.slice(0, link.lastIndexOf('/') + 1), link.slice(0, link.lastIndexOf('/') + 12)]) {
+      await visitor.page.goto(`${url}/`);
+      await visitor.page.goto(cut);
+      await visitor.page.waitForSelector('#form-error:text("Ce lien est coupé")', WAIT);
+    }
+    await check(visitor.page, '23-link-cut');
+    assert.deepEqual(seen.filter((u) => u.includes('/v1/links/')), [], 'a cut link made a link request');
+    // A link with a wrong key opens nothing (and says so in plain words), and uses nothing.
+    // (A whole key of another link: a made-up one would fail its checksum, as a cut one does.)
+    const otherKey = await visitor.page.evaluate(async () => {
+      const pkg = await import('/pkg/index.js');
+      await pkg.default();
+      const k = pkg.Identity.generate();
+      try {
+        return k.toString();
+      } finally {
+        k.free();
+      }
+    });
+    await visitor.page.goto(`${url}/`);
     await visitor.page.goto(link.replace(key, otherKey));
     await visitor.page.waitForSelector('#form-error:text("Ce lien n’est pas complet")', WAIT);
+    assert.deepEqual(seen.filter((u) => u.includes('/grants')), [], 'a wrong key asked for a grant');
     // The owner sees the link and how many openings are left.
     await page.click('#back');
     await page.waitForSelector('#who li[data-link]', WAIT);
-    assert.match(await text(page, '#who li[data-link]'), /1 openings left/);
-    // The third opening is the last; the next one is refused.
+    assert.match(await text(page, '#who li[data-link]'), /2 openings left/);
+    // Two other visitors (their own tabs) take the last two; the next one is refused.
+    for (const left of [1, 0]) {
+      const tab = await visitor.context.newPage();
+      await tab.goto(link);
+      await tab.waitForSelector(`h1:text("${f.name}")`, WAIT);
+      await download(tab, '#download');
+      assert.match(await text(tab, '#link-left'), new RegExp(` ${left} fois`));
+      await tab.close();
+    }
+    const ended = await visitor.context.newPage();
+    await ended.goto(link);
+    await ended.waitForSelector('#form-error:text("Ce lien est fini")', WAIT);
+    await check(ended, '24-link-ended');
+    // The first visitor's tab, within ten minutes of its grant, still shows the paper.
     await visitor.page.goto(`${url}/`);
     await visitor.page.goto(link);
-    await visitor.page.waitForSelector('#link-left', WAIT);
-    assert.match(await text(visitor.page, '#link-left'), / 0 fois/);
-    await visitor.page.goto(`${url}/`);
-    await visitor.page.goto(link);
-    await visitor.page.waitForSelector('#form-error:text("Ce lien est fini")', WAIT);
-    await check(visitor.page, '24-link-ended');
+    await visitor.page.waitForSelector(`h1:text("${f.name}")`, WAIT);
     await visitor.context.close();
     await page.click('#back');
     await page.waitForSelector('h1:text("My papers")');

@@ -13,6 +13,7 @@ export default {
   unitB: 'بايت',
   unitKB: 'ك.ب',
   unitMB: 'م.ب',
+  unitGB: 'ج.ب',
   qrMissing: 'تعذّر رسم رمز QR. النص يكفي.',
 
   // login
@@ -132,6 +133,8 @@ export default {
   takePhoto: 'التقاط صورة',
   pickFile: 'اختيار ملف',
   fileChosen: 'المختار: {name} ({size})',
+  uploadLimit: 'يمكن أن يصل حجم الورقة إلى {size}.',
+  paperOf: '{category} {date}',
   docName: 'اسم الورقة',
   docNameHint: 'مثلًا: بطاقة الهوية',
   category: 'نوع الورقة',
@@ -181,6 +184,7 @@ export default {
   linkVisitorLead: 'شاركك أحدهم ورقة',
   linkLeft: 'يمكن فتح هذا الرابط {count} مرات أخرى، حتى {date}.',
   linkUntil: 'يعمل هذا الرابط حتى {date}.',
+  linkCounting: 'لا تُحسب الفتحة إلا عندما تعرض الورقة أو تنزّلها. إعادة فتح هذه الصفحة في هذه النافذة خلال 10 دقائق لا تُحسب مرة أخرى.',
   linkProblemTitle: 'هذا الرابط لا يعمل',
 
   // account care
@@ -225,6 +229,8 @@ export default {
   errNotAllowed: 'لا يحق لك فعل هذا.',
   errSession: 'خرجت من حسابك. افتح خزنتك مرة أخرى.',
   errTooLarge: 'هذا الملف كبير جدًا.',
+  errEmptyFile: 'هذا الملف فارغ: ليس فيه شيء للحفظ. اختر ملفًا آخر.',
+  errFileTooBig: 'هذا الملف كبير جدًا: لا يمكن أن يتجاوز حجم الورقة الحجم المذكور أعلاه. لم يُرسل شيء.',
   errQuota: 'الخزنة ممتلئة. احذف ورقة أولًا.',
   errCrypto: 'تعذّر فتح هذه الورقة على هذا الجهاز.',
   errLoad: 'تعذّر تشغيل Coffre على هذا الجهاز. أعد تحميل الصفحة.',
@@ -237,6 +243,7 @@ export default {
   errLinkGone: 'انتهى هذا الرابط: انتهت مدته، أو فُتح مرات كثيرة. اطلب رابطًا جديدًا.',
   errLinkMissing: 'هذا الرابط غير موجود أو حُذف. اطلب رابطًا جديدًا.',
   errLinkKey: 'هذا الرابط غير كامل. انسخ الرابط كله وحاول مرة أخرى.',
+  errLinkCut: 'هذا الرابط مقطوع: نهايته ناقصة. لم يُستعمل شيء. انسخ الرابط كله وافتحه مرة أخرى.',
   errOffset: 'اختلّ الإرسال. حاول مرة أخرى.',
   errUnknown: 'حدث خطأ ما. حاول مرة أخرى.',
   // recovery through referents, new kit

@@ -13,6 +13,7 @@ export default {
   unitB: 'bytes',
   unitKB: 'KB',
   unitMB: 'MB',
+  unitGB: 'GB',
   qrMissing: 'The QR code could not be drawn. The text is enough.',
 
   // login
@@ -132,6 +133,8 @@ export default {
   takePhoto: 'Take a photo',
   pickFile: 'Choose a file',
   fileChosen: 'Chosen: {name} ({size})',
+  uploadLimit: 'A paper may be up to {size}.',
+  paperOf: '{category} {date}',
   docName: 'Name of the paper',
   docNameHint: 'For example: ID card',
   category: 'Kind of paper',
@@ -181,6 +184,7 @@ export default {
   linkVisitorLead: 'A paper was shared with you',
   linkLeft: 'This link can be opened {count} more times, until {date}.',
   linkUntil: 'This link works until {date}.',
+  linkCounting: 'An opening is counted only when you view or download the paper. Opening this page again in this window within 10 minutes counts nothing more.',
   linkProblemTitle: 'This link does not work',
 
   // account care
@@ -225,6 +229,8 @@ export default {
   errNotAllowed: 'You are not allowed to do this.',
   errSession: 'You were logged out. Open your vault again.',
   errTooLarge: 'This file is too large.',
+  errEmptyFile: 'This file is empty: there is nothing in it to keep. Choose another one.',
+  errFileTooBig: 'This file is too large: a paper may be at most the size shown above. Nothing was sent.',
   errQuota: 'The vault is full. Remove a paper first.',
   errCrypto: 'This paper could not be opened on this device.',
   errLoad: 'Coffre could not start on this device. Reload the page.',
@@ -237,6 +243,7 @@ export default {
   errLinkGone: 'This link has ended: its time is over, or it was opened too many times. Ask for a new link.',
   errLinkMissing: 'This link does not exist or was deleted. Ask for a new link.',
   errLinkKey: 'This link is not complete. Copy the whole link and try again.',
+  errLinkCut: 'This link is cut short: its end is missing. Nothing was used. Copy the whole link and open it again.',
   errOffset: 'The sending got out of step. Try again.',
   errUnknown: 'Something went wrong. Try again.',
   // recovery through referents, new kit

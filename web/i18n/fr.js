@@ -13,6 +13,7 @@ export default {
   unitB: 'octets',
   unitKB: 'Ko',
   unitMB: 'Mo',
+  unitGB: 'Go',
   qrMissing: 'Le QR code n’a pas pu être dessiné. Le texte suffit.',
 
   // connexion
@@ -132,6 +133,8 @@ export default {
   takePhoto: 'Prendre une photo',
   pickFile: 'Choisir un fichier',
   fileChosen: 'Choisi : {name} ({size})',
+  uploadLimit: 'Un papier peut faire jusqu’à {size}.',
+  paperOf: '{category} du {date}',
   docName: 'Nom du papier',
   docNameHint: 'Par exemple : carte d’identité',
   category: 'Type de papier',
@@ -181,6 +184,7 @@ export default {
   linkVisitorLead: 'Un papier a été partagé avec vous',
   linkLeft: 'Ce lien peut encore être ouvert {count} fois, jusqu’au {date}.',
   linkUntil: 'Ce lien marche jusqu’au {date}.',
+  linkCounting: 'Une ouverture n’est comptée que quand vous affichez ou téléchargez le papier. Rouvrir cette page dans cette fenêtre dans les 10 minutes ne compte rien de plus.',
   linkProblemTitle: 'Ce lien ne marche pas',
 
   // secret
@@ -225,6 +229,8 @@ export default {
   errNotAllowed: 'Vous n’avez pas le droit de faire cela.',
   errSession: 'Vous avez été déconnecté. Ouvrez encore votre coffre.',
   errTooLarge: 'Ce fichier est trop gros.',
+  errEmptyFile: 'Ce fichier est vide : il n’y a rien à garder. Choisissez-en un autre.',
+  errFileTooBig: 'Ce fichier est trop gros : un papier peut faire au plus la taille indiquée plus haut. Rien n’a été envoyé.',
   errQuota: 'Le coffre est plein. Enlevez d’abord un papier.',
   errCrypto: 'Ce papier n’a pas pu être ouvert sur cet appareil.',
   errLoad: 'Coffre n’a pas pu démarrer sur cet appareil. Rechargez la page.',
@@ -237,6 +243,7 @@ export default {
   errLinkGone: 'Ce lien est fini : son temps est passé, ou il a été ouvert trop de fois. Demandez un nouveau lien.',
   errLinkMissing: 'Ce lien n’existe pas ou a été supprimé. Demandez un nouveau lien.',
   errLinkKey: 'Ce lien n’est pas complet. Copiez tout le lien et réessayez.',
+  errLinkCut: 'Ce lien est coupé : sa fin manque. Rien n’a été utilisé. Copiez tout le lien et ouvrez-le à nouveau.',
   errOffset: 'L’envoi s’est décalé. Réessayez.',
   errUnknown: 'Quelque chose n’a pas marché. Réessayez.',
   // recovery through referents, new kit

@@ -188,6 +188,7 @@ pub fn routes() -> Routes {
         .route(Get, "/keys/{handle}", accounts::public_key)
         .route(Post, "/accounts/{id}/unlock", accounts::unlock)
         // documents
+        .route(Get, "/limits", documents::limits)
         .route(Post, "/documents", documents::create)
         .route(Get, "/documents", documents::list_own)
         .route(Get, "/documents/{id}", documents::get_one)
@@ -219,6 +220,7 @@ pub fn routes() -> Routes {
         .route(Get, "/documents/{id}/links", shares::list_links)
         .route(Get, "/links/{id}", shares::open_link)
         .route(Delete, "/links/{id}", shares::delete_link)
+        .route(Post, "/links/{id}/grants", shares::grant_link)
         .route(Get, "/links/{id}/payload", shares::link_payload)
         // recovery through referents: the person
         .route(Get, "/me/referents", recovery::my_referents)

@@ -6,19 +6,31 @@
 //!
 //! # Link download limit
 //!
-//! A link's `max_downloads` counts *openings* (`GET /v1/links/{id}`): each opening that is
-//! still allowed counts one download and hands the visitor a `download_token`, a grant
-//! for that one download. `GET /v1/links/{id}/payload?grant=TOKEN` serves the payload,
-//! with Range, for [`LINK_GRANT_SECONDS`] after the opening (never past the link's
-//! expiry), so an interrupted download resumes with Range requests without being
-//! charged again, even when that opening used the link up. Without a valid grant the
-//! payload is refused: 410 once the link is used up or expired (the same problem as the
-//! opening), 409 while it can still be opened. A grant is a bearer capability: whoever
-//! holds it may fetch the payload again until it expires (what is limited is the number
-//! of openings, each of which also hands out the envelope). The token is the grant's
-//! expiry and an HMAC-SHA-256 over a label, the link id and that expiry, keyed with the
-//! server's key file: nothing is stored per grant, a grant is valid for its own link
-//! only, and a forged or altered token is simply not a grant.
+//! A link's `max_downloads` counts *grants*, handed out by `POST /v1/links/{id}/grants`,
+//! not views: `GET /v1/links/{id}` gives the envelope and the sealed metadata without
+//! counting anything, so the visitor's page first checks that the key in its URL opens
+//! the envelope and asks for a grant only then. A truncated or wrong link therefore uses
+//! nothing.
+//!
+//! The page names each grant with a random id it chose and keeps (for the tab, in
+//! sessionStorage); the link stores a digest of the id. Asking again with the same id
+//! less than [`LINK_REUSE_SECONDS`](crate::store::LINK_REUSE_SECONDS) after it was counted (the visitor reloading the
+//! page, or retrying after losing the answer on a bad network) hands the same grant back
+//! without counting, even when that grant used the link up; after the window it counts
+//! a new opening. `GET /v1/links/{id}?grant=ID` likewise shows a used-up link to the
+//! holder of such a recent grant. Counting and remembering are one store step
+//! ([`crate::store::Records::grant_link`]).
+//!
+//! The grant itself is the `download_token`: `GET /v1/links/{id}/payload?grant=TOKEN`
+//! serves the payload, with Range, for [`LINK_GRANT_SECONDS`] after the grant was counted
+//! (never past the link's expiry), so an interrupted download resumes with Range
+//! requests without being charged again. Without a valid token the payload is refused:
+//! 410 once the link is used up or expired (the same problem as asking for a grant), 409
+//! while it can still be granted. A token is a bearer capability: whoever holds it may
+//! fetch the payload again until it expires. The token is the grant's expiry and an
+//! HMAC-SHA-256 over a label, the link id and that expiry, keyed with the server's key
+//! file: nothing more is stored per token, a token is valid for its own link only, and a
+//! forged or altered one is simply not a grant.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -27,7 +39,7 @@ use axum::Json;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::accounts::{throttle, ClientIp};
@@ -35,13 +47,17 @@ use super::documents::{access, owned, payload_response, Access, DocumentView};
 use super::{check_envelope, decode_b64, encode_b64, ApiJson, ApiPath, ApiQuery};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult, Problem};
-use crate::store::{EnvelopeRecord, Id, Link, LinkOpen, LINK_GRANT_SECONDS};
+use crate::store::{Digest, EnvelopeRecord, Id, Link, LinkOpen, LINK_GRANT_SECONDS};
 use crate::AppState;
 
 /// Domain separation of the link download grant's MAC.
 const LINK_GRANT_LABEL: &[u8] = b"coffre/v1/server/link-download-grant";
 /// Bytes of a grant: its expiry (8, big-endian) and the HMAC-SHA-256 tag (32).
 const LINK_GRANT_BYTES: usize = 8 + 32;
+/// Domain separation of the stored digest of a visitor's grant id.
+const LINK_GRANT_ID_LABEL: &[u8] = b"coffre/v1/server/link-grant-id";
+/// Bytes of the random grant id a visitor's page chooses.
+pub const LINK_GRANT_ID_BYTES: usize = 16;
 
 /// Body of `PUT /v1/documents/{id}/envelopes/{recipient}`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -114,7 +130,7 @@ impl From<&Link> for LinkView {
     }
 }
 
-/// What an anonymous holder of a link gets.
+/// What an anonymous holder of a link sees before anything is counted.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenedLink {
     /// Payload size (bytes).
@@ -127,10 +143,39 @@ pub struct OpenedLink {
     pub expires_at: Option<u64>,
     /// Openings left, if limited.
     pub downloads_left: Option<u32>,
-    /// The grant of this opening: pass it as `?grant=` to `GET /v1/links/{id}/payload`.
+}
+
+/// Query of `GET /v1/links/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OpenLinkQuery {
+    /// A grant id this page was granted recently: shows the link even if that grant used
+    /// it up.
+    #[serde(default)]
+    pub grant: Option<String>,
+}
+
+/// Body of `POST /v1/links/{id}/grants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskGrant {
+    /// A random id the page chose for this grant (16 bytes, base64url without padding)
+    /// and keeps, to ask again without counting within the re-use window.
+    pub grant: String,
+}
+
+/// A download grant of a link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkGrantView {
+    /// Pass it as `?grant=` to `GET /v1/links/{id}/payload`.
     pub download_token: crate::api::Secret,
-    /// Until when (unix seconds) the grant serves the payload.
+    /// Until when (unix seconds) it serves the payload.
     pub download_expires_at: u64,
+    /// Whether this request counted an opening (false: the same grant id was counted less
+    /// than the re-use window ago and is handed back).
+    pub counted: bool,
+    /// Openings left after this one, if limited.
+    pub downloads_left: Option<u32>,
 }
 
 /// Query of `GET /v1/links/{id}/payload`.
@@ -342,6 +387,7 @@ pub async fn create_link(
         max_downloads: body.max_downloads,
         downloads: 0,
         last_opened_at: None,
+        grants: Vec::new(),
     };
     let view = LinkView::from(&link);
     // Refused in the same step if the document is not committed or was deleted.
@@ -380,54 +426,111 @@ pub async fn delete_link(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Opens a link, anonymously: counts one download, returns the envelope, the metadata and
-/// the `download_token` that serves this download's payload (see the module docs). 410
-/// once expired or used up.
+/// The stored digest of a visitor's grant id; `None` if it is not one.
+fn grant_id_digest(text: &str) -> Option<Digest> {
+    let raw = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+    if raw.len() != LINK_GRANT_ID_BYTES {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(LINK_GRANT_ID_LABEL);
+    h.update(&raw);
+    Some(Digest(h.finalize().into()))
+}
+
+/// Shows a link, anonymously, without counting: the envelope and sealed metadata, so that
+/// the visitor's page checks its key before asking for a grant. 410 once expired or used
+/// up, unless `?grant=` names a grant this link counted less than the re-use window ago.
 #[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
-    description = "Opens a link, anonymously. Each opening counts one download against `max_downloads` and returns a `download_token`: the grant for that one download, valid until `download_expires_at` (one hour, never past the link's expiry). 410 `/problems/gone` once the link is expired or used up; 429 past the per-address budget of link openings.",
-    params(("id" = String, Path, description = "link id")),
+    description = "Shows a link, anonymously, without counting anything: the envelope, the sealed metadata, the size, the expiry and the openings left. The page checks that the key in its URL opens the envelope, then asks `POST /v1/links/{id}/grants`, which counts. 410 `/problems/gone` once the link is expired or used up, except for `?grant=` naming a grant id the link counted less than ten minutes ago (a reload); 429 past the per-address budget of link requests.",
+    params(("id" = String, Path, description = "link id"), OpenLinkQuery),
     responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn open_link(
     State(state): State<AppState>,
     ip: ClientIp,
     ApiPath(id): ApiPath<Id>,
+    ApiQuery(query): ApiQuery<OpenLinkQuery>,
 ) -> AppResult<Json<OpenedLink>> {
     // Link ids are unguessable; the budget still keeps one address from walking them.
     throttle(&state, &ip).await?;
     let now = state.now();
-    // Counted and durable in one step: a crash cannot give a limit of 1 a second opening.
-    let link = match state.records.open_link(id, now).await? {
-        None => return Err(AppError::NotFound),
-        Some(LinkOpen::Exhausted) => return Err(AppError::Gone),
-        Some(LinkOpen::Opened(link)) => link,
-    };
+    let link = state.records.link(id).await?.ok_or(AppError::NotFound)?;
+    let expired = link.expires_at.is_some_and(|t| now >= t);
+    let used_up = link.max_downloads.is_some_and(|m| link.downloads >= m);
+    let reloading = query
+        .grant
+        .as_deref()
+        .and_then(grant_id_digest)
+        .is_some_and(|g| link.recent_grant(&g, now).is_some());
+    if expired || (used_up && !reloading) {
+        return Err(AppError::Gone);
+    }
     let doc = state
         .records
         .document(link.doc)
         .await?
         .ok_or(AppError::NotFound)?;
-    let grant_expires = now
-        .saturating_add(LINK_GRANT_SECONDS)
-        .min(link.expires_at.unwrap_or(u64::MAX));
     Ok(Json(OpenedLink {
         size: doc.size,
         metadata: encode_b64(&doc.metadata),
         envelope: encode_b64(&link.envelope),
         expires_at: link.expires_at,
-        downloads_left: link.max_downloads.map(|m| m.saturating_sub(link.downloads)),
-        download_token: issue_grant(&state, link.id, grant_expires)?.into(),
-        download_expires_at: grant_expires,
+        downloads_left: downloads_left(&link),
+    }))
+}
+
+fn downloads_left(link: &Link) -> Option<u32> {
+    link.max_downloads.map(|m| m.saturating_sub(link.downloads))
+}
+
+/// Hands out a download grant for a link, anonymously: counts one opening, unless the
+/// same grant id was counted less than [`LINK_REUSE_SECONDS`](crate::store::LINK_REUSE_SECONDS) ago (see the module docs).
+#[utoipa::path(post, path = "/v1/links/{id}/grants", tag = "links",
+    description = "Asks a link for a download grant, anonymously, after the page has checked its key against the envelope of `GET /v1/links/{id}`. `grant` is a random id the page chose (16 bytes, base64url) and keeps: the first request with it counts one opening against `max_downloads`; asking again with the same id within ten minutes (a reload, or a retry after a lost answer) returns the same grant with `counted: false`, even if that opening used the link up. After ten minutes the same id counts a new opening. The `download_token` serves the payload for one hour after it was counted, never past the link's expiry. 410 `/problems/gone` once the link is expired or used up; 422 for a malformed grant id; 429 past the per-address budget of link requests.",
+    params(("id" = String, Path, description = "link id")),
+    request_body = AskGrant,
+    responses((status = 200, body = LinkGrantView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn grant_link(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiPath(id): ApiPath<Id>,
+    ApiJson(body): ApiJson<AskGrant>,
+) -> AppResult<Json<LinkGrantView>> {
+    throttle(&state, &ip).await?;
+    let grant = grant_id_digest(&body.grant).ok_or_else(|| {
+        AppError::Unprocessable("grant must be 16 random bytes, base64url".into())
+    })?;
+    let now = state.now();
+    // Counted, remembered and durable in one step: a crash cannot give a limit of 1 a
+    // second opening, and concurrent requests cannot both take the last one.
+    let (link, granted) = match state.records.grant_link(id, grant, now).await? {
+        None => return Err(AppError::NotFound),
+        Some(LinkOpen::Exhausted) => return Err(AppError::Gone),
+        Some(LinkOpen::Opened(link, granted)) => (link, granted),
+    };
+    let expires = granted
+        .issued_at
+        .saturating_add(LINK_GRANT_SECONDS)
+        .min(link.expires_at.unwrap_or(u64::MAX));
+    if granted.counted {
+        tracing::info!(link = %id, "link opening counted");
+    }
+    Ok(Json(LinkGrantView {
+        download_token: issue_grant(&state, link.id, expires)?.into(),
+        download_expires_at: expires,
+        counted: granted.counted,
+        downloads_left: downloads_left(&link),
     }))
 }
 
 /// Streams the payload behind a link, anonymously, with Range. The download was counted
-/// when the link was opened: this request needs that opening's `download_token` as
+/// when its grant was handed out: this request needs that grant's `download_token` as
 /// `?grant=`, which serves the payload, Range continuations of an interrupted download
-/// included, until the grant expires ([`LINK_GRANT_SECONDS`] after the opening, never past
-/// the link's expiry), even if that opening used the link up. Without a valid grant: 410
-/// once the link is expired or used up, 409 while it can still be opened.
+/// included, until it expires ([`LINK_GRANT_SECONDS`] after the grant was counted, never
+/// past the link's expiry), even if that grant used the link up. Without a valid token:
+/// 410 once the link is expired or used up, 409 while it can still be granted.
 #[utoipa::path(get, path = "/v1/links/{id}/payload", tag = "links",
-    description = "Streams the payload behind a link, anonymously, with Range. Downloads are counted when the link is opened (`GET /v1/links/{id}`), not here: pass that opening's `download_token` as `grant`. A grant serves its download, including Range requests that resume an interrupted one, for one hour after the opening and never past the link's expiry, even when that opening used the link up. Without a valid grant the payload is refused with 410 `/problems/gone` once the link is expired or its download count is used up (the same problem as opening it), and with 409 while the link can still be opened.",
+    description = "Streams the payload behind a link, anonymously, with Range. Downloads are counted when a grant is handed out (`POST /v1/links/{id}/grants`), not here: pass that grant's `download_token` as `grant`. A token serves its download, including Range requests that resume an interrupted one, for one hour after the grant was counted and never past the link's expiry, even when that grant used the link up. Without a valid token the payload is refused with 410 `/problems/gone` once the link is expired or its download count is used up, and with 409 while the link can still be granted.",
     params(("id" = String, Path, description = "link id"), LinkPayloadQuery),
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
@@ -458,7 +561,7 @@ pub async fn link_payload(
             return Err(AppError::Gone);
         }
         return Err(AppError::Conflict(
-            "open the link first and pass its download_token as ?grant=".into(),
+            "ask POST /v1/links/{id}/grants first and pass its download_token as ?grant=".into(),
         ));
     }
     payload_response(&state, &doc, &headers).await

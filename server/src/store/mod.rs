@@ -71,6 +71,15 @@ pub const ID_BYTES: usize = 16;
 /// last opening before the sweeper removes it.
 pub const LINK_GRANT_SECONDS: u64 = 3600;
 
+/// How long a link remembers a grant it handed out: asking again with the same grant id
+/// within this window (the visitor reloading the link page) gets the same grant back
+/// without counting a new opening ([`Link::grant`]).
+pub const LINK_REUSE_SECONDS: u64 = 600;
+
+/// Most grants a link remembers for re-use; past this the oldest is forgotten (asking
+/// with it again then counts a new opening, as after the window).
+pub const LINK_GRANTS_KEPT: usize = 32;
+
 /// Most logins kept between their two messages; beyond, new ones are refused
 /// ([`StoreError::TooManyPending`]) until some expire.
 pub const MAX_PENDING_LOGINS: u64 = 10_000;
@@ -486,6 +495,75 @@ pub struct Link {
     /// When it was last opened (unix seconds); absent until the first opening.
     #[serde(default)]
     pub last_opened_at: Option<u64>,
+    /// The grants counted in the last [`LINK_REUSE_SECONDS`], at most
+    /// [`LINK_GRANTS_KEPT`], oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<LinkGrant>,
+}
+
+/// One counted opening of a link, remembered for a while so that asking again with the
+/// same grant id does not count again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkGrant {
+    /// Digest of the grant id the visitor's page chose.
+    pub grant: Digest,
+    /// When it was counted (unix seconds).
+    pub issued_at: u64,
+}
+
+impl Link {
+    /// Whether `grant` was counted for this link less than [`LINK_REUSE_SECONDS`] ago.
+    pub fn recent_grant(&self, grant: &Digest, now: u64) -> Option<LinkGrant> {
+        self.grants
+            .iter()
+            .find(|g| g.grant == *grant && now < g.issued_at.saturating_add(LINK_REUSE_SECONDS))
+            .copied()
+    }
+
+    /// The rule of [`Records::grant_link`], which every backend applies inside its one
+    /// atomic step: a grant id counted less than [`LINK_REUSE_SECONDS`] ago is handed
+    /// back as it was (uncounted) while the link has not expired, even if that opening
+    /// used it up; any other counts one opening if the link is neither expired nor used
+    /// up. Forgets grants past the window. `None`: expired or used up.
+    pub fn grant(&mut self, grant: Digest, now: u64) -> Option<LinkGranted> {
+        if self.expires_at.is_some_and(|t| now >= t) {
+            return None;
+        }
+        if let Some(g) = self.recent_grant(&grant, now) {
+            return Some(LinkGranted {
+                issued_at: g.issued_at,
+                counted: false,
+            });
+        }
+        if self.max_downloads.is_some_and(|m| self.downloads >= m) {
+            return None;
+        }
+        self.grants
+            .retain(|g| now < g.issued_at.saturating_add(LINK_REUSE_SECONDS));
+        if self.grants.len() >= LINK_GRANTS_KEPT {
+            self.grants.remove(0);
+        }
+        self.grants.push(LinkGrant {
+            grant,
+            issued_at: now,
+        });
+        self.downloads = self.downloads.saturating_add(1);
+        self.last_opened_at = Some(now);
+        Some(LinkGranted {
+            issued_at: now,
+            counted: true,
+        })
+    }
+}
+
+/// A grant handed out by [`Link::grant`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkGranted {
+    /// When its opening was counted (unix seconds): the grant's validity runs from here.
+    pub issued_at: u64,
+    /// Whether this request counted it (false: handed back within the re-use window).
+    pub counted: bool,
 }
 
 impl fmt::Debug for Link {
@@ -497,11 +575,12 @@ impl fmt::Debug for Link {
     }
 }
 
-/// Result of opening a link.
+/// Result of asking a link for a download grant ([`Records::grant_link`]).
 #[derive(Debug)]
 pub enum LinkOpen {
-    /// Counted; here is the link.
-    Opened(Link),
+    /// Granted (counted now, or handed back within the re-use window); the link as stored
+    /// after this step.
+    Opened(Link, LinkGranted),
     /// Expired or download limit reached.
     Exhausted,
 }
@@ -905,9 +984,10 @@ pub trait Records: Send + Sync + 'static {
     async fn put_link(&self, link: &Link) -> StoreResult<()>;
     /// A link by id, without counting.
     async fn link(&self, id: Id) -> StoreResult<Option<Link>>;
-    /// Counts one opening if the link is still valid at `now` and records `now` as its
-    /// last opening, atomically; durable before it returns.
-    async fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>>;
+    /// Hands out the download grant `grant` (a digest of the id the visitor's page chose)
+    /// by [`Link::grant`]'s rule, in one atomic and durable step: concurrent requests on a
+    /// link with one opening left get exactly one grant. `None`: no such link.
+    async fn grant_link(&self, id: Id, grant: Digest, now: u64) -> StoreResult<Option<LinkOpen>>;
     /// Links of a document.
     async fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>>;
     /// Deletes a link; whether one was there.

@@ -28,9 +28,9 @@ use tokio_postgres::{NoTls, Row};
 use super::attempts::{DEVICE_TTL_SECONDS, MAX_DEVICES_PER_ACCOUNT};
 use super::{
     Account, AttemptPolicy, Attempts, Budget, CredentialChange, Device, Digest, Document,
-    EnvelopeRecord, Export, Id, Invite, Link, LinkOpen, Org, PendingLogin, Records, RecoveryDeal,
-    RecoveryFinish, RecoveryRequest, RequestChange, RequestState, Role, Session, StoreError,
-    StoreResult, Sweep, Throttled, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
+    EnvelopeRecord, Export, Id, Invite, Link, LinkGrant, LinkOpen, Org, PendingLogin, Records,
+    RecoveryDeal, RecoveryFinish, RecoveryRequest, RequestChange, RequestState, Role, Session,
+    StoreError, StoreResult, Sweep, Throttled, LINK_GRANT_SECONDS, MAX_PENDING_LOGINS,
 };
 
 /// The schema versions, in order: (version, name, SQL).
@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         4,
         "login budgets",
         include_str!("../../migrations/0004_login_budgets.sql"),
+    ),
+    (
+        5,
+        "link grants",
+        include_str!("../../migrations/0005_links.sql"),
     ),
     (
         6,
@@ -234,7 +239,42 @@ fn envelope_of(row: &Row) -> StoreResult<EnvelopeRecord> {
 }
 
 const LINK_COLUMNS: &str =
-    "id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at";
+    "id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at, grants";
+
+/// Bytes of one remembered link grant in the `grants` column: the digest (32) and the
+/// time it was counted (8, big-endian).
+const LINK_GRANT_ROW_BYTES: usize = 32 + 8;
+
+fn grants_bytes(grants: &[LinkGrant]) -> StoreResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(grants.len() * LINK_GRANT_ROW_BYTES);
+    for g in grants {
+        out.extend_from_slice(&g.grant.0);
+        out.extend_from_slice(&i64_of(g.issued_at)?.to_be_bytes());
+    }
+    Ok(out)
+}
+
+fn grants_of(bytes: &[u8]) -> StoreResult<Vec<LinkGrant>> {
+    if bytes.len() % LINK_GRANT_ROW_BYTES != 0 {
+        return Err(StoreError::Backend(
+            "links.grants is not whole grants".into(),
+        ));
+    }
+    bytes
+        .chunks_exact(LINK_GRANT_ROW_BYTES)
+        .map(|row| {
+            let (digest, at) = row.split_at(32);
+            let mut d = [0u8; 32];
+            d.copy_from_slice(digest);
+            let mut be = [0u8; 8];
+            be.copy_from_slice(at);
+            Ok(LinkGrant {
+                grant: Digest(d),
+                issued_at: u64_of(i64::from_be_bytes(be))?,
+            })
+        })
+        .collect()
+}
 
 fn link_of(row: &Row) -> StoreResult<Link> {
     let id: Vec<u8> = row.try_get("id").map_err(db)?;
@@ -250,6 +290,7 @@ fn link_of(row: &Row) -> StoreResult<Link> {
         max_downloads: max.map(u32::try_from).transpose().map_err(backend)?,
         downloads: u32::try_from(downloads).map_err(backend)?,
         last_opened_at: opt_u64(row.try_get("last_opened_at").map_err(db)?)?,
+        grants: grants_of(&row.try_get::<_, Vec<u8>>("grants").map_err(db)?)?,
     })
 }
 
@@ -1414,8 +1455,8 @@ impl Records for PgRecords {
             return Err(StoreError::NotCommitted);
         }
         exec(&tx,
-            "INSERT INTO links (id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO links (id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at, grants)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &link.id.0.as_slice(),
                 &link.doc.0.as_slice(),
@@ -1425,6 +1466,7 @@ impl Records for PgRecords {
                 &link.max_downloads.map(i32_of).transpose()?,
                 &i32_of(link.downloads)?,
                 &opt_i64(link.last_opened_at)?,
+                &grants_bytes(&link.grants)?,
             ],
         )
         .await
@@ -1447,22 +1489,35 @@ impl Records for PgRecords {
             .transpose()
     }
 
-    async fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>> {
-        let client = self.client().await?;
-        let sql = format!(
-            "UPDATE links SET downloads = downloads + 1, last_opened_at = $2
-             WHERE id = $1 AND (expires_at IS NULL OR $2 < expires_at)
-               AND (max_downloads IS NULL OR downloads < max_downloads)
-             RETURNING {LINK_COLUMNS}"
-        );
-        if let Some(row) = opt(&client, &sql, &[&id.0.as_slice(), &i64_of(now)?])
+    async fn grant_link(&self, id: Id, grant: Digest, now: u64) -> StoreResult<Option<LinkOpen>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The row lock orders concurrent grants of one link: each sees the count and the
+        // remembered grants the previous one committed.
+        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE id = $1 FOR UPDATE");
+        let Some(row) = opt(&tx, &sql, &[&id.0.as_slice()]).await.map_err(db)? else {
+            return Ok(None);
+        };
+        let mut link = link_of(&row)?;
+        let Some(granted) = link.grant(grant, now) else {
+            return Ok(Some(LinkOpen::Exhausted));
+        };
+        if granted.counted {
+            exec(
+                &tx,
+                "UPDATE links SET downloads = $2, last_opened_at = $3, grants = $4 WHERE id = $1",
+                &[
+                    &id.0.as_slice(),
+                    &i32_of(link.downloads)?,
+                    &opt_i64(link.last_opened_at)?,
+                    &grants_bytes(&link.grants)?,
+                ],
+            )
             .await
-            .map_err(db)?
-        {
-            return Ok(Some(LinkOpen::Opened(link_of(&row)?)));
+            .map_err(db)?;
         }
-        drop(client);
-        Ok(self.link(id).await?.map(|_| LinkOpen::Exhausted))
+        tx.commit().await.map_err(db)?;
+        Ok(Some(LinkOpen::Opened(link, granted)))
     }
 
     async fn links_of(&self, doc: Id) -> StoreResult<Vec<Link>> {
@@ -2039,8 +2094,8 @@ impl Records for PgRecords {
         }
         for l in &export.links {
             exec(&tx,
-                "INSERT INTO links (id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO links (id, doc, envelope, created_at, expires_at, max_downloads, downloads, last_opened_at, grants)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &l.id.0.as_slice(),
                     &l.doc.0.as_slice(),
@@ -2050,6 +2105,7 @@ impl Records for PgRecords {
                     &l.max_downloads.map(i32_of).transpose()?,
                     &i32_of(l.downloads)?,
                     &opt_i64(l.last_opened_at)?,
+                    &grants_bytes(&l.grants)?,
                 ],
             )
             .await

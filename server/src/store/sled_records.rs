@@ -1235,21 +1235,19 @@ impl Records for SledRecords {
         get(&self.t.links, &id.0)
     }
 
-    async fn open_link(&self, id: Id, now: u64) -> StoreResult<Option<LinkOpen>> {
+    async fn grant_link(&self, id: Id, grant: Digest, now: u64) -> StoreResult<Option<LinkOpen>> {
         let _gate = self.gate.read().await;
         let opened = tx_result(self.t.links.transaction(|links| {
             let Some(mut link) = get_tx::<Link>(links, &id.0)? else {
                 return Ok(None);
             };
-            let expired = link.expires_at.is_some_and(|t| now >= t);
-            let used_up = link.max_downloads.is_some_and(|m| link.downloads >= m);
-            if expired || used_up {
+            let Some(granted) = link.grant(grant, now) else {
                 return Ok(Some(LinkOpen::Exhausted));
+            };
+            if granted.counted {
+                links.insert(id.0.as_slice(), tx_encode(&link)?)?;
             }
-            link.downloads = link.downloads.saturating_add(1);
-            link.last_opened_at = Some(now);
-            links.insert(id.0.as_slice(), tx_encode(&link)?)?;
-            Ok(Some(LinkOpen::Opened(link)))
+            Ok(Some(LinkOpen::Opened(link, granted)))
         }));
         // The count must survive a crash, or a limit of 1 could be exceeded.
         self.durably(opened).await

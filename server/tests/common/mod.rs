@@ -143,6 +143,13 @@ impl TestServer {
         self.clock.load(Ordering::SeqCst)
     }
 
+    /// Asks link `lid` for a download grant with the visitor's grant id `grant` (see
+    /// [`grant_id`]), as the link page does after checking its key.
+    pub fn link_grant(&self, lid: &str, grant: &str) -> RequestBuilder {
+        self.req(Method::POST, &format!("/v1/links/{lid}/grants"), None)
+            .json(&json!({ "grant": grant }))
+    }
+
     pub fn req(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
         let r = self.client.request(method, format!("{}{}", self.url, path));
         match token {
@@ -334,6 +341,11 @@ impl TestServer {
 
 pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
+}
+
+/// A visitor's grant id, distinct per `n` (16 bytes, base64url as the page sends it).
+pub fn grant_id(n: u8) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([n; 16])
 }
 
 pub fn unb64(text: &str) -> Vec<u8> {

@@ -18,7 +18,8 @@ use coffre_server::store::{
     sweep_payloads, Account, Approval, AttemptPolicy, Attempts, Budget, CredentialChange,
     DealShare, Decision, Device, Digest, Document, EnvelopeRecord, Export, Id, Invite, Link,
     LinkOpen, Org, Payloads, PendingLogin, Records, RecoveryDeal, RecoveryFinish, RecoveryRequest,
-    RequestChange, RequestState, Role, Session, StoreError, LINK_GRANT_SECONDS, PIECE_BYTES,
+    RequestChange, RequestState, Role, Session, StoreError, LINK_GRANTS_KEPT, LINK_GRANT_SECONDS,
+    LINK_REUSE_SECONDS, PIECE_BYTES,
 };
 use futures_util::future::join_all;
 use futures_util::TryStreamExt as _;
@@ -183,7 +184,13 @@ fn link(doc: Id, max_downloads: Option<u32>, expires_at: Option<u64>) -> Link {
         max_downloads,
         downloads: 0,
         last_opened_at: None,
+        grants: Vec::new(),
     }
+}
+
+/// A visitor's grant id digest, distinct per `n`.
+fn grant(n: u8) -> Digest {
+    Digest([n; 32])
 }
 
 fn session(account: Id, expires_at: u64, epoch: u64) -> Session {
@@ -1159,39 +1166,116 @@ pub async fn link_openings_are_counted_exactly(b: &Backend) {
     let l = link(doc.id, Some(7), Some(NOW + 100));
     b.records.put_link(&l).await.unwrap();
     let records = Arc::clone(&b.records);
-    let results = concurrently(30, move |_| {
+    // 30 visitors at once, each with their own grant id, and each asking twice.
+    let results = concurrently(60, move |i| {
         let records = Arc::clone(&records);
-        async move { records.open_link(l.id, NOW).await.unwrap() }
+        async move {
+            let g = grant(u8::try_from(i % 30).unwrap());
+            records.grant_link(l.id, g, NOW).await.unwrap()
+        }
     })
     .await;
-    let opened = results
+    let counted = results
         .iter()
-        .filter(|r| matches!(r, Some(LinkOpen::Opened(_))))
+        .filter(|r| matches!(r, Some(LinkOpen::Opened(_, g)) if g.counted))
         .count();
-    let exhausted = results
-        .iter()
-        .filter(|r| matches!(r, Some(LinkOpen::Exhausted)))
-        .count();
-    assert_eq!((opened, exhausted), (7, 23));
+    assert_eq!(counted, 7);
     let stored = b.records.link(l.id).await.unwrap().unwrap();
     assert_eq!(stored.downloads, 7);
     assert_eq!(stored.last_opened_at, Some(NOW));
-    // An expired link opens no more; an unknown one is not there.
-    let unlimited = link(doc.id, None, Some(NOW + 100));
-    b.records.put_link(&unlimited).await.unwrap();
+    assert_eq!(stored.grants.len(), 7);
+    // Each of the seven granted ids gets its grant back, uncounted, within the window,
+    // although the link is used up; any other id is refused.
+    for g in &stored.grants {
+        let again = b.records.grant_link(l.id, g.grant, NOW + 5).await.unwrap();
+        assert!(
+            matches!(again, Some(LinkOpen::Opened(_, ref x)) if !x.counted && x.issued_at == NOW),
+            "{again:?}"
+        );
+    }
     assert!(matches!(
-        b.records.open_link(unlimited.id, NOW + 99).await.unwrap(),
-        Some(LinkOpen::Opened(_))
-    ));
-    assert!(matches!(
-        b.records.open_link(unlimited.id, NOW + 100).await.unwrap(),
+        b.records.grant_link(l.id, grant(200), NOW).await.unwrap(),
         Some(LinkOpen::Exhausted)
     ));
-    assert!(b.records.open_link(id(), NOW).await.unwrap().is_none());
-    assert_eq!(b.records.links_of(doc.id).await.unwrap().len(), 2);
+    assert_eq!(b.records.link(l.id).await.unwrap().unwrap().downloads, 7);
+
+    // A link with one opening: many concurrent fetches with different ids, one grant.
+    let one = link(doc.id, Some(1), None);
+    b.records.put_link(&one).await.unwrap();
+    let records = Arc::clone(&b.records);
+    let results = concurrently(20, move |i| {
+        let records = Arc::clone(&records);
+        async move {
+            let g = grant(100 + u8::try_from(i).unwrap());
+            records.grant_link(one.id, g, NOW).await.unwrap()
+        }
+    })
+    .await;
+    let granted: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            Some(LinkOpen::Opened(_, g)) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(granted.len(), 1, "{results:?}");
+    assert!(granted[0].counted);
+
+    // The window: the same id counts once within it, again after it.
+    let unlimited = link(doc.id, None, Some(NOW + 10_000));
+    b.records.put_link(&unlimited).await.unwrap();
+    for (at, counted, downloads) in [
+        (NOW, true, 1),
+        (NOW + LINK_REUSE_SECONDS - 1, false, 1),
+        (NOW + LINK_REUSE_SECONDS, true, 2),
+        (NOW + LINK_REUSE_SECONDS + 1, false, 2),
+    ] {
+        let r = b
+            .records
+            .grant_link(unlimited.id, grant(1), at)
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, Some(LinkOpen::Opened(ref link, g)) if g.counted == counted && link.downloads == downloads),
+            "at +{}: {r:?}",
+            at - NOW
+        );
+    }
+    // Grants past the window are forgotten, and at most LINK_GRANTS_KEPT are kept.
+    let at = NOW + 3 * LINK_REUSE_SECONDS;
+    for n in 0..u8::try_from(LINK_GRANTS_KEPT + 3).unwrap() {
+        b.records
+            .grant_link(unlimited.id, grant(n), at)
+            .await
+            .unwrap();
+    }
+    let stored = b.records.link(unlimited.id).await.unwrap().unwrap();
+    assert_eq!(stored.grants.len(), LINK_GRANTS_KEPT);
+    assert_eq!(stored.grants[0].grant, grant(3));
+    assert_eq!(
+        stored.downloads,
+        2 + u32::try_from(LINK_GRANTS_KEPT + 3).unwrap()
+    );
+
+    // An expired link grants no more, not even a recent grant again; an unknown one is
+    // not there.
+    assert!(matches!(
+        b.records
+            .grant_link(unlimited.id, grant(5), NOW + 10_000)
+            .await
+            .unwrap(),
+        Some(LinkOpen::Exhausted)
+    ));
+    assert!(b
+        .records
+        .grant_link(id(), grant(1), NOW)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(b.records.links_of(doc.id).await.unwrap().len(), 3);
     assert!(b.records.delete_link(unlimited.id).await.unwrap());
     assert!(!b.records.delete_link(unlimited.id).await.unwrap());
-    assert_eq!(b.records.links_of(doc.id).await.unwrap().len(), 1);
+    assert_eq!(b.records.links_of(doc.id).await.unwrap().len(), 2);
     assert!(matches!(
         b.records.put_link(&link(id(), None, None)).await,
         Err(StoreError::NotFound)
@@ -1268,7 +1352,10 @@ pub async fn sweep_removes_what_expired_and_keeps_the_rest(b: &Backend) {
     for l in [&expired_link, &used_up, &open] {
         b.records.put_link(l).await.unwrap();
     }
-    b.records.open_link(used_up.id, NOW).await.unwrap();
+    b.records
+        .grant_link(used_up.id, grant(1), NOW)
+        .await
+        .unwrap();
     let login = PendingLogin {
         sealed_state: vec![1],
         account: None,
@@ -1535,7 +1622,7 @@ async fn populate(b: &Backend) {
         .unwrap();
     let l = link(doc.id, Some(3), None);
     b.records.put_link(&l).await.unwrap();
-    b.records.open_link(l.id, NOW).await.unwrap();
+    b.records.grant_link(l.id, grant(1), NOW).await.unwrap();
     let policy = AttemptPolicy::default();
     b.records
         .count_login_attempt(&hash(41), NOW, &policy)
@@ -1609,9 +1696,14 @@ pub async fn export_then_import_gives_the_same_records(from: &Backend, to: &Back
         .unwrap();
     assert_eq!(to.records.shared_with(w.id).await.unwrap().len(), 1);
     let l = &export.links[0];
+    // The grant counted before the copy is still known to the copy.
     assert!(matches!(
-        to.records.open_link(l.id, NOW).await.unwrap(),
-        Some(LinkOpen::Opened(opened)) if opened.downloads == 2
+        to.records.grant_link(l.id, grant(1), NOW).await.unwrap(),
+        Some(LinkOpen::Opened(opened, g)) if opened.downloads == 1 && !g.counted
+    ));
+    assert!(matches!(
+        to.records.grant_link(l.id, grant(2), NOW).await.unwrap(),
+        Some(LinkOpen::Opened(opened, g)) if opened.downloads == 2 && g.counted
     ));
     assert!(matches!(
         to.records

@@ -26,6 +26,26 @@ use crate::error::{AppError, AppResult, Problem};
 use crate::store::{is_stream_length, Document, EnvelopeRecord, Id};
 use crate::AppState;
 
+/// The size limits a client checks before encrypting anything (`GET /v1/limits`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsView {
+    /// Largest payload of one document (bytes of ciphertext, age STREAM).
+    pub max_document_bytes: u64,
+    /// Total payload bytes one account may own.
+    pub quota_bytes: u64,
+}
+
+/// The size limits of this server, public: the web app shows the largest document on its
+/// upload screen and refuses a bigger file before spending minutes encrypting it.
+#[utoipa::path(get, path = "/v1/limits", tag = "documents",
+    responses((status = 200, body = LimitsView)))]
+pub async fn limits(State(state): State<AppState>) -> Json<LimitsView> {
+    Json(LimitsView {
+        max_document_bytes: state.limits.max_document_bytes,
+        quota_bytes: state.limits.quota_bytes,
+    })
+}
+
 /// Body of `POST /v1/documents`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
