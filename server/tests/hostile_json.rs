@@ -360,6 +360,14 @@ async fn every_json_route_refuses_hostile_bodies_with_a_problem_and_writes_nothi
             Some(&amina.token),
             json!({"envelope": junk, "expires_at": s.now() + 60, "max_downloads": 3}),
         ),
+        // A visitor's grant: the document's id is no link's, so refused whatever the body,
+        // and nothing may be counted.
+        (
+            Method::POST,
+            format!("/v1/links/{doc}/grants"),
+            None,
+            json!({"grant": junk}),
+        ),
         // Recovery through referents. The request routes name the document's id, which is
         // no request's: refused whatever the body.
         (
