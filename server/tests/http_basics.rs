@@ -269,6 +269,40 @@ async fn the_openapi_document_lists_exactly_the_routed_operations() {
         }
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The path parameters are exactly the path's `{…}` segments: a query struct once
+    // showed up as "in": "path" (required, with its name in no path).
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let segments: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let in_path: Vec<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(in_path, segments, "{method} {path}");
+        }
+    }
+    for (path, method, query) in [
+        ("/v1/documents/{id}/payload", "patch", "offset"),
+        ("/v1/links/{id}/payload", "get", "grant"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let param = params.iter().find(|p| p["name"] == query).unwrap();
+        assert_eq!(param["in"], "query", "{method} {path} {query}");
+    }
+    let grant = doc["paths"]["/v1/links/{id}/payload"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "grant")
+        .unwrap();
+    assert_eq!(grant["required"], false, "the grant is optional");
 }
 
 #[tokio::test]

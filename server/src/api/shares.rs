@@ -135,6 +135,7 @@ pub struct OpenedLink {
 
 /// Query of `GET /v1/links/{id}/payload`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LinkPayloadQuery {
     /// The `download_token` of an opening of this link.

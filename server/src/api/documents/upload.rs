@@ -143,6 +143,7 @@ pub struct UploadStatus {
 
 /// Query of `PATCH …/payload`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetQuery {
     /// Where this body starts in the payload; must equal the stored length.
