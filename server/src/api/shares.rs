@@ -58,6 +58,7 @@ pub struct PutEnvelope {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShareView {
     /// Recipient account id.
+    #[schema(value_type = Id, inline)]
     pub recipient: String,
     /// Recipient handle.
     pub handle: Option<String>,
@@ -85,8 +86,10 @@ pub struct CreateLink {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkView {
     /// Link id (goes in the URL path).
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Document id.
+    #[schema(value_type = Id, inline)]
     pub document: String,
     /// Creation time (unix seconds).
     pub created_at: u64,
@@ -193,8 +196,8 @@ fn check_expiry(expires_at: Option<u64>, now: u64) -> AppResult<()> {
 
 /// Adds or replaces a recipient's envelope (owner only, committed documents only).
 #[utoipa::path(put, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
-    params(("id" = String, Path, description = "document id"),
-           ("recipient" = String, Path, description = "recipient account id")),
+    params(("id" = inline(Id), Path, description = "document id"),
+           ("recipient" = inline(Id), Path, description = "recipient account id")),
     request_body = PutEnvelope,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -229,7 +232,7 @@ pub async fn put_envelope(
 
 /// Lists a document's shares (owner only); expired ones are purged.
 #[utoipa::path(get, path = "/v1/documents/{id}/envelopes", tag = "shares",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = [ShareView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_envelopes(
@@ -258,8 +261,8 @@ pub async fn list_envelopes(
 /// Revokes a share: by the owner, or by the recipient dropping it. The envelope is
 /// deleted, not flagged.
 #[utoipa::path(delete, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
-    params(("id" = String, Path, description = "document id"),
-           ("recipient" = String, Path, description = "recipient account id")),
+    params(("id" = inline(Id), Path, description = "document id"),
+           ("recipient" = inline(Id), Path, description = "recipient account id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn revoke(
@@ -314,7 +317,7 @@ pub async fn shared_with_me(
 
 /// Creates a link to a committed document (owner only).
 #[utoipa::path(post, path = "/v1/documents/{id}/links", tag = "links",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     request_body = CreateLink,
     responses((status = 201, body = LinkView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -352,7 +355,7 @@ pub async fn create_link(
 
 /// Lists a document's links (owner only).
 #[utoipa::path(get, path = "/v1/documents/{id}/links", tag = "links",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = [LinkView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_links(
@@ -367,7 +370,7 @@ pub async fn list_links(
 
 /// Deletes a link (owner of its document only).
 #[utoipa::path(delete, path = "/v1/links/{id}", tag = "links",
-    params(("id" = String, Path, description = "link id")),
+    params(("id" = inline(Id), Path, description = "link id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete_link(
@@ -386,7 +389,7 @@ pub async fn delete_link(
 /// once expired or used up.
 #[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
     description = "Opens a link, anonymously. Each opening counts one download against `max_downloads` and returns a `download_token`: the grant for that one download, valid until `download_expires_at` (one hour, never past the link's expiry). 410 `/problems/gone` once the link is expired or used up; 429 past the per-address budget of link openings.",
-    params(("id" = String, Path, description = "link id")),
+    params(("id" = inline(Id), Path, description = "link id")),
     responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn open_link(
     State(state): State<AppState>,
@@ -429,7 +432,7 @@ pub async fn open_link(
 /// once the link is expired or used up, 409 while it can still be opened.
 #[utoipa::path(get, path = "/v1/links/{id}/payload", tag = "links",
     description = "Streams the payload behind a link, anonymously, with Range. Downloads are counted when the link is opened (`GET /v1/links/{id}`), not here: pass that opening's `download_token` as `grant`. A grant serves its download, including Range requests that resume an interrupted one, for one hour after the opening and never past the link's expiry, even when that opening used the link up. Without a valid grant the payload is refused with 410 `/problems/gone` once the link is expired or its download count is used up (the same problem as opening it), and with 409 while the link can still be opened.",
-    params(("id" = String, Path, description = "link id"), LinkPayloadQuery),
+    params(("id" = inline(Id), Path, description = "link id"), LinkPayloadQuery),
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, content_type = "application/octet-stream", body = Vec<u8>),

@@ -145,6 +145,7 @@ pub struct RecoveryLookup {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecoveryAccount {
     /// Account id (a stable stand-in for unknown handles).
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
 }
 

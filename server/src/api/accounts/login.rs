@@ -55,6 +55,7 @@ pub struct LoginStart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginStarted {
     /// Id of this login, to send back at finish.
+    #[schema(value_type = Id, inline)]
     pub login_id: String,
     /// OPAQUE KE2, base64.
     pub login_response: String,
@@ -73,6 +74,7 @@ const ATTEMPTS_LEFT_SHOWN: u32 = 3;
 #[serde(deny_unknown_fields)]
 pub struct LoginFinish {
     /// The id from the login start.
+    #[schema(value_type = Id, inline)]
     pub login_id: String,
     /// OPAQUE KE3, base64.
     pub login_finalization: String,

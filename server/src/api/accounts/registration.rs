@@ -27,6 +27,7 @@ pub struct RegistrationStart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegistrationStarted {
     /// The new account's id (OPAQUE credential id), to send back at finish.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// OPAQUE registration response, base64.
     pub registration_response: String,
@@ -39,8 +40,10 @@ pub struct RegistrationStarted {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// The id from the registration start.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
-    /// Handle (3–64 of `a-z 0-9 . _ -`).
+    /// Handle (3–64 of `a-z 0-9 . _ -`; trimmed and lowercased first).
+    #[schema(value_type = super::HandleText, inline)]
     pub handle: String,
     /// OPAQUE registration upload, base64.
     pub registration_upload: String,

@@ -14,7 +14,7 @@ use crate::AppState;
 
 /// Streams the payload (owner or current recipient), honouring a single `Range`.
 #[utoipa::path(get, path = "/v1/documents/{id}/payload", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, content_type = "application/octet-stream", body = Vec<u8>),

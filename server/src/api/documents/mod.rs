@@ -42,8 +42,10 @@ pub struct CreateDocument {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentView {
     /// Identifier.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Owner account id.
+    #[schema(value_type = Id, inline)]
     pub owner: String,
     /// Payload size (bytes).
     pub size: u64,
@@ -217,7 +219,7 @@ pub async fn list_own(
 
 /// One document, for its owner or a current recipient.
 #[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = DocumentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -231,7 +233,7 @@ pub async fn get_one(
 
 /// Deletes a document with its payload, envelopes and links (owner only).
 #[utoipa::path(delete, path = "/v1/documents/{id}", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete_one(

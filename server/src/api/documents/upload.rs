@@ -152,7 +152,7 @@ pub struct OffsetQuery {
 
 /// Upload progress (owner only): where to resume.
 #[utoipa::path(get, path = "/v1/documents/{id}/upload", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = UploadStatus), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn upload_status(
@@ -177,7 +177,7 @@ pub async fn upload_status(
 /// once more before the answer; if the connection breaks, what arrived is kept and
 /// `GET …/upload` says where to resume.
 #[utoipa::path(patch, path = "/v1/documents/{id}/payload", tag = "documents",
-    params(("id" = String, Path, description = "document id"), OffsetQuery),
+    params(("id" = inline(Id), Path, description = "document id"), OffsetQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = UploadStatus), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -359,7 +359,7 @@ async fn checkpoint(state: &AppState, id: Id, recorded: u64, written: u64) -> Ap
 
 /// Makes a fully uploaded document visible (owner only).
 #[utoipa::path(post, path = "/v1/documents/{id}/commit", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = DocumentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn commit(

@@ -42,9 +42,11 @@ pub struct NewRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestMade {
     /// Request id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// The account id the shares and the new credentials are bound to (a stable
     /// stand-in for a handle without an account).
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// 32 random bytes sealed to the ephemeral key (an age file), base64: showing them
     /// proves the device holds the ephemeral secret.
@@ -132,7 +134,7 @@ pub async fn ask_recovery(
 
 /// Where a request stands (for the asking device, which knows its id).
 #[utoipa::path(get, path = "/v1/recovery/requests/{id}", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn request_status(
     State(state): State<AppState>,
@@ -196,7 +198,7 @@ pub struct Proof {
 
 /// The asking device gives up its request.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/cancel", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = Proof,
     responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_request(
@@ -267,6 +269,7 @@ pub struct ReleaseBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReleasedShare {
     /// The referent who approved.
+    #[schema(value_type = Id, inline)]
     pub referent: String,
     /// Their handle (to name a wrong share).
     pub referent_handle: Option<String>,
@@ -282,6 +285,7 @@ pub struct ReleasedShare {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DealTarget {
     /// Account id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Handle.
     pub handle: String,
@@ -293,6 +297,7 @@ pub struct DealTarget {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Released {
     /// The account id everything is bound to.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// Shares needed.
     pub threshold: u8,
@@ -311,7 +316,7 @@ pub struct Released {
 /// Releases the approved shares to the device that holds the ephemeral key, once enough
 /// referents approved and the delay is over.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/release", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = ReleaseBody,
     responses((status = 200, body = Released), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn release(
@@ -403,7 +408,7 @@ pub struct FinishBody {
 
 /// Ends the recovery: new credentials, new kit, new deal; every old session ends.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/finish", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = FinishBody,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn finish(

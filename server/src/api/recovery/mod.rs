@@ -101,6 +101,7 @@ pub(crate) fn digest_field(field: &str, text: &str) -> AppResult<Vec<u8>> {
 #[serde(deny_unknown_fields)]
 pub struct DealShareBody {
     /// The referent's account id (a worker).
+    #[schema(value_type = Id, inline)]
     pub referent: String,
     /// The share's index, 1..=n.
     pub index: u8,
@@ -197,6 +198,7 @@ pub(crate) async fn check_deal(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestView {
     /// Request id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Where it stands (an open request past its end reads `expired`).
     pub state: String,
