@@ -187,9 +187,15 @@ fn check_grant(state: &AppState, link: Id, token: &str, now: u64) -> AppResult<b
         .is_ok())
 }
 
+/// An expiry must be in the future, and an `int64` as the OpenAPI document says: the
+/// records keep times as signed 64-bit integers (PostgreSQL `bigint`), so a larger one
+/// could not be stored.
 fn check_expiry(expires_at: Option<u64>, now: u64) -> AppResult<()> {
     match expires_at {
         Some(t) if t <= now => Err(AppError::Unprocessable("expires_at is in the past".into())),
+        Some(t) if i64::try_from(t).is_err() => Err(AppError::Unprocessable(
+            "expires_at is beyond the largest int64".into(),
+        )),
         _ => Ok(()),
     }
 }
