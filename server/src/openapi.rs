@@ -8,7 +8,7 @@
 //! what can name an account ([`accounts::HandleText`]).
 
 use axum::Json;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
@@ -37,6 +37,21 @@ impl PartialSchema for Id {
 }
 
 impl ToSchema for Id {}
+
+/// A payload as it travels, raw bytes (`application/octet-stream`), not JSON: what
+/// utoipa would make of `Vec<u8>` (an array of integers) is not what is sent.
+pub struct Binary;
+
+impl PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
 
 /// The API description.
 #[derive(OpenApi)]

@@ -435,6 +435,60 @@ async fn every_id_and_handle_in_the_openapi_document_has_the_pattern_the_server_
 }
 
 #[tokio::test]
+async fn payloads_ranges_and_base64_fields_are_documented_as_sent() {
+    let s = TestServer::start().await;
+    let doc: Value = s.req(Method::GET, "/v1/openapi.json", None).value().await;
+    let binary = json!({"type": "string", "format": "binary"});
+    for (path, method) in [
+        ("/v1/documents/{id}/payload", "get"),
+        ("/v1/links/{id}/payload", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        // Raw bytes, not the array of integers `Vec<u8>` would be in JSON.
+        for status in ["200", "206"] {
+            let content = &op["responses"][status]["content"]["application/octet-stream"];
+            assert_eq!(content["schema"], binary, "{method} {path} {status}");
+        }
+        // The Range the server honours, and what says which part was sent.
+        let range = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Range")
+            .unwrap_or_else(|| panic!("{method} {path}: no Range"));
+        assert_eq!(range["in"], "header");
+        assert_eq!(range["required"], false);
+        for status in ["206", "416"] {
+            let headers = &op["responses"][status]["headers"];
+            assert!(
+                headers["Content-Range"].is_object(),
+                "{method} {path} {status}"
+            );
+        }
+    }
+    let upload = &doc["paths"]["/v1/documents/{id}/payload"]["patch"]["requestBody"];
+    assert_eq!(
+        upload["content"]["application/octet-stream"]["schema"],
+        binary
+    );
+
+    // Every field the server decodes as base64 says so.
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("CreateDocument", "metadata"),
+        ("CreateDocument", "envelope"),
+        ("PutEnvelope", "envelope"),
+        ("LoginStart", "login_request"),
+        ("NewAccount", "bundle"),
+        ("DealShareBody", "sealed_share"),
+        ("DocumentView", "metadata"),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(property["contentEncoding"], "base64", "{schema}.{field}");
+    }
+}
+
+#[tokio::test]
 async fn every_answer_forbids_framing_and_referrers_and_api_answers_are_not_cached() {
     let s = TestServer::start().await;
     let amina = s.user("amina", Role::Beneficiary, None).await;

@@ -48,6 +48,7 @@ const LINK_GRANT_BYTES: usize = 8 + 32;
 #[serde(deny_unknown_fields)]
 pub struct PutEnvelope {
     /// Single-X25519-stanza age header for the recipient, base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
     /// Optional expiry (unix seconds), after which the server refuses and purges it.
     #[serde(default)]
@@ -73,6 +74,7 @@ pub struct ShareView {
 #[serde(deny_unknown_fields)]
 pub struct CreateLink {
     /// Envelope to the link key (whose secret stays in the URL fragment), base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
     /// Optional expiry (unix seconds).
     #[serde(default)]
@@ -123,8 +125,10 @@ pub struct OpenedLink {
     /// Payload size (bytes).
     pub size: u64,
     /// Sealed metadata, base64.
+    #[schema(content_encoding = "base64")]
     pub metadata: String,
     /// Envelope to the link key, base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
     /// Expiry (unix seconds).
     pub expires_at: Option<u64>,
@@ -438,10 +442,16 @@ pub async fn open_link(
 /// once the link is expired or used up, 409 while it can still be opened.
 #[utoipa::path(get, path = "/v1/links/{id}/payload", tag = "links",
     description = "Streams the payload behind a link, anonymously, with Range. Downloads are counted when the link is opened (`GET /v1/links/{id}`), not here: pass that opening's `download_token` as `grant`. A grant serves its download, including Range requests that resume an interrupted one, for one hour after the opening and never past the link's expiry, even when that opening used the link up. Without a valid grant the payload is refused with 410 `/problems/gone` once the link is expired or its download count is used up (the same problem as opening it), and with 409 while the link can still be opened.",
-    params(("id" = inline(Id), Path, description = "link id"), LinkPayloadQuery),
+    params(("id" = inline(Id), Path, description = "link id"), LinkPayloadQuery,
+        ("Range" = Option<String>, Header, nullable = false, description = "One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`: answered with 206; past the end, 416. Any other value (another unit, several ranges, bad syntax) is ignored and the whole payload sent (RFC 9110 §14.2).")),
     responses(
-        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, content_type = "application/octet-stream", body = inline(crate::openapi::Binary),
+            headers(("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, content_type = "application/octet-stream", body = inline(crate::openapi::Binary),
+            headers(("Accept-Ranges" = String, description = "`bytes`"),
+                    ("Content-Range" = String, description = "`bytes first-last/size`"))),
+        (status = 416, body = Problem, content_type = "application/problem+json",
+            headers(("Content-Range" = String, description = "`bytes */size`"))),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn link_payload(
     State(state): State<AppState>,

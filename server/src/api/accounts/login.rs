@@ -39,6 +39,7 @@ pub struct LoginStart {
     /// Handle.
     pub handle: String,
     /// OPAQUE KE1, base64.
+    #[schema(content_encoding = "base64")]
     pub login_request: String,
     /// The device credential this device received at an earlier login (`device_token`),
     /// if it has one for this handle: the attempt is then counted on the device's own
@@ -58,6 +59,7 @@ pub struct LoginStarted {
     #[schema(value_type = Id, inline)]
     pub login_id: String,
     /// OPAQUE KE2, base64.
+    #[schema(content_encoding = "base64")]
     pub login_response: String,
     /// Argon2id parameter version of the account.
     pub ksf_version: u16,
@@ -77,6 +79,7 @@ pub struct LoginFinish {
     #[schema(value_type = Id, inline)]
     pub login_id: String,
     /// OPAQUE KE3, base64.
+    #[schema(content_encoding = "base64")]
     pub login_finalization: String,
 }
 
@@ -90,6 +93,7 @@ pub struct LoggedIn {
     /// The account.
     pub account: AccountView,
     /// The identity sealed under the export key, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// A new device credential, when one was asked for (shown once; the server keeps
     /// only its hash). The device sends it as `device` at its next logins.

@@ -20,6 +20,7 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 pub struct RegistrationStart {
     /// OPAQUE registration request, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_request: String,
 }
 
@@ -30,6 +31,7 @@ pub struct RegistrationStarted {
     #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// OPAQUE registration response, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_response: String,
     /// Argon2id parameter version to use.
     pub ksf_version: u16,
@@ -46,16 +48,20 @@ pub struct NewAccount {
     #[schema(value_type = super::HandleText, inline)]
     pub handle: String,
     /// OPAQUE registration upload, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_upload: String,
     /// age X25519 recipient (`age1…`).
     pub public_key: String,
     /// Identity sealed under the export key (coffre-core key bundle), base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// Identity sealed under the recovery code, base64.
     #[serde(default)]
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: Option<String>,
     /// Verifier of the recovery token, base64 (32 bytes).
     #[serde(default)]
+    #[schema(content_encoding = "base64")]
     pub recovery_verifier: Option<String>,
 }
 

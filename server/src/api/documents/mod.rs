@@ -31,10 +31,12 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateDocument {
     /// Sealed metadata (name, type, category), base64.
+    #[schema(content_encoding = "base64")]
     pub metadata: String,
     /// Payload size in bytes (ciphertext, age STREAM).
     pub size: u64,
     /// The owner's envelope (single-X25519-stanza age header), base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
 }
 
@@ -58,8 +60,10 @@ pub struct DocumentView {
     /// Commit time (unix seconds).
     pub committed_at: Option<u64>,
     /// Sealed metadata, base64.
+    #[schema(content_encoding = "base64")]
     pub metadata: String,
     /// The caller's envelope, base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: Option<String>,
     /// When the caller's share expires (recipients only).
     pub expires_at: Option<u64>,

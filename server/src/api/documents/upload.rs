@@ -178,7 +178,7 @@ pub async fn upload_status(
 /// `GET …/upload` says where to resume.
 #[utoipa::path(patch, path = "/v1/documents/{id}/payload", tag = "documents",
     params(("id" = inline(Id), Path, description = "document id"), OffsetQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(content = inline(crate::openapi::Binary), content_type = "application/octet-stream"),
     responses((status = 200, body = UploadStatus), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn upload(

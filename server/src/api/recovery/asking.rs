@@ -50,6 +50,7 @@ pub struct RequestMade {
     pub account_id: String,
     /// 32 random bytes sealed to the ephemeral key (an age file), base64: showing them
     /// proves the device holds the ephemeral secret.
+    #[schema(content_encoding = "base64")]
     pub challenge: String,
     /// The request as it stands.
     pub request: RequestView,
@@ -262,6 +263,7 @@ pub struct ReleaseBody {
     /// The opened challenge, base64.
     pub proof: crate::api::Secret,
     /// OPAQUE registration request for the new PIN or passphrase, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_request: String,
 }
 
@@ -276,8 +278,10 @@ pub struct ReleasedShare {
     /// The share's index.
     pub index: u8,
     /// The share, as an age file to the ephemeral key, base64.
+    #[schema(content_encoding = "base64")]
     pub sealed_share: String,
     /// The commitment the person's browser made for this share when dealing, base64.
+    #[schema(content_encoding = "base64")]
     pub commitment: String,
 }
 
@@ -304,10 +308,12 @@ pub struct Released {
     /// The approved shares.
     pub shares: Vec<ReleasedShare>,
     /// The identity sealed under the recovery secret, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// The referents still there, to deal new shares to.
     pub referents: Vec<DealTarget>,
     /// OPAQUE registration response for the new secret, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_response: String,
     /// Argon2id parameter version.
     pub ksf_version: u16,
@@ -393,14 +399,19 @@ pub struct FinishBody {
     /// The opened challenge, base64.
     pub proof: crate::api::Secret,
     /// Token derived from the rebuilt recovery secret, base64 (32 bytes).
+    #[schema(content_encoding = "base64")]
     pub secret_token: String,
     /// OPAQUE registration upload for the new secret, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_upload: String,
     /// The identity sealed under the new export key, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// The identity sealed under a new recovery code (the new kit), base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: String,
     /// The new code's verifier, base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_verifier: String,
     /// New shares under a new recovery secret; absent to keep no referents.
     pub deal: Option<DealBody>,

@@ -106,8 +106,10 @@ pub struct DealShareBody {
     /// The share's index, 1..=n.
     pub index: u8,
     /// The share, as an age file to the referent's key, base64.
+    #[schema(content_encoding = "base64")]
     pub sealed_share: String,
     /// The share's commitment (32 bytes), base64.
+    #[schema(content_encoding = "base64")]
     pub commitment: String,
 }
 
@@ -120,8 +122,10 @@ pub struct DealBody {
     /// One per referent (n ≤ 10).
     pub shares: Vec<DealShareBody>,
     /// The identity sealed under the recovery secret (key bundle, `referents` kind), base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// Verifier of the token derived from the recovery secret (32 bytes), base64.
+    #[schema(content_encoding = "base64")]
     pub verifier: String,
 }
 

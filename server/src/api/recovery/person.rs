@@ -193,8 +193,10 @@ pub async fn cancel_my_recovery(
 #[serde(deny_unknown_fields)]
 pub struct NewKit {
     /// The identity sealed under the new recovery code, base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: String,
     /// Verifier of the new code's token (32 bytes), base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_verifier: String,
 }
 

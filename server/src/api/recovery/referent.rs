@@ -49,6 +49,7 @@ pub struct AskView {
     /// `approved`, `refused` (or withdrawn), or null.
     pub my_decision: Option<String>,
     /// This referent's share, sealed to their own key, base64.
+    #[schema(content_encoding = "base64")]
     pub my_share: Option<String>,
 }
 
@@ -141,6 +142,7 @@ pub async fn one_ask(
 #[serde(deny_unknown_fields)]
 pub struct ApproveBody {
     /// The referent's share, resealed to the request's ephemeral key (an age file), base64.
+    #[schema(content_encoding = "base64")]
     pub sealed_share: String,
 }
 
