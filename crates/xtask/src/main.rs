@@ -34,11 +34,15 @@ usage: cargo xtask <task> [options]
 tasks:
   test [--skip-lint]   the one test command (what CI runs): prerequisites, cargo fmt --check,
                        clippy -D warnings, coffre-core for wasm32, cargo test --workspace,
-                       a bounded run of every fuzz target, then the npm package:
+                       the server tests on PostgreSQL + S3, a bounded schemathesis run
+                       against the OpenAPI document, a bounded run of every fuzz target,
+                       then the npm package:
                        build pkg/, tsc, Node tests, Chromium tests,
                        then the web app end to end against the release server
   fuzz                 only the bounded fuzz run: cargo-fuzz (installed if missing), every
                        target in fuzz/ for a few seconds each
+  schemathesis         only the bounded schemathesis run (installed from PyPI if missing)
+                       against a seeded server's OpenAPI document
   lint                 prerequisites, cargo fmt --check, clippy -D warnings, wasm32 build
   run [--listen ADDR] [--data DIR]
                        build pkg/, the coffre CLI and coffre-server (release), then serve
@@ -134,6 +138,9 @@ fn main() -> ExitCode {
     run_steps(&ctx, steps)
 }
 
+/// The banner of the schemathesis step, in `test` and alone.
+const SCHEMATHESIS_STEP: &str = "schemathesis against the OpenAPI document (bounded)";
+
 /// The steps of the task named on the command line.
 fn plan(args: &[String]) -> Result<Vec<Step>> {
     let (task, options) = match args.split_first() {
@@ -153,11 +160,13 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 "server HTTP tests on PostgreSQL + S3",
                 cargo_test_postgres,
             ));
+            steps.push(Step::new(SCHEMATHESIS_STEP, schemathesis_step));
             steps.push(Step::new("bounded fuzz run (fuzz/)", fuzz_step));
             steps.extend(js_test_steps());
             steps
         }
         "fuzz" => vec![Step::new("bounded fuzz run (fuzz/)", fuzz_step)],
+        "schemathesis" => vec![Step::new(SCHEMATHESIS_STEP, schemathesis_step)],
         "lint" => {
             let mut steps = vec![prerequisites_step(false)];
             steps.extend(lint_steps());
@@ -496,9 +505,10 @@ mod tests {
         assert!(flags.finish().is_err());
         assert!(plan(&args(&["test", "--nope"])).is_err());
         assert!(plan(&args(&["nope"])).is_err());
-        assert_eq!(plan(&args(&["test"])).unwrap().len(), 15);
-        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 12);
+        assert_eq!(plan(&args(&["test"])).unwrap().len(), 16);
+        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 13);
         assert_eq!(plan(&args(&["fuzz"])).unwrap().len(), 1);
+        assert_eq!(plan(&args(&["schemathesis"])).unwrap().len(), 1);
         assert_eq!(plan(&args(&["build-pkg"])).unwrap().len(), 2);
         assert_eq!(
             plan(&args(&["build-pkg", "--dev", "--bench"]))
