@@ -1,12 +1,57 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and
 //! served at `/v1/openapi.json`. A test checks that it lists exactly the operations the
 //! router serves ([`crate::operations`]), and probes each one.
+//!
+//! The document says what the server really accepts, so that a generator of requests
+//! (schemathesis, run by `cargo xtask test`) can tell a wrong answer from a wrong
+//! question: ids carry their exact spelling ([`Id`]'s schema), handles the pattern of
+//! what can name an account ([`accounts::HandleText`]).
 
 use axum::Json;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::api::{accounts, documents, recovery, sessions, shares};
+use crate::store::{Id, ID_BYTES};
+
+/// Characters of an id in the API: its bytes in hex.
+pub const ID_CHARS: usize = 2 * ID_BYTES;
+
+/// The one spelling of an id that `Id::from_str` accepts: lowercase hex of exactly
+/// [`ID_BYTES`] bytes (uppercase is refused, so that one id has one spelling).
+pub fn id_pattern() -> String {
+    format!("^[0-9a-f]{{{ID_CHARS}}}$")
+}
+
+impl PartialSchema for Id {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(id_pattern()))
+            .min_length(Some(ID_CHARS))
+            .max_length(Some(ID_CHARS))
+            .into()
+    }
+}
+
+impl ToSchema for Id {}
+
+/// A payload as it travels, raw bytes (`application/octet-stream`), not JSON: what
+/// utoipa would make of `Vec<u8>` (an array of integers) is not what is sent.
+pub struct Binary;
+
+impl PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
 
 /// The API description.
 #[derive(OpenApi)]

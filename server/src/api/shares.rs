@@ -64,6 +64,7 @@ pub const LINK_GRANT_ID_BYTES: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct PutEnvelope {
     /// Single-X25519-stanza age header for the recipient, base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
     /// Optional expiry (unix seconds), after which the server refuses and purges it.
     #[serde(default)]
@@ -74,6 +75,7 @@ pub struct PutEnvelope {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShareView {
     /// Recipient account id.
+    #[schema(value_type = Id, inline)]
     pub recipient: String,
     /// Recipient handle.
     pub handle: Option<String>,
@@ -88,6 +90,7 @@ pub struct ShareView {
 #[serde(deny_unknown_fields)]
 pub struct CreateLink {
     /// Envelope to the link key (whose secret stays in the URL fragment), base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
     /// Optional expiry (unix seconds).
     #[serde(default)]
@@ -101,8 +104,10 @@ pub struct CreateLink {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkView {
     /// Link id (goes in the URL path).
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Document id.
+    #[schema(value_type = Id, inline)]
     pub document: String,
     /// Creation time (unix seconds).
     pub created_at: u64,
@@ -136,8 +141,10 @@ pub struct OpenedLink {
     /// Payload size (bytes).
     pub size: u64,
     /// Sealed metadata, base64.
+    #[schema(content_encoding = "base64")]
     pub metadata: String,
     /// Envelope to the link key, base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
     /// Expiry (unix seconds).
     pub expires_at: Option<u64>,
@@ -180,6 +187,7 @@ pub struct LinkGrantView {
 
 /// Query of `GET /v1/links/{id}/payload`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LinkPayloadQuery {
     /// The `download_token` of an opening of this link.
@@ -228,17 +236,23 @@ fn check_grant(state: &AppState, link: Id, token: &str, now: u64) -> AppResult<b
         .is_ok())
 }
 
+/// An expiry must be in the future, and an `int64` as the OpenAPI document says: the
+/// records keep times as signed 64-bit integers (PostgreSQL `bigint`), so a larger one
+/// could not be stored.
 fn check_expiry(expires_at: Option<u64>, now: u64) -> AppResult<()> {
     match expires_at {
         Some(t) if t <= now => Err(AppError::Unprocessable("expires_at is in the past".into())),
+        Some(t) if i64::try_from(t).is_err() => Err(AppError::Unprocessable(
+            "expires_at is beyond the largest int64".into(),
+        )),
         _ => Ok(()),
     }
 }
 
 /// Adds or replaces a recipient's envelope (owner only, committed documents only).
 #[utoipa::path(put, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
-    params(("id" = String, Path, description = "document id"),
-           ("recipient" = String, Path, description = "recipient account id")),
+    params(("id" = inline(Id), Path, description = "document id"),
+           ("recipient" = inline(Id), Path, description = "recipient account id")),
     request_body = PutEnvelope,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -273,7 +287,7 @@ pub async fn put_envelope(
 
 /// Lists a document's shares (owner only); expired ones are purged.
 #[utoipa::path(get, path = "/v1/documents/{id}/envelopes", tag = "shares",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = [ShareView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_envelopes(
@@ -302,8 +316,8 @@ pub async fn list_envelopes(
 /// Revokes a share: by the owner, or by the recipient dropping it. The envelope is
 /// deleted, not flagged.
 #[utoipa::path(delete, path = "/v1/documents/{id}/envelopes/{recipient}", tag = "shares",
-    params(("id" = String, Path, description = "document id"),
-           ("recipient" = String, Path, description = "recipient account id")),
+    params(("id" = inline(Id), Path, description = "document id"),
+           ("recipient" = inline(Id), Path, description = "recipient account id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn revoke(
@@ -358,7 +372,7 @@ pub async fn shared_with_me(
 
 /// Creates a link to a committed document (owner only).
 #[utoipa::path(post, path = "/v1/documents/{id}/links", tag = "links",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     request_body = CreateLink,
     responses((status = 201, body = LinkView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -397,7 +411,7 @@ pub async fn create_link(
 
 /// Lists a document's links (owner only).
 #[utoipa::path(get, path = "/v1/documents/{id}/links", tag = "links",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = [LinkView]), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list_links(
@@ -412,7 +426,7 @@ pub async fn list_links(
 
 /// Deletes a link (owner of its document only).
 #[utoipa::path(delete, path = "/v1/links/{id}", tag = "links",
-    params(("id" = String, Path, description = "link id")),
+    params(("id" = inline(Id), Path, description = "link id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete_link(
@@ -443,7 +457,7 @@ fn grant_id_digest(text: &str) -> Option<Digest> {
 /// up, unless `?grant=` names a grant this link counted less than the re-use window ago.
 #[utoipa::path(get, path = "/v1/links/{id}", tag = "links",
     description = "Shows a link, anonymously, without counting anything: the envelope, the sealed metadata, the size, the expiry and the openings left. The page checks that the key in its URL opens the envelope, then asks `POST /v1/links/{id}/grants`, which counts. 410 `/problems/gone` once the link is expired or used up, except for `?grant=` naming a grant id the link counted less than ten minutes ago (a reload); 429 past the per-address budget of link requests.",
-    params(("id" = String, Path, description = "link id"), OpenLinkQuery),
+    params(("id" = inline(Id), Path, description = "link id"), OpenLinkQuery),
     responses((status = 200, body = OpenedLink), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn open_link(
     State(state): State<AppState>,
@@ -487,7 +501,7 @@ fn downloads_left(link: &Link) -> Option<u32> {
 /// same grant id was counted less than [`LINK_REUSE_SECONDS`](crate::store::LINK_REUSE_SECONDS) ago (see the module docs).
 #[utoipa::path(post, path = "/v1/links/{id}/grants", tag = "links",
     description = "Asks a link for a download grant, anonymously, after the page has checked its key against the envelope of `GET /v1/links/{id}`. `grant` is a random id the page chose (16 bytes, base64url) and keeps: the first request with it counts one opening against `max_downloads`; asking again with the same id within ten minutes (a reload, or a retry after a lost answer) returns the same grant with `counted: false`, even if that opening used the link up. After ten minutes the same id counts a new opening. The `download_token` serves the payload for one hour after it was counted, never past the link's expiry. 410 `/problems/gone` once the link is expired or used up; 422 for a malformed grant id; 429 past the per-address budget of link requests.",
-    params(("id" = String, Path, description = "link id")),
+    params(("id" = inline(Id), Path, description = "link id")),
     request_body = AskGrant,
     responses((status = 200, body = LinkGrantView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn grant_link(
@@ -531,10 +545,16 @@ pub async fn grant_link(
 /// 410 once the link is expired or used up, 409 while it can still be granted.
 #[utoipa::path(get, path = "/v1/links/{id}/payload", tag = "links",
     description = "Streams the payload behind a link, anonymously, with Range. Downloads are counted when a grant is handed out (`POST /v1/links/{id}/grants`), not here: pass that grant's `download_token` as `grant`. A token serves its download, including Range requests that resume an interrupted one, for one hour after the grant was counted and never past the link's expiry, even when that grant used the link up. Without a valid token the payload is refused with 410 `/problems/gone` once the link is expired or its download count is used up, and with 409 while the link can still be granted.",
-    params(("id" = String, Path, description = "link id"), LinkPayloadQuery),
+    params(("id" = inline(Id), Path, description = "link id"), LinkPayloadQuery,
+        ("Range" = Option<String>, Header, nullable = false, description = "One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`: answered with 206; past the end, 416. Any other value (another unit, several ranges, bad syntax) is ignored and the whole payload sent (RFC 9110 §14.2).")),
     responses(
-        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, content_type = "application/octet-stream", body = inline(crate::openapi::Binary),
+            headers(("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, content_type = "application/octet-stream", body = inline(crate::openapi::Binary),
+            headers(("Accept-Ranges" = String, description = "`bytes`"),
+                    ("Content-Range" = String, description = "`bytes first-last/size`"))),
+        (status = 416, body = Problem, content_type = "application/problem+json",
+            headers(("Content-Range" = String, description = "`bytes */size`"))),
         (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn link_payload(
     State(state): State<AppState>,

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AccountView;
+use super::{AccountView, HandleText};
 use crate::api::ApiPath;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult, Problem};
@@ -19,6 +19,7 @@ use crate::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicKeyView {
     /// Account id (to address envelopes).
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Handle.
     pub handle: String,
@@ -46,7 +47,7 @@ pub const LOOKUPS_PER_DAY: u32 = 300;
 /// look-ups ([`LOOKUPS_PER_MINUTE`], [`LOOKUPS_PER_DAY`]), spent alike whatever the
 /// answer.
 #[utoipa::path(get, path = "/v1/keys/{handle}", tag = "accounts",
-    params(("handle" = String, Path, description = "handle")),
+    params(("handle" = inline(HandleText), Path, description = "The handle, read as at registration (trimmed, lowercased); any other value names no account (404)")),
     responses((status = 200, body = PublicKeyView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn public_key(
@@ -115,7 +116,7 @@ async fn shares_with(state: &AppState, owner: Id, recipient: Id) -> AppResult<bo
 
 /// Unlocks an account: only a worker of the same organisation, in person.
 #[utoipa::path(post, path = "/v1/accounts/{id}/unlock", tag = "accounts",
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = inline(Id), Path, description = "account id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn unlock(

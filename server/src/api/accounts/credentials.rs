@@ -22,6 +22,7 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 pub struct PassphraseStart {
     /// OPAQUE registration request for the new passphrase, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_request: String,
 }
 
@@ -29,10 +30,12 @@ pub struct PassphraseStart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReRegistrationStarted {
     /// OPAQUE registration response, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_response: String,
     /// Argon2id parameter version to use.
     pub ksf_version: u16,
     /// The recovery-code bundle (recovery only), base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: Option<String>,
 }
 
@@ -41,8 +44,10 @@ pub struct ReRegistrationStarted {
 #[serde(deny_unknown_fields)]
 pub struct PassphraseFinish {
     /// OPAQUE registration upload for the new passphrase, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_upload: String,
     /// The same identity sealed under the new export key, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
 }
 
@@ -145,6 +150,7 @@ pub struct RecoveryLookup {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecoveryAccount {
     /// Account id (a stable stand-in for unknown handles).
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
 }
 
@@ -157,6 +163,7 @@ pub struct RecoveryStart {
     /// Token derived from the recovery code and the account id, base64 (32 bytes).
     pub recovery_token: crate::api::Secret,
     /// OPAQUE registration request for the new passphrase, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_request: String,
 }
 
@@ -169,8 +176,10 @@ pub struct RecoveryFinish {
     /// Token derived from the recovery code and the account id, base64 (32 bytes).
     pub recovery_token: crate::api::Secret,
     /// OPAQUE registration upload for the new passphrase, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_upload: String,
     /// The identity sealed under the new export key, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
 }
 

@@ -39,6 +39,7 @@ pub struct LoginStart {
     /// Handle.
     pub handle: String,
     /// OPAQUE KE1, base64.
+    #[schema(content_encoding = "base64")]
     pub login_request: String,
     /// The device credential this device received at an earlier login (`device_token`),
     /// if it has one for this handle: the attempt is then counted on the device's own
@@ -55,8 +56,10 @@ pub struct LoginStart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginStarted {
     /// Id of this login, to send back at finish.
+    #[schema(value_type = Id, inline)]
     pub login_id: String,
     /// OPAQUE KE2, base64.
+    #[schema(content_encoding = "base64")]
     pub login_response: String,
     /// Argon2id parameter version of the account.
     pub ksf_version: u16,
@@ -73,8 +76,10 @@ const ATTEMPTS_LEFT_SHOWN: u32 = 3;
 #[serde(deny_unknown_fields)]
 pub struct LoginFinish {
     /// The id from the login start.
+    #[schema(value_type = Id, inline)]
     pub login_id: String,
     /// OPAQUE KE3, base64.
+    #[schema(content_encoding = "base64")]
     pub login_finalization: String,
     /// Logging in on a shared computer: the session is marked so in the sessions list
     /// (the web app then keeps nothing on the device and locks when unused).
@@ -92,6 +97,7 @@ pub struct LoggedIn {
     /// The account.
     pub account: AccountView,
     /// The identity sealed under the export key, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// A new device credential, when one was asked for (shown once; the server keeps
     /// only its hash). The device sends it as `device` at its next logins.

@@ -89,18 +89,21 @@ pub(crate) async fn throttle(state: &AppState, ip: &ClientIp) -> AppResult<()> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     /// Account id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Handle.
     pub handle: String,
     /// Worker or beneficiary.
     pub role: Role,
     /// Organisation id.
+    #[schema(value_type = Option<Id>, inline)]
     pub org: Option<String>,
     /// age X25519 recipient (`age1…`).
     pub public_key: String,
     /// Creation time (unix seconds).
     pub created_at: u64,
     /// The worker who created this account.
+    #[schema(value_type = Option<Id>, inline)]
     pub created_by: Option<String>,
     /// Consent time (unix seconds).
     pub consent_at: Option<u64>,
@@ -120,6 +123,62 @@ impl From<&Account> for AccountView {
         }
     }
 }
+
+/// What Rust's `str::trim` removes around a handle: the characters of Unicode's
+/// `White_Space`, as ranges (ECMA-262's `\s` is not the same set: it has U+FEFF and lacks
+/// U+0085). A test checks them against `char::is_whitespace`.
+const TRIMMED: [(char, char); 10] = [
+    ('\u{09}', '\u{0d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// [`TRIMMED`] as a regular-expression class.
+fn trimmed_class() -> String {
+    let escape = |c: char| format!("\\u{:04x}", u32::from(c));
+    let ranges: String = TRIMMED
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                escape(lo)
+            } else {
+                format!("{}-{}", escape(lo), escape(hi))
+            }
+        })
+        .collect();
+    format!("[{ranges}]")
+}
+
+/// The pattern of [`HandleText`].
+pub fn handle_pattern() -> String {
+    let space = trimmed_class();
+    format!("^{space}*[A-Za-z0-9._-]{{{HANDLE_MIN_CHARS},{HANDLE_MAX_CHARS}}}{space}*$")
+}
+
+/// The schema of a handle as the server reads one, in a body or a path: what
+/// [`check_handle`] accepts, that is surrounding white space (trimmed) around
+/// [`HANDLE_MIN_CHARS`] to [`HANDLE_MAX_CHARS`] ASCII letters (lowercased), digits, `.`,
+/// `_` or `-`. No account has any other handle.
+pub struct HandleText;
+
+impl utoipa::PartialSchema for HandleText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(handle_pattern()))
+            .min_length(Some(HANDLE_MIN_CHARS))
+            .into()
+    }
+}
+
+impl ToSchema for HandleText {}
 
 /// Normalised handle, or a 422 saying what is wrong.
 pub fn check_handle(handle: &str) -> AppResult<String> {
@@ -204,4 +263,37 @@ pub(crate) fn check_bundle(field: &str, bytes: &[u8], kind: BundleKind) -> AppRe
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handle pattern's white space is exactly what `trim` removes, so the document
+    /// neither refuses a handle the server reads nor admits one it cannot.
+    #[test]
+    fn trimmed_ranges_are_unicode_white_space() {
+        let listed = |c: char| TRIMMED.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
+        }
+        assert_eq!(
+            handle_pattern(),
+            "^[\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u2029\\u202f\\u205f\\u3000]*\
+             [A-Za-z0-9._-]{3,64}\
+             [\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u2029\\u202f\\u205f\\u3000]*$"
+        );
+    }
+
+    #[test]
+    fn check_handle_trims_and_lowercases_what_the_pattern_admits() {
+        assert_eq!(
+            check_handle("\u{85}\u{3000} Amina.B \t").ok().as_deref(),
+            Some("amina.b")
+        );
+        assert!(check_handle("\u{feff}amina").is_err());
+        assert!(check_handle("ab").is_err());
+        assert!(check_handle(&"a".repeat(65)).is_err());
+        assert!(check_handle("amïna").is_err());
+    }
 }

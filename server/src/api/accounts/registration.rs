@@ -20,6 +20,7 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 pub struct RegistrationStart {
     /// OPAQUE registration request, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_request: String,
 }
 
@@ -27,8 +28,10 @@ pub struct RegistrationStart {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegistrationStarted {
     /// The new account's id (OPAQUE credential id), to send back at finish.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// OPAQUE registration response, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_response: String,
     /// Argon2id parameter version to use.
     pub ksf_version: u16,
@@ -39,20 +42,26 @@ pub struct RegistrationStarted {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// The id from the registration start.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
-    /// Handle (3–64 of `a-z 0-9 . _ -`).
+    /// Handle (3–64 of `a-z 0-9 . _ -`; trimmed and lowercased first).
+    #[schema(value_type = super::HandleText, inline)]
     pub handle: String,
     /// OPAQUE registration upload, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_upload: String,
     /// age X25519 recipient (`age1…`).
     pub public_key: String,
     /// Identity sealed under the export key (coffre-core key bundle), base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// Identity sealed under the recovery code, base64.
     #[serde(default)]
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: Option<String>,
     /// Verifier of the recovery token, base64 (32 bytes).
     #[serde(default)]
+    #[schema(content_encoding = "base64")]
     pub recovery_verifier: Option<String>,
 }
 

@@ -14,10 +14,16 @@ use crate::AppState;
 
 /// Streams the payload (owner or current recipient), honouring a single `Range`.
 #[utoipa::path(get, path = "/v1/documents/{id}/payload", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id"),
+        ("Range" = Option<String>, Header, nullable = false, description = "One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`: answered with 206; past the end, 416. Any other value (another unit, several ranges, bad syntax) is ignored and the whole payload sent (RFC 9110 §14.2).")),
     responses(
-        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, content_type = "application/octet-stream", body = inline(crate::openapi::Binary),
+            headers(("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, content_type = "application/octet-stream", body = inline(crate::openapi::Binary),
+            headers(("Accept-Ranges" = String, description = "`bytes`"),
+                    ("Content-Range" = String, description = "`bytes first-last/size`"))),
+        (status = 416, body = Problem, content_type = "application/problem+json",
+            headers(("Content-Range" = String, description = "`bytes */size`"))),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn download(

@@ -51,10 +51,12 @@ pub async fn limits(State(state): State<AppState>) -> Json<LimitsView> {
 #[serde(deny_unknown_fields)]
 pub struct CreateDocument {
     /// Sealed metadata (name, type, category), base64.
+    #[schema(content_encoding = "base64")]
     pub metadata: String,
     /// Payload size in bytes (ciphertext, age STREAM).
     pub size: u64,
     /// The owner's envelope (single-X25519-stanza age header), base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: String,
 }
 
@@ -62,8 +64,10 @@ pub struct CreateDocument {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentView {
     /// Identifier.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Owner account id.
+    #[schema(value_type = Id, inline)]
     pub owner: String,
     /// Payload size (bytes).
     pub size: u64,
@@ -76,8 +80,10 @@ pub struct DocumentView {
     /// Commit time (unix seconds).
     pub committed_at: Option<u64>,
     /// Sealed metadata, base64.
+    #[schema(content_encoding = "base64")]
     pub metadata: String,
     /// The caller's envelope, base64.
+    #[schema(content_encoding = "base64")]
     pub envelope: Option<String>,
     /// When the caller's share expires (recipients only).
     pub expires_at: Option<u64>,
@@ -237,7 +243,7 @@ pub async fn list_own(
 
 /// One document, for its owner or a current recipient.
 #[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = DocumentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_one(
@@ -251,7 +257,7 @@ pub async fn get_one(
 
 /// Deletes a document with its payload, envelopes and links (owner only).
 #[utoipa::path(delete, path = "/v1/documents/{id}", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete_one(

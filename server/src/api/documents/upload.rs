@@ -143,6 +143,7 @@ pub struct UploadStatus {
 
 /// Query of `PATCH …/payload`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OffsetQuery {
     /// Where this body starts in the payload; must equal the stored length.
@@ -151,7 +152,7 @@ pub struct OffsetQuery {
 
 /// Upload progress (owner only): where to resume.
 #[utoipa::path(get, path = "/v1/documents/{id}/upload", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = UploadStatus), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn upload_status(
@@ -176,8 +177,8 @@ pub async fn upload_status(
 /// once more before the answer; if the connection breaks, what arrived is kept and
 /// `GET …/upload` says where to resume.
 #[utoipa::path(patch, path = "/v1/documents/{id}/payload", tag = "documents",
-    params(("id" = String, Path, description = "document id"), OffsetQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    params(("id" = inline(Id), Path, description = "document id"), OffsetQuery),
+    request_body(content = inline(crate::openapi::Binary), content_type = "application/octet-stream"),
     responses((status = 200, body = UploadStatus), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn upload(
@@ -358,7 +359,7 @@ async fn checkpoint(state: &AppState, id: Id, recorded: u64, written: u64) -> Ap
 
 /// Makes a fully uploaded document visible (owner only).
 #[utoipa::path(post, path = "/v1/documents/{id}/commit", tag = "documents",
-    params(("id" = String, Path, description = "document id")),
+    params(("id" = inline(Id), Path, description = "document id")),
     responses((status = 200, body = DocumentView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn commit(

@@ -42,12 +42,15 @@ pub struct NewRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestMade {
     /// Request id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// The account id the shares and the new credentials are bound to (a stable
     /// stand-in for a handle without an account).
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// 32 random bytes sealed to the ephemeral key (an age file), base64: showing them
     /// proves the device holds the ephemeral secret.
+    #[schema(content_encoding = "base64")]
     pub challenge: String,
     /// The request as it stands.
     pub request: RequestView,
@@ -132,7 +135,7 @@ pub async fn ask_recovery(
 
 /// Where a request stands (for the asking device, which knows its id).
 #[utoipa::path(get, path = "/v1/recovery/requests/{id}", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn request_status(
     State(state): State<AppState>,
@@ -196,7 +199,7 @@ pub struct Proof {
 
 /// The asking device gives up its request.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/cancel", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = Proof,
     responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_request(
@@ -260,6 +263,7 @@ pub struct ReleaseBody {
     /// The opened challenge, base64.
     pub proof: crate::api::Secret,
     /// OPAQUE registration request for the new PIN or passphrase, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_request: String,
 }
 
@@ -267,14 +271,17 @@ pub struct ReleaseBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReleasedShare {
     /// The referent who approved.
+    #[schema(value_type = Id, inline)]
     pub referent: String,
     /// Their handle (to name a wrong share).
     pub referent_handle: Option<String>,
     /// The share's index.
     pub index: u8,
     /// The share, as an age file to the ephemeral key, base64.
+    #[schema(content_encoding = "base64")]
     pub sealed_share: String,
     /// The commitment the person's browser made for this share when dealing, base64.
+    #[schema(content_encoding = "base64")]
     pub commitment: String,
 }
 
@@ -282,6 +289,7 @@ pub struct ReleasedShare {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DealTarget {
     /// Account id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Handle.
     pub handle: String,
@@ -293,16 +301,19 @@ pub struct DealTarget {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Released {
     /// The account id everything is bound to.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// Shares needed.
     pub threshold: u8,
     /// The approved shares.
     pub shares: Vec<ReleasedShare>,
     /// The identity sealed under the recovery secret, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// The referents still there, to deal new shares to.
     pub referents: Vec<DealTarget>,
     /// OPAQUE registration response for the new secret, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_response: String,
     /// Argon2id parameter version.
     pub ksf_version: u16,
@@ -311,7 +322,7 @@ pub struct Released {
 /// Releases the approved shares to the device that holds the ephemeral key, once enough
 /// referents approved and the delay is over.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/release", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = ReleaseBody,
     responses((status = 200, body = Released), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn release(
@@ -388,14 +399,19 @@ pub struct FinishBody {
     /// The opened challenge, base64.
     pub proof: crate::api::Secret,
     /// Token derived from the rebuilt recovery secret, base64 (32 bytes).
+    #[schema(content_encoding = "base64")]
     pub secret_token: String,
     /// OPAQUE registration upload for the new secret, base64.
+    #[schema(content_encoding = "base64")]
     pub registration_upload: String,
     /// The identity sealed under the new export key, base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// The identity sealed under a new recovery code (the new kit), base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: String,
     /// The new code's verifier, base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_verifier: String,
     /// New shares under a new recovery secret; absent to keep no referents.
     pub deal: Option<DealBody>,
@@ -403,7 +419,7 @@ pub struct FinishBody {
 
 /// Ends the recovery: new credentials, new kit, new deal; every old session ends.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/finish", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = FinishBody,
     responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn finish(

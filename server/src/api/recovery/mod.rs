@@ -101,12 +101,15 @@ pub(crate) fn digest_field(field: &str, text: &str) -> AppResult<Vec<u8>> {
 #[serde(deny_unknown_fields)]
 pub struct DealShareBody {
     /// The referent's account id (a worker).
+    #[schema(value_type = Id, inline)]
     pub referent: String,
     /// The share's index, 1..=n.
     pub index: u8,
     /// The share, as an age file to the referent's key, base64.
+    #[schema(content_encoding = "base64")]
     pub sealed_share: String,
     /// The share's commitment (32 bytes), base64.
+    #[schema(content_encoding = "base64")]
     pub commitment: String,
 }
 
@@ -119,8 +122,10 @@ pub struct DealBody {
     /// One per referent (n ≤ 10).
     pub shares: Vec<DealShareBody>,
     /// The identity sealed under the recovery secret (key bundle, `referents` kind), base64.
+    #[schema(content_encoding = "base64")]
     pub bundle: String,
     /// Verifier of the token derived from the recovery secret (32 bytes), base64.
+    #[schema(content_encoding = "base64")]
     pub verifier: String,
 }
 
@@ -197,6 +202,7 @@ pub(crate) async fn check_deal(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestView {
     /// Request id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Where it stands (an open request past its end reads `expired`).
     pub state: String,

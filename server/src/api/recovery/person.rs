@@ -20,6 +20,7 @@ use coffre_core::bundle::BundleKind;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferentView {
     /// Account id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// Handle, if the account still exists.
     pub handle: Option<String>,
@@ -164,7 +165,7 @@ pub async fn my_recovery_requests(
 
 /// Cancels a request about the caller's vault ("it was not me").
 #[utoipa::path(post, path = "/v1/me/recovery/{id}/cancel", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     responses((status = 200, body = RequestView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn cancel_my_recovery(
@@ -192,8 +193,10 @@ pub async fn cancel_my_recovery(
 #[serde(deny_unknown_fields)]
 pub struct NewKit {
     /// The identity sealed under the new recovery code, base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_bundle: String,
     /// Verifier of the new code's token (32 bytes), base64.
+    #[schema(content_encoding = "base64")]
     pub recovery_verifier: String,
 }
 

@@ -24,10 +24,12 @@ const DECISIONS_PER_MINUTE: u32 = 30;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AskView {
     /// Request id.
+    #[schema(value_type = Id, inline)]
     pub id: String,
     /// The person's handle.
     pub handle: String,
     /// The person's account id (the share is bound to it).
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// `open`, `expired`, `cancelled`, `refused` or `finished`.
     pub state: String,
@@ -47,6 +49,7 @@ pub struct AskView {
     /// `approved`, `refused` (or withdrawn), or null.
     pub my_decision: Option<String>,
     /// This referent's share, sealed to their own key, base64.
+    #[schema(content_encoding = "base64")]
     pub my_share: Option<String>,
 }
 
@@ -116,7 +119,7 @@ pub async fn my_asks(
 
 /// One request the caller is referent of (404 for anyone else).
 #[utoipa::path(get, path = "/v1/recovery/asks/{id}", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn one_ask(
@@ -139,6 +142,7 @@ pub async fn one_ask(
 #[serde(deny_unknown_fields)]
 pub struct ApproveBody {
     /// The referent's share, resealed to the request's ephemeral key (an age file), base64.
+    #[schema(content_encoding = "base64")]
     pub sealed_share: String,
 }
 
@@ -182,7 +186,7 @@ async fn decide(
 
 /// Approves: the caller checked the person in person and the safety words matched.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/approve", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     request_body = ApproveBody,
     responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -199,7 +203,7 @@ pub async fn approve(
 
 /// Refuses (the person was not there, or the words differed).
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/refuse", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn refuse(
@@ -212,7 +216,7 @@ pub async fn refuse(
 
 /// Takes an approval back, during the delay or before.
 #[utoipa::path(post, path = "/v1/recovery/requests/{id}/withdraw", tag = "recovery",
-    params(("id" = String, Path, description = "request id")),
+    params(("id" = inline(Id), Path, description = "request id")),
     responses((status = 200, body = AskView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn withdraw(
@@ -227,6 +231,7 @@ pub async fn withdraw(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReferentOf {
     /// The person's account id.
+    #[schema(value_type = Id, inline)]
     pub account_id: String,
     /// Their handle.
     pub handle: String,
