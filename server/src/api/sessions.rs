@@ -24,6 +24,7 @@ use crate::AppState;
 pub struct SessionView {
     /// Public id of the session (not its token): what `DELETE /v1/me/sessions/{id}`
     /// takes.
+    #[schema(value_type = crate::store::Id, inline)]
     pub id: String,
     /// Coarse device label from the browser at login ("Chrome on Android"); empty when
     /// the browser did not say.

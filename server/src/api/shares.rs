@@ -154,6 +154,7 @@ pub struct OpenedLink {
 
 /// Query of `GET /v1/links/{id}`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OpenLinkQuery {
     /// A grant id this page was granted recently: shows the link even if that grant used
