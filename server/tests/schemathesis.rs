@@ -222,13 +222,10 @@ async fn seed(s: &TestServer) -> Seeded {
     let (linked, _, linked_envelope) = s.upload(&paul, &plaintext(300)).await;
     let doomed_link = link_to(s, &paul, &linked, &linked_envelope).await;
 
-    // A link to the shared document, opened once as a visitor does: its grant serves the
-    // payload.
+    // A link to the shared document, granted once as a visitor's page does: its grant
+    // serves the payload.
     let link = link_to(s, &nadia, &shared, &own_envelope).await;
-    let opened: Value = s
-        .req(Method::GET, &format!("/v1/links/{link}"), None)
-        .value()
-        .await;
+    let opened: Value = s.link_grant(&link, &grant_id(1)).value().await;
     let grant = opened["download_token"]
         .as_str()
         .expect("a grant")
