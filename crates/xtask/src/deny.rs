@@ -126,6 +126,14 @@ pub(crate) fn deny_step(ctx: &Ctx) -> Result {
     let config = ctx.root.join("deny.toml");
     for manifest in ["Cargo.toml", "fuzz/Cargo.toml"] {
         println!("\ncargo deny: {manifest}");
+        // `--frozen` keeps cargo deny off the network (the advisory snapshot), and so
+        // cargo metadata too: every crate of the lock, for every platform, must already be
+        // downloaded. A fresh machine has only what its builds needed.
+        status(
+            ctx.cargo()
+                .args(["fetch", "--locked", "--manifest-path"])
+                .arg(ctx.root.join(manifest)),
+        )?;
         status(
             ctx.cargo()
                 .args(["deny", "--frozen", "--manifest-path"])
