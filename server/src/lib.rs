@@ -213,10 +213,12 @@ pub fn app(state: AppState) -> Router {
     let proxies = Arc::clone(&state.proxies);
     // API answers carry session tokens, sealed bundles and envelopes: no cache keeps them
     // (the payload download says its own `private, no-store`).
-    let api = api::router(state.clone()).layer(SetResponseHeaderLayer::if_not_present(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    let api = api::router(state.clone())
+        .route_layer(axum::middleware::from_fn(log_request))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let router = Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(api)
@@ -253,6 +255,32 @@ pub fn app(state: AppState) -> Router {
         proxies,
         client::resolve,
     ))
+}
+
+/// A request slower than this is logged as a warning (a store that stalls shows in the log).
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Logs each API request at `debug` (at `warn` when slower than [`SLOW_REQUEST`]) by its
+/// route template, never its concrete path or query: paths hold handles and document ids,
+/// query strings hold download grants.
+async fn log_request(
+    route: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let route = route.as_ref().map_or("?", |r| r.as_str());
+    let status = response.status().as_u16();
+    let ms = elapsed.as_millis();
+    if elapsed >= SLOW_REQUEST {
+        tracing::warn!(%method, route, status, ms, "slow request");
+    } else {
+        tracing::debug!(%method, route, status, ms, "request");
+    }
+    response
 }
 
 /// Liveness: `ok` while the server runs.

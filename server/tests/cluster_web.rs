@@ -31,6 +31,8 @@ fn web_app_end_to_end_on_postgres_and_s3() {
         String::from_utf8_lossy(&out.stderr)
     );
     let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/web");
+    // The servers' log (warnings and slow requests), shown if the test fails.
+    let log = weed.dir().join("coffre-server.log");
     let status = Command::new("node")
         // As `cargo xtask test` runs them on the embedded store (xtask's WEB_TEST_ARGS).
         .args([
@@ -53,7 +55,16 @@ fn web_app_end_to_end_on_postgres_and_s3() {
             "COFFRE_WEB_SCAN_DIRS",
             format!("{}:{}", pg.data_dir().display(), weed.dir().display()),
         )
+        .env("COFFRE_SERVER_LOG", &log)
         .status()
         .unwrap();
+    if !status.success() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!(
+            "the servers' log, last lines:\n{}",
+            lines[lines.len().saturating_sub(80)..].join("\n")
+        );
+    }
     assert!(status.success(), "the web test failed on PostgreSQL + S3");
 }

@@ -97,3 +97,46 @@ async fn migrate_brings_a_version_1_database_to_the_latest() {
     assert_eq!(set.recovery_delay_seconds, Some(3600));
     assert!(records.recovery_deal(org_id).await.unwrap().is_none());
 }
+
+/// A statement stuck behind another transaction's lock fails as `Unavailable` (503, the
+/// client retries) after the pool's `lock_timeout` instead of hanging the request; a
+/// connection idle inside a transaction is the kind of holder that timeout is for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_behind_a_lock_fails_as_unavailable() {
+    use coffre_server::store::{Id, Records, StoreError};
+
+    let url = common::pg::fresh_database().await;
+    let records = PgRecords::connect(&url).await.unwrap();
+    let (holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE orgs IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let got = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        records.org(Id::generate().unwrap()),
+    )
+    .await
+    .expect("still waiting for the lock after 60 s");
+    let waited = started.elapsed();
+    assert!(
+        matches!(got, Err(StoreError::Unavailable(_))),
+        "a statement behind a lock: {got:?}"
+    );
+    assert!(
+        (14..40).contains(&waited.as_secs()),
+        "failed after {waited:?}, not after the 15 s lock timeout"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert!(records
+        .org(Id::generate().unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    drop(holder);
+    let _ = task.await;
+}

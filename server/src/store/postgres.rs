@@ -77,6 +77,8 @@ const RECOVERY_HANDLE_LOCK: i32 = 0x636f_0002;
 
 /// Connections the pool opens at most.
 const POOL_SIZE: usize = 16;
+/// The session settings of every connection (see [`pool`]).
+const SESSION_OPTIONS: &str = "-c lock_timeout=15s -c idle_in_transaction_session_timeout=60s";
 
 /// How long a request waits for a connection, or for one to be made, before the store
 /// counts as unavailable (503 with `Retry-After`).
@@ -100,6 +102,9 @@ fn db(e: tokio_postgres::Error) -> StoreError {
                 || *c == SqlState::ADMIN_SHUTDOWN
                 || *c == SqlState::CRASH_SHUTDOWN
                 || *c == SqlState::CANNOT_CONNECT_NOW
+                // lock_timeout, idle_in_transaction_session_timeout (see `pool`)
+                || *c == SqlState::LOCK_NOT_AVAILABLE
+                || *c == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
         })
         || e.code().is_none() && std::error::Error::source(&e).is_some();
     if unavailable {
@@ -334,8 +339,13 @@ fn state_name(state: RequestState) -> &'static str {
 /// A pool for `url` (`postgres://user:password@host:port/database`); connects once to
 /// check the address and credentials, so that a wrong URL fails at start-up.
 async fn pool(url: &str) -> StoreResult<Pool> {
-    let config = tokio_postgres::Config::from_str(url)
+    let mut config = tokio_postgres::Config::from_str(url)
         .map_err(|e| backend(format!("not a PostgreSQL URL: {e}")))?;
+    // No request waits for ever: a statement stuck behind a lock fails after
+    // LOCK_TIMEOUT (the client sees 503 and retries), and a connection left idle inside a
+    // transaction, which would hold its locks, is closed by the server.
+    let options = [config.get_options().unwrap_or_default(), SESSION_OPTIONS].join(" ");
+    config.options(options.trim());
     let manager = Manager::from_config(
         config,
         NoTls,

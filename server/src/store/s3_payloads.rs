@@ -46,7 +46,15 @@ impl S3Payloads {
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_access_key_id(&config.access_key)
-            .with_secret_access_key(&config.secret_key);
+            .with_secret_access_key(&config.secret_key)
+            // object_store retries a failing request for up to 3 minutes by default; a
+            // client waiting that long gives up first. Fail within about 20 s instead: the
+            // request answers 503 and the client resumes (uploads) or asks again.
+            .with_retry(object_store::RetryConfig {
+                max_retries: 5,
+                retry_timeout: std::time::Duration::from_secs(20),
+                ..Default::default()
+            });
         if let Some(endpoint) = &config.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
