@@ -132,22 +132,7 @@ export async function request(method, path, { body, raw = false, problems = {}, 
   } catch {
     throw new ApiError('errNetwork');
   }
-  if (!response.ok) {
-    let type = '';
-    let retryAfter = null;
-    try {
-      const problem = await response.json();
-      type = String(problem.type ?? '').split('/').pop();
-      if (Number.isInteger(problem.retry_after)) retryAfter = problem.retry_after;
-    } catch {
-      // not a problem document (a proxy's error page): decide by status below
-    }
-    const key =
-      problems[type] ??
-      PROBLEMS[type] ??
-      (response.status >= 500 ? 'errServer' : response.status === 0 ? 'errNetwork' : 'errUnknown');
-    throw new ApiError(key, response.status, type, retryAfter);
-  }
+  if (!response.ok) throw problemError(response.status, await response.text().catch(() => ''), problems);
   if (raw) return response;
   if (response.status === 204) return null;
   try {
@@ -155,4 +140,25 @@ export async function request(method, path, { body, raw = false, problems = {}, 
   } catch {
     throw new ApiError('errNetwork', response.status);
   }
+}
+
+/** The `authorization` header of the session, or null (transfer.js sends with XHR). */
+export const authorization = () => token && `Bearer ${token}`;
+
+/** The ApiError of a failed answer: its status and body (a problem document, or not). */
+export function problemError(status, text, problems = {}) {
+  let type = '';
+  let retryAfter = null;
+  try {
+    const problem = JSON.parse(text);
+    type = String(problem.type ?? '').split('/').pop();
+    if (Number.isInteger(problem.retry_after)) retryAfter = problem.retry_after;
+  } catch {
+    // not a problem document (a proxy's error page): decide by status below
+  }
+  const key =
+    problems[type] ??
+    PROBLEMS[type] ??
+    (status >= 500 ? 'errServer' : status === 0 ? 'errNetwork' : 'errUnknown');
+  return new ApiError(key, status, type, retryAfter);
 }

@@ -6,6 +6,7 @@ import * as rs from './recovery-screens.js';
 import { sessionsScreen } from './sessions.js'; // loads the later screens' strings
 import { fingerprintBox } from './safety.js';
 import * as intake from './intake.js';
+import * as transfer from './transfer.js';
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
   busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
@@ -13,6 +14,7 @@ import {
 
 const DAY = 86_400;
 const now = () => Math.floor(Date.now() / 1000);
+const percent = (done, total) => `${Math.floor((total ? Math.min(done / total, 1) : 1) * 100)} %`;
 
 export { askRecoveryScreen } from './recovery-screens.js';
 
@@ -364,7 +366,8 @@ function documentView(doc, fetchBlob, { extra = [], headingKey = null } = {}) {
     button.disabled = true;
     button.textContent = t('decrypting');
     try {
-      blob = await fetchBlob();
+      // Progress by bytes received; a paper opened before in the session comes at once.
+      blob = await fetchBlob((got, total) => (button.textContent = `${t('decrypting')} ${percent(got, total)}`));
       return blob;
     } finally {
       button.disabled = false;
@@ -402,7 +405,7 @@ function documentScreen({ doc }) {
   const back = h('button', { type: 'button', class: 'secondary', id: 'back', text: t('back'), onclick: () => show(homeScreen()) });
   if (doc.shared) {
     return h('div', { class: 'stack' },
-      documentView(doc, () => vault.openDocument(doc), { headingKey: 'sharedWithYou' }),
+      documentView(doc, (progress) => transfer.openDocument(doc, progress), { headingKey: 'sharedWithYou' }),
       doc.ownerHandle && h('p', { id: 'shared-by', text: t('sharedBy', { handle: doc.ownerHandle }) }),
       doc.expiresAt && h('p', { text: t('sharedUntil', { date: date(doc.expiresAt) }) }),
       back,
@@ -459,6 +462,7 @@ function documentScreen({ doc }) {
         button.disabled = true;
         try {
           await vault.deleteDocument(doc);
+          transfer.forget(doc.id);
         } catch (e) {
           button.disabled = false;
           return showError(keyOf(e));
@@ -472,7 +476,7 @@ function documentScreen({ doc }) {
     ),
   );
   return h('div', { class: 'stack' },
-    documentView(doc, () => vault.openDocument(doc), { extra: [
+    documentView(doc, (progress) => transfer.openDocument(doc, progress), { extra: [
       h('button', { type: 'button', class: 'secondary', id: 'share', text: t('shareWithWorker'), onclick: () => show(shareScreen, { doc }) }),
       h('button', { type: 'button', class: 'secondary', id: 'make-link', text: t('makeLink'), onclick: () => show(linkCreateScreen, { doc }) }),
       h('button', { type: 'button', class: 'secondary danger', id: 'delete', 'aria-controls': 'confirm-delete', text: t('delete'), onclick: () => {
@@ -696,12 +700,21 @@ function uploadScreen() {
     buttons.forEach((b) => (b.disabled = true));
     form.setAttribute('aria-busy', 'true');
     progress.hidden = false;
+    // The step by name, and for sending the bytes that left the device.
+    const onStep = (step, done, total) => {
+      const shown = step === 'locking' ? 'encrypting' : step === 'sending' ? 'uploading' : 'uploadWaiting';
+      status.textContent = step === 'locking'
+        ? `${t(shown)} ${percent(done, total)}`
+        : `${t(shown)} ${t('sentOf', { sent: size(done), total: size(total) })} (${percent(done, total)})`;
+      progress.value = total ? done / total : 0;
+      status.dataset.step = step;
+    };
     try {
+      status.textContent = t('preparing');
+      status.dataset.step = 'preparing';
       await vault.ready();
-      await vault.uploadDocument(picked, name, chosenCategory, (step, fraction) => {
-        status.textContent = `${t(step)} ${Math.floor(fraction * 100)} %`;
-        progress.value = fraction;
-      });
+      await transfer.uploadDocument(picked, name, chosenCategory, onStep);
+      status.dataset.step = 'done';
     } catch (e) {
       progress.hidden = true;
       status.textContent = '';

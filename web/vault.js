@@ -9,13 +9,9 @@ import init, {
   RecoverySecret,
   Identity,
   Recipient,
-  Encryptor,
   Envelope,
-  Metadata,
   CoffreError,
-  decryptStream,
 } from '/pkg/index.js';
-import { CoffreWorker } from '/pkg/worker-client.js';
 import { ApiError, request, setToken, b64, unb64, remembered } from './api.js';
 
 /** The categories of a document, in display order (tags stored in sealed metadata). */
@@ -37,15 +33,17 @@ export function currentAccount() {
   return account;
 }
 
+/** What other modules forget at logout (transfer.js: uploads, opened papers, worker). */
+const leaving = new Set();
+export const onLogout = (f) => void leaving.add(f);
+
 /** A wasm error as a plain-words ApiError; other errors pass through. */
-function plain(e, fallback = 'errCrypto') {
+export function plain(e, fallback = 'errCrypto') {
   if (e instanceof ApiError) return e;
   if (e instanceof CoffreError && e.code === 'INVALID_LOGIN') return new ApiError('errWrongLogin');
   if (e instanceof CoffreError && e.code.startsWith('RECOVERY_CODE')) return new ApiError('errRecoveryCode');
   return new ApiError(fallback);
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Lets the browser paint a "please wait" before Argon2id holds the thread. */
 const paint = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
@@ -187,9 +185,7 @@ export async function logout({ keepalive = false } = {}) {
   identity?.free();
   identity = null;
   account = null;
-  pending = null;
-  worker?.terminate();
-  worker = null;
+  for (const f of leaving) f();
   if (had) {
     try {
       await request('POST', '/v1/logout', { keepalive });
@@ -246,159 +242,8 @@ export async function listShared() {
   return openAll(await request('GET', '/v1/shared')).map((d) => ({ ...d, shared: true }));
 }
 
-/** Bytes of a Blob through an in-page Encryptor (when module workers are missing). */
-async function encryptHere(enc, blob, onProgress) {
-  const parts = [];
-  const reader = blob.stream().getReader();
-  let done = 0;
-  for (;;) {
-    const { value, done: end } = await reader.read();
-    if (end) break;
-    for (let at = 0; at < value.length; at += 1 << 20) {
-      const out = enc.push(value.subarray(at, at + (1 << 20)));
-      if (out.length) parts.push(out);
-    }
-    done += value.length;
-    onProgress?.(done / Math.max(blob.size, 1));
-    await sleep(0); // keep the page responsive
-  }
-  parts.push(enc.finish());
-  return new Blob(parts);
-}
-
-let worker = null; // one CoffreWorker for the session's uploads
-
-/**
- * Encrypts `file` to the account's own key in a Web Worker, so the page stays responsive
- * on a large file; returns { envelope, sealed, payload } with the metadata sealed under
- * the same file key. Falls back to the page if module workers are unavailable.
- */
-async function encryptFile(file, meta, onProgress) {
-  const recipient = identity.recipient();
-  let encrypted = null;
-  try {
-    worker ??= new CoffreWorker('/pkg/worker.js');
-    let done = 0;
-    const counted = file.stream().pipeThrough(
-      new TransformStream({
-        transform(chunk, controller) {
-          done += chunk.length;
-          onProgress?.(done / Math.max(file.size, 1));
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    encrypted = await new Response(worker.encryptStream(counted, [recipient])).blob();
-  } catch (e) {
-    if (e instanceof CoffreError && e.code !== 'INTERNAL') throw plain(e);
-    worker?.terminate();
-    worker = null;
-  }
-  if (encrypted === null) {
-    let enc = null;
-    try {
-      enc = Encryptor.detached([recipient]);
-      const [envelope] = enc.envelopes();
-      const sealed = enc.sealMetadata(meta);
-      return { envelope, sealed, payload: await encryptHere(enc, file, onProgress) };
-    } finally {
-      enc?.free();
-    }
-  }
-  // A one-recipient header is a few hundred bytes: read it from the start of the file.
-  const env = Envelope.split(new Uint8Array(await encrypted.slice(0, 4096).arrayBuffer()));
-  try {
-    return { envelope: env.toBytes(), sealed: env.sealMetadata(identity, meta), payload: encrypted.slice(env.byteLength) };
-  } finally {
-    env.free();
-  }
-}
-
-/** Bytes sent per request: a dropped connection costs at most this much again. */
-export const UPLOAD_PIECE = 4 << 20;
-
-/** An upload cut off by the network, kept so that "Save" again resumes it. */
-let pending = null;
-
-const fileKey = (file, name, category) => [file.name, file.size, file.lastModified, name, category].join('\u0000');
-
-/**
- * Story 4: encrypts `file` in a worker for the logged-in account and uploads it with its
- * sealed metadata, piece by piece. `onStep(step, fraction)`: 'encrypting' then
- * 'uploading'. A broken connection is retried from the server's stored offset; if it
- * stays broken, calling again with the same file and choices resumes the same upload.
- */
-export async function uploadDocument(file, name, category, onStep) {
-  const key = fileKey(file, name, category);
-  if (pending?.key !== key) {
-    pending = null;
-    let meta = null;
-    let encrypted;
-    try {
-      meta = new Metadata(name, file.type || 'application/octet-stream', category);
-      onStep?.('encrypting', 0);
-      encrypted = await encryptFile(file, meta, (f) => onStep?.('encrypting', f));
-    } catch (e) {
-      throw plain(e);
-    } finally {
-      meta?.free();
-    }
-    onStep?.('uploading', 0);
-    const doc = await request('POST', '/v1/documents', {
-      body: { metadata: b64(encrypted.sealed), size: encrypted.payload.size, envelope: b64(encrypted.envelope) },
-    });
-    pending = { key, id: doc.id, payload: encrypted.payload, stored: 0, account: account.id };
-  } else {
-    onStep?.('uploading', 0);
-    pending.stored = (await request('GET', `/v1/documents/${pending.id}/upload`)).stored;
-  }
-  const { id, payload } = pending;
-  let failures = 0;
-  while (pending.stored < payload.size) {
-    const from = pending.stored;
-    try {
-      const status = await request('PATCH', `/v1/documents/${id}/payload?offset=${from}`, {
-        body: payload.slice(from, Math.min(payload.size, from + UPLOAD_PIECE)),
-        problems: { 'offset-mismatch': 'errOffset', 'already-committed': 'errOffset', 'upload-busy': 'errOffset' },
-      });
-      pending.stored = status.stored;
-      failures = 0;
-    } catch (e) {
-      if (e.key !== 'errNetwork' && e.key !== 'errOffset') throw e;
-      if (e.key === 'errNetwork' && ++failures > 4) throw e;
-      if (failures) await sleep(500 * 2 ** failures);
-      try {
-        pending.stored = (await request('GET', `/v1/documents/${id}/upload`)).stored;
-      } catch (again) {
-        if (again.key !== 'errNetwork') throw again;
-      }
-    }
-    onStep?.('uploading', pending.stored / payload.size);
-  }
-  try {
-    await request('POST', `/v1/documents/${id}/commit`, { problems: { 'upload-incomplete': 'errOffset', 'already-committed': 'errOffset' } });
-  } catch (e) {
-    // A commit whose answer was lost to a cut connection: already done is done.
-    if (e.key !== 'errOffset' || !(await request('GET', `/v1/documents/${id}`)).committed) throw e;
-  }
-  pending = null;
-  return id;
-}
-
 /** Problem types of a document that went away or is no longer shared. */
-const GONE = { 'not-found': 'errNoLongerThere', forbidden: 'errNoLongerThere' };
-
-/** Stories 5 and 6: downloads and decrypts a document (own or shared); a Blob. */
-export async function openDocument(doc) {
-  const response = await request('GET', `/v1/documents/${doc.id}/payload`, { raw: true, problems: GONE });
-  const file = new Blob([unb64(doc.envelope), await response.blob()]);
-  try {
-    const clear = decryptStream(file.stream(), [identity]);
-    return new Blob([await new Response(clear).blob()], { type: doc.mimeType });
-  } catch (e) {
-    throw plain(e);
-  }
-}
+export const GONE = { 'not-found': 'errNoLongerThere', forbidden: 'errNoLongerThere' };
 
 /** Story 5: deletes a document for good (the server removes its bytes). */
 export async function deleteDocument(doc) {

@@ -53,7 +53,8 @@ function docx() {
   header.writeUInt16LE(name.length, 26);
   return Buffer.concat([header, name, Buffer.from('<Types><Override PartName="/word/document.xml"/></Types>'), Buffer.alloc(200)]);
 }
-const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa') };
+// 300 KB: sent on an emulated slow link in story 5, where progress must move by bytes.
+const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa '), Buffer.alloc(300_000, 0x42)]) };
 
 describe('web app', () => {
   let dir;
@@ -381,9 +382,16 @@ describe('web app', () => {
       await page.waitForSelector(`button.doc:has-text("${f.name}")`, WAIT);
     }
     const big = FILES[2].buffer.length;
-    // 20 MB + overhead in five 4 MiB pieces: offsets 0, 4 MiB, then 8 MiB twice (cut, resumed).
+    // 20 MB + overhead in pieces that follow the link: 64 KiB first, then what about 4 s
+    // at the measured speed sends (up to 4 MiB; loopback is fast). The third PATCH was
+    // cut: the upload went on from the offset the server had, the same one.
+    const offsets = patches.map(Number);
     const piece = 4 << 20;
-    assert.deepEqual(patches.map(Number), [0, piece, 2 * piece, 2 * piece, 3 * piece, 4 * piece], `PATCH offsets ${patches}`);
+    assert.deepEqual(offsets.slice(0, 2), [0, 64 << 10], `PATCH offsets ${patches}`);
+    assert.equal(offsets[3], offsets[2], `the cut piece is sent again from its offset (${patches})`);
+    const steps = offsets.filter((o, i) => i !== 3).map((o, i, a) => (a[i + 1] ?? big) - o);
+    assert.ok(steps.every((n) => n > 0 && n <= piece && n % (64 << 10) === 0 || n === steps.at(-1)), `piece sizes ${steps}`);
+    assert.ok(steps.slice(2, -1).includes(piece), `pieces grow to 4 MiB on a fast link (${steps})`);
     assert.ok(workers.some((u) => u.endsWith('/pkg/worker.js')), `encryption ran in a Web Worker (${workers})`);
     const long = await page.evaluate(() => window.longTasks);
     console.log(`20 MB upload: ${long.length} long tasks on the main thread, longest ${Math.max(0, ...long).toFixed(0)} ms`);
@@ -439,13 +447,57 @@ describe('web app', () => {
       await page.waitForSelector('h1:text("My papers")');
     }
 
-    // Delete: asks first, then the paper is gone for good (the server forgets it too).
+    // A paper opened before in the session opens again without a download.
+    const payloadGets = [];
+    const onGet = (r) => r.method() === 'GET' && /\/v1\/documents\/[^/]+\/payload/.test(r.url()) && payloadGets.push(r.url());
+    page.on('request', onGet);
+    await page.click(`button.doc:has-text("${FILES[0].name}")`);
+    await page.click('#view');
+    await page.waitForFunction(() => document.getElementById('preview-img')?.naturalWidth === 64, null, WAIT);
+    page.off('request', onGet);
+    assert.deepEqual(payloadGets, [], 'no second download of a paper opened in this session');
+    await page.click('#back');
+    await page.waitForSelector('h1:text("My papers")');
+
+    // On a slow link (400 kbit/s up, as a weak 3G phone), the upload goes in small pieces
+    // and the progress moves by bytes sent, with the step named.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 50_000 });
+    const slowPatches = [];
+    const onPatch = (r) => r.method() === 'PATCH' && slowPatches.push(Number(new URL(r.url()).searchParams.get('offset')));
+    page.on('request', onPatch);
     await page.click('#add-document');
     await page.setInputFiles('#file', { name: SCRAP.file, mimeType: SCRAP.mimeType, buffer: SCRAP.buffer });
     await page.fill('#doc-name', SCRAP.name);
     await page.check('#category-other');
+    await page.evaluate(() => {
+      window.sending = [];
+      const status = document.getElementById('upload-status');
+      new MutationObserver(() => status.dataset.step === 'sending' && window.sending.push([status.textContent, document.getElementById('upload-progress').value]))
+        .observe(status, { childList: true, characterData: true, subtree: true, attributes: true });
+    });
     await page.click('#upload-submit');
+    // The network goes during the upload: the screen says so, and when the network is
+    // back the upload goes on by itself (nobody touches the page).
+    await page.waitForFunction(() => document.getElementById('upload-status')?.dataset.step === 'sending' && document.getElementById('upload-progress').value > 0.25, null, { ...WAIT, polling: 100 });
+    await cdp.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await page.waitForSelector('#upload-status[data-step="waiting"]:has-text("No network")', WAIT);
+    await page.waitForTimeout(1500);
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 50_000 });
     await page.waitForSelector(`button.doc:has-text("${SCRAP.name}")`, WAIT);
+    page.off('request', onPatch);
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+    const sending = await page.evaluate(() => window.sending);
+    const fractions = [...new Set(sending.map(([, v]) => v))];
+    assert.ok(fractions.filter((v) => v > 0 && v < 1).length >= 4, `progress moved by bytes: ${fractions}`);
+    assert.match(sending.at(-1)[0], /^Sending… 30\d(\.\d)? KB of 30\d(\.\d)? KB \(100 %\)$/);
+    assert.ok(slowPatches.length >= 2, `several pieces on a slow link (offsets ${slowPatches})`);
+    const distinct = [...new Set(slowPatches)];
+    assert.ok(distinct.every((o, i) => i === 0 || (o > distinct[i - 1] && o - distinct[i - 1] <= 256 << 10)), `small pieces on a slow link (offsets ${slowPatches})`);
+
+    // Delete: asks first, then the paper is gone for good (the server forgets it too).
     const scrapId = await page.getAttribute(`button.doc:has-text("${SCRAP.name}")`, 'data-id');
     await page.click(`button.doc:has-text("${SCRAP.name}")`);
     await page.click('#delete');
@@ -456,7 +508,11 @@ describe('web app', () => {
     assert.equal(await page.isHidden('#confirm-delete'), true);
     await page.click('#delete');
     await page.click('#delete-yes');
-    await page.waitForSelector(`#notice:text("“${SCRAP.name}” is deleted.")`, WAIT);
+    await page.waitForSelector(`#notice:text("“${SCRAP.name}” is deleted.")`, WAIT).catch(async (e) => {
+      // Say what the page showed instead (an error, or still waiting for the server).
+      const shown = await page.evaluate(() => document.getElementById('form-error')?.textContent ?? '(no error box)');
+      throw new Error(`${e.message}\nthe page shows: ${shown}`);
+    });
     await page.waitForSelector(`button.doc:has-text("${FILES[0].name}")`, WAIT);
     assert.equal(await page.locator(`button.doc:has-text("${SCRAP.name}")`).count(), 0);
     assert.equal(await page.locator('button.doc').count(), FILES.length);

@@ -18,4 +18,7 @@ export default {
   sessionsCloseOthers: 'إغلاق كل الجلسات الأخرى',
   sessionClosed: 'أُغلقت هذه الجلسة: على الجهاز أن يتصل من جديد.',
   sessionsClosed: 'أُغلقت كل الجلسات الأخرى.',
+  preparing: 'جارٍ تجهيز الملف…',
+  sentOf: '{sent} من {total}',
+  uploadWaiting: 'لا توجد شبكة. يُستأنف الإرسال وحده عند عودة الشبكة؛ أبقِ هذه الصفحة مفتوحة.',
 };

@@ -18,4 +18,7 @@ export default {
   sessionsCloseOthers: 'Close all the others',
   sessionClosed: 'That session is closed: the device must log in again.',
   sessionsClosed: 'Every other session is closed.',
+  preparing: 'Preparing the file…',
+  sentOf: '{sent} of {total}',
+  uploadWaiting: 'No network. Sending goes on by itself when the network is back; keep this page open.',
 };

@@ -18,4 +18,7 @@ export default {
   sessionsCloseOthers: 'Fermer toutes les autres',
   sessionClosed: 'Cette session est fermée : l’appareil devra se reconnecter.',
   sessionsClosed: 'Toutes les autres sessions sont fermées.',
+  preparing: 'Préparation du fichier…',
+  sentOf: '{sent} sur {total}',
+  uploadWaiting: 'Pas de réseau. L’envoi reprend tout seul quand le réseau revient ; gardez cette page ouverte.',
 };
