@@ -45,7 +45,7 @@ hooks.sessionLost = () => {
   if (current && current.screen !== loginScreen) {
     resume = { screen: current.screen, args: current.args, values: snapshot(), handle: account.handle };
   }
-  vault.logout().finally(() => {
+  vault.logout({ forget: false }).finally(() => {
     show(loginScreen, {}, { notice: 'errSession' });
     document.getElementById('handle').value = account.handle;
   });

@@ -9,7 +9,7 @@ import * as intake from './intake.js';
 import * as transfer from './transfer.js';
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
-  busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main,
+  busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main, current,
 } from './ui.js';
 
 const DAY = 86_400;
@@ -346,9 +346,78 @@ function docButton(doc) {
 function previewOf(blob, doc) {
   const url = URL.createObjectURL(blob);
   onLeave(() => URL.revokeObjectURL(url));
-  if (doc.mimeType.startsWith('image/')) return h('img', { id: 'preview-img', class: 'preview', src: url, alt: doc.name });
-  if (doc.mimeType === 'application/pdf') return h('iframe', { id: 'preview-pdf', class: 'preview', src: url, title: doc.name });
-  return null;
+  const image = doc.mimeType.startsWith('image/');
+  const shown = image
+    ? h('img', { id: 'preview-img', class: 'preview', src: url, alt: doc.name, onclick: () => openViewer(url, doc, true) })
+    : doc.mimeType === 'application/pdf'
+      ? h('iframe', { id: 'preview-pdf', class: 'preview', src: url, title: doc.name })
+      : null;
+  if (!shown) return null;
+  return [
+    h('button', { type: 'button', class: 'secondary', id: 'fullscreen', text: t('fullScreen'), onclick: () => openViewer(url, doc, image) }),
+    shown,
+  ];
+}
+
+/**
+ * A paper over the whole screen (the Fullscreen API where the browser allows it, else a
+ * layer over the page): an image fitted to the screen, zoomed with the buttons, the + and
+ * − keys, a tap (fit ↔ 2.5×) or the fingers, and moved by scrolling; a PDF in the
+ * browser's own viewer, which has its zoom. Escape, "Close" or leaving fullscreen ends it.
+ */
+function openViewer(url, doc, image) {
+  const opener = document.activeElement;
+  let zoom = 1;
+  const content = image
+    ? h('img', { id: 'viewer-img', class: 'fit', src: url, alt: doc.name, onclick: () => setZoom(zoom > 1 ? 1 : 2.5) })
+    : h('iframe', { id: 'viewer-pdf', src: url, title: doc.name });
+  const level = h('span', { id: 'zoom-level', class: 'zoom-level', 'aria-live': 'polite' });
+  const out = h('button', { type: 'button', id: 'zoom-out', 'aria-label': t('zoomOut'), text: '−', onclick: () => setZoom(zoom / 1.5) });
+  const into = h('button', { type: 'button', id: 'zoom-in', 'aria-label': t('zoomIn'), text: '+', onclick: () => setZoom(zoom * 1.5) });
+  const closeButton = h('button', { type: 'button', id: 'viewer-close', text: t('closeViewer'), onclick: () => close() });
+  const viewer = h('div', { id: 'viewer', class: 'viewer', role: 'dialog', 'aria-modal': 'true', 'aria-label': doc.name },
+    h('div', { class: 'viewer-bar' }, h('span', { class: 'viewer-name', text: doc.name }), image && [out, level, into], closeButton),
+    // Focusable, so that the arrow keys move a zoomed image.
+    h('div', { class: 'viewer-stage', id: 'viewer-stage', tabindex: '0', role: 'group', 'aria-label': doc.name }, content),
+  );
+  function setZoom(z) {
+    zoom = Math.min(4, Math.max(1, Math.round(z * 100) / 100));
+    content.classList.toggle('fit', zoom === 1);
+    content.style.width = zoom === 1 ? '' : `${zoom * 100}%`;
+    level.textContent = `${Math.round(zoom * 100)} %`;
+    out.disabled = zoom <= 1;
+    into.disabled = zoom >= 4;
+  }
+  let open = true;
+  function close() {
+    if (!open) return;
+    open = false;
+    document.removeEventListener('keydown', onKey);
+    document.removeEventListener('fullscreenchange', onFullscreen);
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    viewer.remove();
+    if (opener?.isConnected) opener.focus();
+  }
+  function onKey(e) {
+    if (e.key === 'Escape') close();
+    else if (image && e.key === '+') setZoom(zoom * 1.5);
+    else if (image && (e.key === '-' || e.key === '−')) setZoom(zoom / 1.5);
+    else if (e.key === 'Tab') {
+      // Keep the focus in the viewer (a modal dialog).
+      const buttons = [...viewer.querySelectorAll('button:not([disabled]), #viewer-stage')];
+      const at = buttons.indexOf(document.activeElement);
+      const next = e.shiftKey ? (at <= 0 ? buttons.length - 1 : at - 1) : (at + 1) % buttons.length;
+      e.preventDefault();
+      buttons[next]?.focus();
+    }
+  }
+  const onFullscreen = () => document.fullscreenElement || close();
+  if (image) setZoom(1);
+  document.body.append(viewer);
+  document.addEventListener('keydown', onKey);
+  onLeave(close);
+  viewer.requestFullscreen?.().then(() => document.addEventListener('fullscreenchange', onFullscreen), () => {});
+  closeButton.focus();
 }
 
 const viewable = (doc) => doc.mimeType.startsWith('image/') || doc.mimeType === 'application/pdf';
@@ -388,15 +457,16 @@ function documentView(doc, fetchBlob, { extra = [], headingKey = null } = {}) {
     h('p', { class: 'hint', id: 'doc-facts', text: [t(`cat_${doc.category}`), size(doc.size), doc.createdAt ? t('addedOn', { date: date(doc.createdAt) }) : null].filter(Boolean).join(' · ') }),
     noticeBox(),
     alertBox(),
+    // Above the buttons: the paper is what the person came for.
+    preview,
     h('div', { class: 'actions' },
       viewable(doc) && h('button', { type: 'button', id: 'view', text: t('viewHere'), onclick: act(async (b) => {
-        preview.replaceChildren(previewOf(await get(b), doc));
+        preview.replaceChildren(...(previewOf(await get(b), doc) ?? []));
         preview.scrollIntoView?.({ block: 'nearest' });
       }) }),
       h('button', { type: 'button', class: viewable(doc) ? 'secondary' : null, id: 'download', text: t('downloadFile'), onclick: act(async (b) => saveBlob(await get(b), fileName(doc))) }),
       extra,
     ),
-    preview,
   ];
 }
 
@@ -644,10 +714,20 @@ export function badLinkScreen() {
 
 // ---------------------------------------------------------------- uploads
 
+/**
+ * The upload screen's chosen file and its upload, kept in memory while the screen is
+ * drawn again (another language), and across an expired session of the same account
+ * (the upload goes on after logging in). { account, file, running, interrupted, onStep }.
+ */
+let draft = null;
+vault.onLogout((forget) => forget && (draft = null));
+
 function uploadScreen() {
+  const account = vault.currentAccount()?.id;
+  if (draft && draft.account !== account) draft = null;
   const progress = h('progress', { id: 'upload-progress', max: '1', value: '0', hidden: true, 'aria-labelledby': 'upload-status' });
   const status = h('p', { class: 'status', id: 'upload-status', 'aria-live': 'polite' });
-  let picked = null; // the photo or file, whichever input gave it last, with its real type
+  let picked = draft?.file ?? null; // the photo or file, whichever input gave it last, with its real type
   let autoName = null; // the name this screen proposed, replaced when the category changes
   let categoryChosen = false; // once the person picks a category, the content no longer does
   const chosen = h('p', { class: 'hint', id: 'file-chosen', 'aria-live': 'polite' });
@@ -678,6 +758,7 @@ function uploadScreen() {
     }
     const type = await intake.sniffType(file);
     picked = new File([file], file.name, { type, lastModified: file.lastModified });
+    draft = { account, file: picked, running: false, interrupted: false, onStep };
     chosen.textContent = t('fileChosen', { name: file.name, size: size(file.size) });
     if (!categoryChosen) form.querySelector(`#category-${intake.categoryFor(type)}`).checked = true;
     const base = file.name.replace(/\.[^.]+$/, '');
@@ -687,7 +768,29 @@ function uploadScreen() {
       else form['doc-name'].value = base;
     }
   };
-  const form = h('form', { novalidate: true, onsubmit: async (ev) => {
+  // The step by name, and for sending the bytes that left the device; written to
+  // whichever upload screen is shown (it may have been drawn again since the start).
+  function onStep(step, done, total) {
+    const bar = document.getElementById('upload-progress');
+    const line = document.getElementById('upload-status');
+    if (!bar || !line) return;
+    const shown = { preparing: 'preparing', locking: 'encrypting', sending: 'uploading' }[step] ?? 'uploadWaiting';
+    line.textContent = step === 'preparing'
+      ? t(shown)
+      : step === 'locking'
+        ? `${t(shown)} ${percent(done, total)}`
+        : `${t(shown)} ${t('sentOf', { sent: size(done), total: size(total) })} (${percent(done, total)})`;
+    bar.value = total ? done / total : 0;
+    line.dataset.step = step;
+  }
+  // Disables the form while an upload runs.
+  function busyForm(on) {
+    form.querySelectorAll('button').forEach((b) => (b.disabled = on));
+    form.setAttribute('aria-busy', String(on));
+    progress.hidden = !on;
+    if (!on) status.textContent = '';
+  }
+  const form = h('form', { id: 'upload-form', novalidate: true, 'oncoffre:idle': () => busyForm(false), onsubmit: async (ev) => {
     ev.preventDefault();
     clearError();
     const name = form['doc-name'].value.trim();
@@ -696,35 +799,26 @@ function uploadScreen() {
     if (!name) return showError('errRequired', 'doc-name');
     const refused = await refusal(picked);
     if (refused) return showError(refused, 'file');
-    const buttons = [...form.querySelectorAll('button')];
-    buttons.forEach((b) => (b.disabled = true));
-    form.setAttribute('aria-busy', 'true');
-    progress.hidden = false;
-    // The step by name, and for sending the bytes that left the device.
-    const onStep = (step, done, total) => {
-      const shown = step === 'locking' ? 'encrypting' : step === 'sending' ? 'uploading' : 'uploadWaiting';
-      status.textContent = step === 'locking'
-        ? `${t(shown)} ${percent(done, total)}`
-        : `${t(shown)} ${t('sentOf', { sent: size(done), total: size(total) })} (${percent(done, total)})`;
-      progress.value = total ? done / total : 0;
-      status.dataset.step = step;
-    };
+    const mine = draft ?? (draft = { account, file: picked, onStep });
+    mine.running = true;
+    mine.interrupted = false;
+    busyForm(true);
     try {
-      status.textContent = t('preparing');
-      status.dataset.step = 'preparing';
+      mine.onStep('preparing', 0, 0);
       await vault.ready();
-      await transfer.uploadDocument(picked, name, chosenCategory, onStep);
-      status.dataset.step = 'done';
+      await transfer.uploadDocument(picked, name, chosenCategory, (...a) => mine.onStep(...a));
     } catch (e) {
-      progress.hidden = true;
-      status.textContent = '';
+      mine.running = false;
       const key = keyOf(e);
+      // An expired session: once the same person has logged in again, this screen comes
+      // back and the upload goes on from where the server has it.
+      mine.interrupted = key === 'errSession';
+      // The screen may have been drawn again meanwhile (another language): the live one.
+      document.getElementById('upload-form')?.dispatchEvent(new Event('coffre:idle'));
       return showError(key === 'errNetwork' ? 'errUploadCut' : key);
-    } finally {
-      buttons.forEach((b) => (b.disabled = false));
-      form.removeAttribute('aria-busy');
     }
-    show(vaultScreen, {}, { notice: 'uploaded' });
+    if (draft === mine) draft = null;
+    if (current?.screen === uploadScreen) show(vaultScreen, {}, { notice: 'uploaded' });
   } },
     h('div', { class: 'pickers' },
       // On phones, `capture` opens the camera directly; elsewhere it is a file picker.
@@ -750,9 +844,16 @@ function uploadScreen() {
     status,
     h('div', { class: 'actions' },
       h('button', { type: 'submit', id: 'upload-submit', text: t('save') }),
-      h('button', { type: 'button', class: 'secondary', text: t('cancel'), onclick: () => show(vaultScreen) }),
+      h('button', { type: 'button', class: 'secondary', text: t('cancel'), onclick: () => {
+        draft = null;
+        show(vaultScreen);
+      } }),
     ),
   );
+  if (picked) chosen.textContent = t('fileChosen', { name: picked.name, size: size(picked.size) });
+  if (draft?.running) busyForm(true);
+  // Back after logging in again: go on by itself, once show() has restored the values.
+  if (draft?.interrupted) setTimeout(() => form.isConnected && form.requestSubmit(), 0);
   return h('div', { class: 'stack' }, h('h1', { tabindex: '-1', text: t('addTitle') }), form);
 }
 

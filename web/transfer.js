@@ -138,9 +138,10 @@ let pending = null;
 /** Papers opened in this session, decrypted, by document id (memory only). */
 const opened = new Map();
 
-onLogout(() => {
-  pending = null;
+onLogout((forget) => {
   opened.clear();
+  if (!forget) return; // an expired session: the upload (ciphertext) waits for the same account
+  pending = null;
   worker?.terminate();
   worker = null;
 });

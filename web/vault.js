@@ -33,7 +33,11 @@ export function currentAccount() {
   return account;
 }
 
-/** What other modules forget at logout (transfer.js: uploads, opened papers, worker). */
+/**
+ * What other modules forget at logout (transfer.js: uploads, opened papers, worker), told
+ * whether to forget everything (`false` for an expired session: an upload goes on after
+ * the same person logs in again).
+ */
 const leaving = new Set();
 export const onLogout = (f) => void leaving.add(f);
 
@@ -180,12 +184,14 @@ export async function login(handle, passphrase, { shared = false } = {}) {
 }
 
 /** Logs out: the session is revoked (if the server is reachable) and keys are wiped. */
-export async function logout({ keepalive = false } = {}) {
+export async function logout({ keepalive = false, forget = true } = {}) {
   const had = account !== null;
   identity?.free();
   identity = null;
   account = null;
-  for (const f of leaving) f();
+  // Only when someone was logged in: login() starts with a logout, which must not drop
+  // an upload that waits for this very login after an expired session.
+  if (had) for (const f of leaving) f(forget);
   if (had) {
     try {
       await request('POST', '/v1/logout', { keepalive });

@@ -53,8 +53,8 @@ function docx() {
   header.writeUInt16LE(name.length, 26);
   return Buffer.concat([header, name, Buffer.from('<Types><Override PartName="/word/document.xml"/></Types>'), Buffer.alloc(200)]);
 }
-// 300 KB: sent on an emulated slow link in story 5, where progress must move by bytes.
-const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa '), Buffer.alloc(300_000, 0x42)]) };
+// 600 KB: sent on an emulated slow link in story 5, where progress must move by bytes.
+const SCRAP = { name: 'Brouillon a jeter', file: 'brouillon.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-SCRAP-9e01aa '), Buffer.alloc(600_000, 0x42)]) };
 
 describe('web app', () => {
   let dir;
@@ -439,9 +439,35 @@ describe('web app', () => {
         await page.waitForFunction(() => document.getElementById('preview-img').naturalWidth === 64, null, WAIT);
         assert.equal(await page.getAttribute('#preview-img', 'alt'), f.name);
         await check(page, '15-document-photo');
+        if (f === FILES[0]) {
+          // Full screen, zoomed with the buttons and the keys; Escape gives the page back.
+          await page.click('#fullscreen');
+          await page.waitForSelector('#viewer[role="dialog"] #viewer-img.fit');
+          assert.equal(await page.evaluate(() => document.activeElement.id), 'viewer-close');
+          const box = await page.locator('#viewer-stage').boundingBox();
+          const fitted = await page.locator('#viewer-img').boundingBox();
+          assert.ok(fitted.width >= box.width - 1 || fitted.height >= box.height - 1, 'the image fills the screen at first');
+          assert.equal(await page.isDisabled('#zoom-out'), true);
+          await page.click('#zoom-in');
+          assert.equal(await text(page, '#zoom-level'), '150 %');
+          await page.keyboard.press('+');
+          assert.equal(await text(page, '#zoom-level'), '225 %');
+          const zoomed = await page.locator('#viewer-img').boundingBox();
+          assert.ok(zoomed.width > box.width * 2, `zoomed in: ${zoomed.width} px in ${box.width} px`);
+          await check(page, '15b-document-full-screen');
+          await page.keyboard.press('-');
+          assert.equal(await text(page, '#zoom-level'), '150 %');
+          await page.keyboard.press('Escape');
+          await page.waitForSelector('#viewer', { state: 'detached' });
+          assert.equal(await page.evaluate(() => document.activeElement.id), 'fullscreen');
+        }
       } else if (f === FILES[1]) {
         await page.click('#view');
         await page.waitForSelector(`iframe#preview-pdf[title="${f.name}"]`);
+        await page.click('#fullscreen');
+        await page.waitForSelector(`#viewer iframe#viewer-pdf[title="${f.name}"]`);
+        await page.click('#viewer-close');
+        await page.waitForSelector('#viewer', { state: 'detached' });
       }
       await page.click('#back');
       await page.waitForSelector('h1:text("My papers")');
@@ -460,13 +486,15 @@ describe('web app', () => {
     await page.waitForSelector('h1:text("My papers")');
 
     // On a slow link (400 kbit/s up, as a weak 3G phone), the upload goes in small pieces
-    // and the progress moves by bytes sent, with the step named.
+    // and the progress moves by bytes sent, with the step named. Nothing stops it: the
+    // network going away, another language, an expired session.
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 50_000 });
     const slowPatches = [];
     const onPatch = (r) => r.method() === 'PATCH' && slowPatches.push(Number(new URL(r.url()).searchParams.get('offset')));
     page.on('request', onPatch);
+    const scrapToken = tokenOf(page);
     await page.click('#add-document');
     await page.setInputFiles('#file', { name: SCRAP.file, mimeType: SCRAP.mimeType, buffer: SCRAP.buffer });
     await page.fill('#doc-name', SCRAP.name);
@@ -484,16 +512,32 @@ describe('web app', () => {
     await cdp.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await page.waitForSelector('#upload-status[data-step="waiting"]:has-text("No network")', WAIT);
     await page.waitForTimeout(1500);
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 50_000 });
+    const slower = { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 25_000 };
+    await cdp.send('Network.emulateNetworkConditions', slower);
+    await page.waitForSelector('#upload-status[data-step="sending"]', WAIT);
+    // Another language mid-upload: the screen is drawn again and still shows the upload.
+    await page.click('button[lang="fr"]');
+    await page.waitForSelector('#upload-status:has-text("Envoi")', WAIT);
+    assert.equal(await page.getAttribute('#upload-submit', 'disabled'), '', 'still sending, "Save" stays disabled');
+    await page.click('button[lang="en"]');
+    await page.waitForSelector('#upload-status:has-text("Sending")', WAIT);
+    // The session ends on the server mid-upload: log in again, the upload goes on by itself.
+    const revoked = await fetch(`${url}/v1/logout`, { method: 'POST', headers: { authorization: scrapToken() } });
+    assert.equal(revoked.status, 204);
+    await page.waitForSelector('#login-submit', WAIT);
+    await login(page, PERSON, PERSON.pin, '#upload-status[data-step="sending"]');
+    assert.equal(await page.inputValue('#doc-name'), SCRAP.name);
     await page.waitForSelector(`button.doc:has-text("${SCRAP.name}")`, WAIT);
+    await page.waitForSelector('#notice:text("Saved. Only you can open it.")');
     page.off('request', onPatch);
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await cdp.detach();
     const sending = await page.evaluate(() => window.sending);
     const fractions = [...new Set(sending.map(([, v]) => v))];
     assert.ok(fractions.filter((v) => v > 0 && v < 1).length >= 4, `progress moved by bytes: ${fractions}`);
-    assert.match(sending.at(-1)[0], /^Sending… 30\d(\.\d)? KB of 30\d(\.\d)? KB \(100 %\)$/);
+    assert.match(sending.at(-1)[0], /^Sending… [\d.]+ KB of 600(\.\d)? KB \(\d+ %\)$/);
     assert.ok(slowPatches.length >= 2, `several pieces on a slow link (offsets ${slowPatches})`);
+    assert.equal(slowPatches.filter((o) => o === 0).length, 1, `never sent again from the start (offsets ${slowPatches})`);
     const distinct = [...new Set(slowPatches)];
     assert.ok(distinct.every((o, i) => i === 0 || (o > distinct[i - 1] && o - distinct[i - 1] <= 256 << 10)), `small pieces on a slow link (offsets ${slowPatches})`);
 

@@ -21,4 +21,8 @@ export default {
   preparing: 'جارٍ تجهيز الملف…',
   sentOf: '{sent} من {total}',
   uploadWaiting: 'لا توجد شبكة. يُستأنف الإرسال وحده عند عودة الشبكة؛ أبقِ هذه الصفحة مفتوحة.',
+  fullScreen: 'ملء الشاشة',
+  zoomIn: 'تكبير',
+  zoomOut: 'تصغير',
+  closeViewer: 'إغلاق',
 };

@@ -21,4 +21,8 @@ export default {
   preparing: 'Preparing the file…',
   sentOf: '{sent} of {total}',
   uploadWaiting: 'No network. Sending goes on by itself when the network is back; keep this page open.',
+  fullScreen: 'Full screen',
+  zoomIn: 'Zoom in',
+  zoomOut: 'Zoom out',
+  closeViewer: 'Close',
 };

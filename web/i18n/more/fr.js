@@ -21,4 +21,8 @@ export default {
   preparing: 'Préparation du fichier…',
   sentOf: '{sent} sur {total}',
   uploadWaiting: 'Pas de réseau. L’envoi reprend tout seul quand le réseau revient ; gardez cette page ouverte.',
+  fullScreen: 'Plein écran',
+  zoomIn: 'Agrandir',
+  zoomOut: 'Réduire',
+  closeViewer: 'Fermer',
 };
