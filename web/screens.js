@@ -309,6 +309,7 @@ export function vaultScreen() {
   return h('div', { class: 'stack' },
     h('h1', { tabindex: '-1', text: t('vaultTitle') }),
     noticeBox(),
+    waitingUploads(),
     rs.recoveryWarning(),
     rs.referentsNotice(),
     alertBox(),
@@ -323,6 +324,48 @@ export function vaultScreen() {
     ),
     list,
   );
+}
+
+/** Uploads a reload interrupted (kept as ciphertext in IndexedDB): finish or drop each. */
+function waitingUploads() {
+  const box = h('div', { id: 'waiting-uploads' });
+  transfer.waitingUploads().then((list) => {
+    if (!box.isConnected) return;
+    box.replaceChildren(...list.map((u) => {
+      const line = h('p', { class: 'status', 'aria-live': 'polite' });
+      const bar = h('progress', { max: '1', value: String(u.size ? u.stored / u.size : 0), 'aria-label': u.name });
+      const act = (f) => async (ev) => {
+        clearError();
+        item.querySelectorAll('button').forEach((b) => (b.disabled = true));
+        try {
+          await f();
+        } catch (e) {
+          item.querySelectorAll('button').forEach((b) => (b.disabled = false));
+          return showError(keyOf(e));
+        }
+      };
+      const item = h('div', { class: 'notice waiting-upload', 'data-id': u.id },
+        h('p', { text: t('waitingUpload', { name: u.name, sent: size(u.stored), total: size(u.size) }) }),
+        bar,
+        line,
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'finish-upload', text: t('finishUpload'), onclick: act(async () => {
+            await transfer.finishKept(u.id, (step, done, total) => {
+              line.textContent = `${t(step === 'sending' ? 'uploading' : 'uploadWaiting')} ${t('sentOf', { sent: size(done), total: size(total) })}`;
+              bar.value = total ? done / total : 0;
+            });
+            show(vaultScreen, {}, { notice: 'uploaded' });
+          }) }),
+          h('button', { type: 'button', class: 'secondary abandon-upload', text: t('abandonUpload'), onclick: act(async () => {
+            await transfer.abandonKept(u.id);
+            item.remove();
+          }) }),
+        ),
+      );
+      return item;
+    }));
+  }, () => {});
+  return box;
 }
 
 const EXTENSIONS = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp', 'image/heic': '.heic', 'application/pdf': '.pdf' };

@@ -12,7 +12,7 @@
 
 import { Encryptor, Envelope, Metadata, CoffreError, decryptStream } from '/pkg/index.js';
 import { CoffreWorker } from '/pkg/worker-client.js';
-import { ApiError, request, authorization, problemError, b64, unb64 } from './api.js';
+import { ApiError, request, authorization, problemError, b64, unb64, isShared } from './api.js';
 import { withIdentity, currentAccount, plain, onLogout, GONE } from './vault.js';
 
 export const MIN_PIECE = 64 << 10;
@@ -133,6 +133,107 @@ async function encryptFile(identity, file, meta, onProgress) {
   }
 }
 
+// ------------------------------------------------------------ uploads kept across a reload
+// Once the server has given the document its id, the upload is kept in IndexedDB (never
+// on a shared computer): the payload, the sealed metadata and the envelope — ciphertext
+// only, nothing the page could not fetch back from the server — with the account id.
+// After a reload and a login, the vault asks "finish sending <name>?" (the name opened
+// from the sealed metadata with the identity). Committed or abandoned uploads are
+// forgotten.
+
+const DB_NAME = 'coffre-uploads';
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('uploads', { keyPath: 'id' });
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** One transaction on the `uploads` store; resolves with what `f`'s request gave. */
+async function onStore(mode, f) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction('uploads', mode);
+      const req = f(tx.objectStore('uploads'));
+      tx.oncomplete = () => resolve(req?.result);
+      tx.onerror = tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+// Never on a shared computer; without IndexedDB (private windows of some browsers) the
+// upload simply is not kept.
+const keepUpload = (record) => (isShared() ? null : onStore('readwrite', (st) => st.put(record)).catch(() => {}));
+const dropUpload = (id) => (isShared() ? null : onStore('readwrite', (st) => st.delete(id)).catch(() => {}));
+const keptUploads = async () => (isShared() ? [] : (await onStore('readonly', (st) => st.getAll()).catch(() => [])) ?? []);
+
+/**
+ * The uploads of the logged-in account that a reload interrupted, still open on the
+ * server: [{ id, name, stored, size }]. The others (committed, deleted) are forgotten.
+ */
+export async function waitingUploads() {
+  const account = currentAccount()?.id;
+  const out = [];
+  for (const rec of await keptUploads()) {
+    if (rec.account !== account || pending?.id === rec.id) continue;
+    let status;
+    try {
+      status = await request('GET', `/v1/documents/${rec.id}/upload`, { problems: GONE });
+    } catch (e) {
+      if (e.key === 'errNoLongerThere') await dropUpload(rec.id);
+      continue;
+    }
+    if (status.committed) {
+      await dropUpload(rec.id);
+      continue;
+    }
+    let name = '?';
+    try {
+      name = withIdentity((identity) => {
+        const env = Envelope.parse(rec.envelope);
+        try {
+          const meta = env.openMetadata(identity, rec.sealed);
+          try {
+            return meta.name;
+          } finally {
+            meta.free();
+          }
+        } finally {
+          env.free();
+        }
+      });
+    } catch {
+      // not this identity's (cannot happen for its own upload): shown as "?"
+    }
+    out.push({ id: rec.id, name, stored: status.stored, size: rec.size });
+  }
+  return out;
+}
+
+/** "Finish sending": the kept upload `id` goes on from the server's stored offset. */
+export async function finishKept(id, onStep) {
+  const rec = (await keptUploads()).find((r) => r.id === id && r.account === currentAccount()?.id);
+  if (!rec) throw new ApiError('errNoLongerThere');
+  pending = { key: `kept:${id}`, id, payload: rec.payload, stored: 0, account: rec.account };
+  return send(onStep);
+}
+
+/** "Do not send": the document the server holds half of is deleted, and forgotten here. */
+export async function abandonKept(id) {
+  try {
+    await request('DELETE', `/v1/documents/${id}`, { problems: GONE });
+  } catch (e) {
+    if (e.key !== 'errNoLongerThere') throw e;
+  }
+  await dropUpload(id);
+}
+
 /** An upload stopped by a refusal or an expired session, kept so that "Save" again resumes it. */
 let pending = null;
 /** Papers opened in this session, decrypted, by document id (memory only). */
@@ -181,7 +282,15 @@ export async function uploadDocument(file, name, category, onStep) {
       body: { metadata: b64(encrypted.sealed), size: encrypted.payload.size, envelope: b64(encrypted.envelope) },
     });
     pending = { key, id: doc.id, payload: encrypted.payload, stored: 0, account: account?.id };
-  } else {
+    await keepUpload({ id: doc.id, account: account?.id, payload: encrypted.payload, size: encrypted.payload.size, sealed: encrypted.sealed, envelope: encrypted.envelope });
+    return send(onStep, true);
+  }
+  return send(onStep);
+}
+
+/** Sends `pending` from the server's stored offset (unless `fresh`: from 0), commits. */
+async function send(onStep, fresh = false) {
+  if (!fresh) {
     onStep?.('sending', pending.stored, pending.payload.size);
     pending.stored = (await request('GET', `/v1/documents/${pending.id}/upload`)).stored;
   }
@@ -224,6 +333,7 @@ export async function uploadDocument(file, name, category, onStep) {
     if (e.key !== 'errOffset' || !(await request('GET', `/v1/documents/${id}`)).committed) throw e;
   }
   pending = null;
+  await dropUpload(id);
   return id;
 }
 

@@ -541,6 +541,60 @@ describe('web app', () => {
     const distinct = [...new Set(slowPatches)];
     assert.ok(distinct.every((o, i) => i === 0 || (o > distinct[i - 1] && o - distinct[i - 1] <= 256 << 10)), `small pieces on a slow link (offsets ${slowPatches})`);
 
+    // A reload mid-upload: the encrypted file and its upload id wait in IndexedDB
+    // (ciphertext only); after logging in, the vault asks to finish sending it.
+    const half = { name: 'Avis impot moitie', canary: 'CANARY-RELOAD-4c1d' };
+    const reloadCdp = await page.context().newCDPSession(page);
+    await reloadCdp.send('Network.enable');
+    await reloadCdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 25_000 });
+    await page.click('#add-document');
+    await page.setInputFiles('#file', { name: 'avis.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from(`%PDF-1.4 ${half.canary} `), Buffer.alloc(300_000, 0x43)]) });
+    await page.fill('#doc-name', half.name);
+    await page.check('#category-income');
+    await page.click('#upload-submit');
+    await page.waitForFunction(() => document.getElementById('upload-status')?.dataset.step === 'sending' && document.getElementById('upload-progress').value > 0.2, null, { ...WAIT, polling: 100 });
+    const kept = await page.evaluate(async () => {
+      const db = await new Promise((resolve, reject) => {
+        const q = indexedDB.open('coffre-uploads');
+        q.onsuccess = () => resolve(q.result);
+        q.onerror = () => reject(q.error);
+      });
+      const records = await new Promise((resolve) => {
+        const q = db.transaction('uploads').objectStore('uploads').getAll();
+        q.onsuccess = () => resolve(q.result);
+      });
+      db.close();
+      const latin1 = (bytes) => new TextDecoder('latin1').decode(bytes);
+      return Promise.all(records.map(async (r) => ({ fields: Object.keys(r).sort(), text: latin1(await r.payload.arrayBuffer()) + latin1(r.sealed) + latin1(r.envelope) })));
+    });
+    assert.equal(kept.length, 1, 'the running upload is kept in IndexedDB');
+    assert.deepEqual(kept[0].fields, ['account', 'envelope', 'id', 'payload', 'sealed', 'size']);
+    assert.ok(!kept[0].text.includes(half.canary) && !kept[0].text.includes(half.name), 'IndexedDB holds ciphertext only');
+    await reloadCdp.detach();
+    await page.reload();
+    await login(page, PERSON, PERSON.pin, `.waiting-upload:has-text("${half.name}")`);
+    await check(page, '16a-finish-sending');
+    await page.click('.waiting-upload .finish-upload');
+    await page.waitForSelector('#notice:text("Saved. Only you can open it.")', WAIT);
+    await page.waitForSelector(`button.doc:has-text("${half.name}")`, WAIT);
+    assert.equal(await page.locator('.waiting-upload').count(), 0);
+    const halfId = await page.getAttribute(`button.doc:has-text("${half.name}")`, 'data-id');
+    await page.click(`button.doc:has-text("${half.name}")`);
+    const halfBytes = await download(page, '#download');
+    assert.ok(halfBytes.bytes.includes(Buffer.from(half.canary)), 'the finished upload opens whole');
+    assert.equal(halfBytes.bytes.length, 300_000 + `%PDF-1.4 ${half.canary} `.length);
+    assert.equal(await page.evaluate(() => new Promise((resolve) => {
+      const q = indexedDB.open('coffre-uploads');
+      q.onsuccess = () => {
+        const all = q.result.transaction('uploads').objectStore('uploads').count();
+        all.onsuccess = () => resolve(all.result);
+      };
+    })), 0, 'a finished upload is forgotten');
+    const gone = await fetch(`${url}/v1/documents/${halfId}`, { method: 'DELETE', headers: { authorization: scrapToken() } });
+    assert.equal(gone.status, 204);
+    await page.click('#back');
+    await page.waitForSelector('h1:text("My papers")');
+
     // Delete: asks first, then the paper is gone for good (the server forgets it too).
     const scrapId = await page.getAttribute(`button.doc:has-text("${SCRAP.name}")`, 'data-id');
     await page.click(`button.doc:has-text("${SCRAP.name}")`);

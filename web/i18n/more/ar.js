@@ -25,4 +25,7 @@ export default {
   zoomIn: 'تكبير',
   zoomOut: 'تصغير',
   closeViewer: 'إغلاق',
+  waitingUpload: 'لم يُرسَل «{name}» بالكامل قبل إغلاق الصفحة ({sent} من {total}). هل تريد إكمال الإرسال؟',
+  finishUpload: 'إكمال الإرسال',
+  abandonUpload: 'عدم إرساله',
 };

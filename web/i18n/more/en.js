@@ -25,4 +25,7 @@ export default {
   zoomIn: 'Zoom in',
   zoomOut: 'Zoom out',
   closeViewer: 'Close',
+  waitingUpload: '“{name}” was not completely sent before the page closed ({sent} of {total}). Finish sending it?',
+  finishUpload: 'Finish sending',
+  abandonUpload: 'Do not send it',
 };

@@ -25,4 +25,7 @@ export default {
   zoomIn: 'Agrandir',
   zoomOut: 'Réduire',
   closeViewer: 'Fermer',
+  waitingUpload: '« {name} » n’était pas entièrement envoyé quand la page s’est fermée ({sent} sur {total}). Terminer l’envoi ?',
+  finishUpload: 'Terminer l’envoi',
+  abandonUpload: 'Ne pas l’envoyer',
 };
