@@ -787,8 +787,11 @@ function uploadScreen() {
     const l = await intake.serverLimits().catch(() => null);
     return l && file.size > l.maxFileBytes ? 'errFileTooBig' : null;
   };
-  const pick = async (ev) => {
-    const input = ev.currentTarget;
+  // A file's checks take a round trip (the server's limits) on a slow link: "Save"
+  // pressed meanwhile waits for them instead of saying no file was chosen.
+  let picking = null;
+  const pick = (ev) => (picking = checkPicked(ev.currentTarget));
+  const checkPicked = async (input) => {
     const file = input.files[0];
     if (!file) return;
     clearError();
@@ -836,6 +839,7 @@ function uploadScreen() {
   const form = h('form', { id: 'upload-form', novalidate: true, 'oncoffre:idle': () => busyForm(false), onsubmit: async (ev) => {
     ev.preventDefault();
     clearError();
+    await picking;
     const name = form['doc-name'].value.trim();
     const chosenCategory = category();
     if (!picked) return showError('errNoFile', 'camera');
