@@ -1,7 +1,7 @@
 //! The store conformance suite against the PostgreSQL records backend (payloads in files
 //! here; the object-store payloads have their own suite), each case on a fresh database
 //! of one PostgreSQL started for this test binary.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 #[macro_use]
