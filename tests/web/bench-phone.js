@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WAIT, admin, newContext, login, startServer, stopServer, launchChromium, png } from './harness.js';
+import { WAIT, admin, newContext, startServer, stopServer, launchChromium, png, registerWorker } from './harness.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const PHONE = { offline: false, latency: 400, downloadThroughput: 400_000 / 8, uploadThroughput: 100_000 / 8 };
@@ -39,16 +39,7 @@ const browser = await launchChromium();
 const results = {};
 try {
   // Unthrottled set-up: a worker, then the person's account with a PIN.
-  const { page: w } = await newContext(browser, url, 'en-US');
-  await w.goto(`${url}/`);
-  await w.click('#to-worker-register');
-  await w.fill('#invite', invite);
-  await w.fill('#handle', WORKER.handle);
-  await w.fill('#new-passphrase', WORKER.passphrase);
-  await w.fill('#confirm-passphrase', WORKER.passphrase);
-  await w.click('#worker-register-submit');
-  await w.waitForSelector('#notice:text("Your account is ready")', WAIT);
-  await login(w, WORKER, WORKER.passphrase, `h1:text("Hello ${WORKER.handle}")`);
+  const { page: w } = await registerWorker(browser, url, invite, WORKER);
   await w.click('#create-beneficiary');
   await w.fill('#handle', PERSON.handle);
   await w.check('#kind-pin');

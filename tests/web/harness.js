@@ -171,3 +171,21 @@ export function png(text, pad) {
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/** A new browser context where worker `w` registers with `invite` and logs in (English). */
+export async function registerWorker(browser, url, invite, w) {
+  const ctx = await newContext(browser, url, 'en-US');
+  const { page } = ctx;
+  await page.goto(`${url}/`);
+  await page.click('#to-worker-register');
+  await page.fill('#invite', invite);
+  await page.fill('#handle', w.handle);
+  await page.fill('#new-passphrase', w.passphrase);
+  await page.fill('#confirm-passphrase', w.passphrase);
+  await page.click('#worker-register-submit');
+  await page.waitForSelector('#notice:text("Your account is ready")', WAIT);
+  await page.fill('#passphrase', w.passphrase);
+  await page.click('#login-submit');
+  await page.waitForSelector(`h1:text("Hello ${w.handle}")`, WAIT);
+  return ctx;
+}

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, SERVER, SHOTS, WAIT, admin, newContext, pageErrors, check, text, login, startServer, stopServer, launchChromium } from './harness.js';
+import { ROOT, SERVER, SHOTS, WAIT, admin, newContext, pageErrors, check, text, login, startServer, stopServer, launchChromium, registerWorker } from './harness.js';
 
 const DIR = join(SHOTS, 'recovery');
 /** The person's structure shortens the delay to this (seconds); k = 2 allows it. */
@@ -36,22 +36,6 @@ async function shots(page, name) {
 /** The six safety words shown in `selector`. */
 const words = (page, selector) => page.locator(`${selector} .words li`).allInnerTexts();
 
-async function registerWorker(browser, url, invite, w) {
-  const ctx = await newContext(browser, url, 'en-US');
-  const { page } = ctx;
-  await page.goto(`${url}/`);
-  await page.click('#to-worker-register');
-  await page.fill('#invite', invite);
-  await page.fill('#handle', w.handle);
-  await page.fill('#new-passphrase', w.passphrase);
-  await page.fill('#confirm-passphrase', w.passphrase);
-  await page.click('#worker-register-submit');
-  await page.waitForSelector('#notice:text("Your account is ready")', WAIT);
-  await page.fill('#passphrase', w.passphrase);
-  await page.click('#login-submit');
-  await page.waitForSelector(`h1:text("Hello ${w.handle}")`, WAIT);
-  return ctx;
-}
 
 /** A new browser: "I lost my PIN and my paper". Returns its page and the words shown. */
 async function askOnNewDevice(browser, url, handle) {
