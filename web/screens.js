@@ -7,6 +7,8 @@ import { sessionsScreen } from './sessions.js'; // loads the later screens' stri
 import { fingerprintBox } from './safety.js';
 import * as intake from './intake.js';
 import * as transfer from './transfer.js';
+import * as photos from './photos.js';
+import { ApiError } from './api.js';
 import {
   h, t, date, size, field, secretField, select, alertBox, noticeBox, showError, clearError, showNotice,
   busy, keyOf, show, onLeave, hooks, drawQr, saveBlob, HANDLE_RE, main, current,
@@ -760,7 +762,8 @@ export function badLinkScreen() {
 /**
  * The upload screen's chosen file and its upload, kept in memory while the screen is
  * drawn again (another language), and across an expired session of the same account
- * (the upload goes on after logging in). { account, file, running, interrupted, onStep }.
+ * (the upload goes on after logging in). { account, file, pages (more photos of the same
+ * paper), prepared (what is sent, once made), running, interrupted, onStep }.
  */
 let draft = null;
 vault.onLogout((forget) => forget && (draft = null));
@@ -771,6 +774,7 @@ function uploadScreen() {
   const progress = h('progress', { id: 'upload-progress', max: '1', value: '0', hidden: true, 'aria-labelledby': 'upload-status' });
   const status = h('p', { class: 'status', id: 'upload-status', 'aria-live': 'polite' });
   let picked = draft?.file ?? null; // the photo or file, whichever input gave it last, with its real type
+  const pages = draft?.pages ?? []; // more photos of the same paper: all become one PDF
   let autoName = null; // the name this screen proposed, replaced when the category changes
   let categoryChosen = false; // once the person picks a category, the content no longer does
   const chosen = h('p', { class: 'hint', id: 'file-chosen', 'aria-live': 'polite' });
@@ -804,8 +808,10 @@ function uploadScreen() {
     }
     const type = await intake.sniffType(file);
     picked = new File([file], file.name, { type, lastModified: file.lastModified });
-    draft = { account, file: picked, running: false, interrupted: false, onStep };
+    pages.length = 0;
+    draft = { account, file: picked, pages, running: false, interrupted: false, onStep };
     chosen.textContent = t('fileChosen', { name: file.name, size: size(file.size) });
+    showPhotoChoices();
     if (!categoryChosen) form.querySelector(`#category-${intake.categoryFor(type)}`).checked = true;
     const base = file.name.replace(/\.[^.]+$/, '');
     const name = form['doc-name'].value;
@@ -814,6 +820,51 @@ function uploadScreen() {
       else form['doc-name'].value = base;
     }
   };
+  // Another photo of the same paper (the first must be a photo too).
+  const addPage = async (ev) => {
+    const input = ev.currentTarget;
+    const file = input.files[0];
+    input.value = '';
+    if (!file) return;
+    clearError();
+    const type = await intake.sniffType(file);
+    if (!picked?.type.startsWith('image/') || !type.startsWith('image/') || file.size === 0) return showError('errPageType', 'page');
+    pages.push(new File([file], file.name, { type, lastModified: file.lastModified }));
+    if (draft) draft.prepared = null;
+    showPhotoChoices();
+  };
+  const pagesLine = h('p', { class: 'hint', id: 'pages-chosen', 'aria-live': 'polite' });
+  const photoChoices = h('div', { id: 'photo-choices', hidden: true },
+    h('input', { type: 'file', id: 'page', name: 'page', class: 'visually-hidden', accept: 'image/*', capture: 'environment', onchange: addPage }),
+    h('label', { class: 'button secondary', for: 'page' }, t('addPage')),
+    pagesLine,
+    h('label', { class: 'choice', id: 'keep-original-choice' },
+      h('input', { type: 'checkbox', id: 'keep-original', name: 'keep-original' }), t('keepOriginal')),
+  );
+  // A photo can get more pages, or be sent as it is (not when it has several pages).
+  function showPhotoChoices() {
+    const photo = Boolean(picked?.type.startsWith('image/'));
+    photoChoices.hidden = !photo;
+    pagesLine.textContent = pages.length ? t('pagesChosen', { count: pages.length + 1 }) : '';
+    photoChoices.querySelector('#keep-original-choice').hidden = pages.length > 0;
+  }
+  // What is sent: the photos made small (one PDF for several), else the chosen file; made
+  // once per choice, so that an upload resumed later sends the very same bytes.
+  async function toSend(mine, name, keepOriginal) {
+    const all = [mine.file, ...(mine.pages ?? [])];
+    const want = [keepOriginal && all.length === 1, all.length, name].join('\u0000');
+    if (mine.prepared?.want === want) return mine.prepared.file;
+    let file;
+    if (all.length > 1) {
+      const prepared = [];
+      for (const p of all) prepared.push(await photos.preparePhoto(p, p.type, { forPdf: true }));
+      file = await photos.photosToPdf(prepared, name);
+    } else {
+      file = keepOriginal ? mine.file : await photos.preparePhoto(mine.file, mine.file.type);
+    }
+    mine.prepared = { want, file };
+    return file;
+  }
   // The step by name, and for sending the bytes that left the device; written to
   // whichever upload screen is shown (it may have been drawn again since the start).
   function onStep(step, done, total) {
@@ -846,17 +897,26 @@ function uploadScreen() {
     if (!name) return showError('errRequired', 'doc-name');
     const refused = await refusal(picked);
     if (refused) return showError(refused, 'file');
-    const mine = draft ?? (draft = { account, file: picked, onStep });
+    const mine = draft ?? (draft = { account, file: picked, pages, onStep });
+    const keepOriginal = form['keep-original'].checked;
     mine.running = true;
     mine.interrupted = false;
     busyForm(true);
     try {
       mine.onStep('preparing', 0, 0);
+      let file;
+      try {
+        file = await toSend(mine, name, keepOriginal);
+      } catch (e) {
+        throw e instanceof photos.PageError ? e : new ApiError('errUnknown');
+      }
+      const tooBig = await refusal(file);
+      if (tooBig) throw new ApiError(tooBig);
       await vault.ready();
-      await transfer.uploadDocument(picked, name, chosenCategory, (...a) => mine.onStep(...a));
+      await transfer.uploadDocument(file, name, chosenCategory, (...a) => mine.onStep(...a));
     } catch (e) {
       mine.running = false;
-      const key = keyOf(e);
+      const key = e instanceof photos.PageError ? e.key : keyOf(e);
       // An expired session: once the same person has logged in again, this screen comes
       // back and the upload goes on from where the server has it.
       mine.interrupted = key === 'errSession';
@@ -876,6 +936,7 @@ function uploadScreen() {
     ),
     limit,
     chosen,
+    photoChoices,
     field('doc-name', 'docName', { autocomplete: 'off', maxlength: '200', required: true }, 'docNameHint'),
     h('fieldset', {},
       h('legend', { text: t('category') }),
@@ -898,6 +959,7 @@ function uploadScreen() {
     ),
   );
   if (picked) chosen.textContent = t('fileChosen', { name: picked.name, size: size(picked.size) });
+  showPhotoChoices();
   if (draft?.running) busyForm(true);
   // Back after logging in again: go on by itself, once show() has restored the values.
   if (draft?.interrupted) setTimeout(() => form.isConnected && form.requestSubmit(), 0);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WAIT, admin, newContext, startServer, stopServer, launchChromium, png, registerWorker } from './harness.js';
+import { WAIT, admin, newContext, startServer, stopServer, launchChromium, png, registerWorker, createBeneficiary } from './harness.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const PHONE = { offline: false, latency: 400, downloadThroughput: 400_000 / 8, uploadThroughput: 100_000 / 8 };
@@ -40,14 +40,7 @@ const results = {};
 try {
   // Unthrottled set-up: a worker, then the person's account with a PIN.
   const { page: w } = await registerWorker(browser, url, invite, WORKER);
-  await w.click('#create-beneficiary');
-  await w.fill('#handle', PERSON.handle);
-  await w.check('#kind-pin');
-  await w.fill('#secret', PERSON.pin);
-  await w.fill('#confirm-secret', PERSON.pin);
-  await w.check('#consent');
-  await w.click('#create-submit');
-  await w.waitForSelector('h1:text("Recovery kit")', WAIT);
+  await createBeneficiary(w, PERSON);
 
   const first = [];
   const logins = [];

@@ -189,3 +189,17 @@ export async function registerWorker(browser, url, invite, w) {
   await page.waitForSelector(`h1:text("Hello ${w.handle}")`, WAIT);
   return ctx;
 }
+
+/** A worker's page creates the account of `person` ({ handle, pin }) with a PIN and the
+ * person's consent, and waits for the recovery kit. */
+export async function createBeneficiary(page, person) {
+  await page.click('#create-beneficiary');
+  await page.waitForSelector('h1:text("New account for a person")');
+  await page.fill('#handle', person.handle);
+  await page.check('#kind-pin');
+  await page.fill('#secret', person.pin);
+  await page.fill('#confirm-secret', person.pin);
+  await page.check('#consent');
+  await page.click('#create-submit');
+  await page.waitForSelector('h1:text("Recovery kit")', WAIT);
+}

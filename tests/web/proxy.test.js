@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, SERVER, WAIT, admin, freePort, login, download, png, startServer, stopServer, launchChromium } from './harness.js';
+import { ROOT, SERVER, WAIT, admin, freePort, login, download, png, startServer, stopServer, launchChromium, createBeneficiary } from './harness.js';
 
 const NGINX = '/usr/sbin/nginx';
 const WORKER = { handle: 'lea.relais', passphrase: 'la pluie tombe sur le port' };
@@ -200,15 +200,7 @@ describe('the web app behind nginx with TLS, under the CSP', () => {
     // The safety words' QR code is an SVG drawn into the page: allowed by the policy.
     await page.waitForSelector('#my-fingerprint svg[role="img"]', WAIT);
 
-    await page.click('#create-beneficiary');
-    await page.waitForSelector('h1:text("New account for a person")');
-    await page.fill('#handle', PERSON.handle);
-    await page.check('#kind-pin');
-    await page.fill('#secret', PERSON.pin);
-    await page.fill('#confirm-secret', PERSON.pin);
-    await page.check('#consent');
-    await page.click('#create-submit');
-    await page.waitForSelector('h1:text("Recovery kit")', WAIT);
+    await createBeneficiary(page, PERSON);
     await page.waitForSelector('#recovery-qr svg[role="img"]');
     await page.click('#kit-done');
     await page.waitForSelector(`h1:text("Hello ${WORKER.handle}")`);

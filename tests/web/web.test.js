@@ -131,6 +131,7 @@ describe('web app', () => {
       ['qr/index.js', 'qr/index.js'],
       ['qr/decode.js', 'qr/decode.js'],
       ['bip39-french.js', '@scure/bip39/wordlists/french.js'],
+      ['pdf-lib.esm.min.js', 'pdf-lib/dist/pdf-lib.esm.min.js'],
     ]) {
       assert.ok(
         readFileSync(join(ROOT, 'web/vendor', ours)).equals(readFileSync(join(HERE, 'node_modules', theirs))),

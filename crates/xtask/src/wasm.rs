@@ -360,7 +360,7 @@ pub fn build_cli(root: &Path) -> Result<(), String> {
 /// How `node` runs the web tests: the stories, then recovery through referents, then a
 /// shared computer and the sessions list, then the main flows once more through nginx
 /// with TLS, under the Content-Security-Policy, then the safety checks (emoji, words,
-/// the QR scan with Chromium's fake camera).
+/// the QR scan with Chromium's fake camera), then photos made small before encryption.
 pub const WEB_TEST_ARGS: &[&str] = &[
     "--test",
     "--test-concurrency=1",
@@ -370,6 +370,7 @@ pub const WEB_TEST_ARGS: &[&str] = &[
     "shared.test.js",
     "proxy.test.js",
     "safety.test.js",
+    "photos.test.js",
 ];
 
 /// The web app's end-to-end tests (`tests/web/`): Playwright in Chromium against the

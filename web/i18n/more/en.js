@@ -28,4 +28,8 @@ export default {
   waitingUpload: '“{name}” was not completely sent before the page closed ({sent} of {total}). Finish sending it?',
   finishUpload: 'Finish sending',
   abandonUpload: 'Do not send it',
+  addPage: 'Add a page (another photo of the same paper)',
+  pagesChosen: '{count} photos: they are sent as one PDF, a page for each.',
+  keepOriginal: 'Send the photo as it is (larger, slower to send; by default it is made smaller and its hidden details, such as the place, are removed)',
+  errPageType: 'A page must be a photo (JPEG, PNG or WebP). Choose a photo.',
 };

@@ -28,4 +28,8 @@ export default {
   waitingUpload: '« {name} » n’était pas entièrement envoyé quand la page s’est fermée ({sent} sur {total}). Terminer l’envoi ?',
   finishUpload: 'Terminer l’envoi',
   abandonUpload: 'Ne pas l’envoyer',
+  addPage: 'Ajouter une page (une autre photo du même papier)',
+  pagesChosen: '{count} photos : elles sont envoyées en un seul PDF, une page chacune.',
+  keepOriginal: 'Envoyer la photo telle quelle (plus lourde, plus lente à envoyer ; sinon elle est allégée et ses détails cachés, comme le lieu, sont retirés)',
+  errPageType: 'Une page doit être une photo (JPEG, PNG ou WebP). Choisissez une photo.',
 };
