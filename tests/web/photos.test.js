@@ -17,94 +17,12 @@ import { join } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
 import {
   ROOT, SERVER, SHOTS, WAIT, VIEWPORTS, admin, pageErrors, login, download, registerWorker, startServer, stopServer, launchChromium, createBeneficiary,
+  photoOfPaper as photo, EXIF_CANARY as CANARY,
 } from './harness.js';
 
 const DIR = join(SHOTS, 'photos');
 const WORKER = { handle: 'yanis.sud', passphrase: 'la riviere coule sous le pont' };
 const PERSON = { handle: 'samir.b', pin: '604182' };
-const CANARY = 'CANARY-EXIF-GPS-48N';
-
-/** An APP1 EXIF segment: IFD0 with ImageDescription = CANARY and a GPS IFD (latitude ref). */
-function exif() {
-  const desc = Buffer.from(`${CANARY}\0`);
-  const tiff = Buffer.alloc(8 + 2 + 2 * 12 + 4 + 2 + 12 + 4 + desc.length);
-  tiff.write('II*\0', 0, 'latin1');
-  tiff.writeUInt32LE(8, 4);
-  let o = 8;
-  const gpsAt = 8 + 2 + 2 * 12 + 4;
-  const descAt = gpsAt + 2 + 12 + 4;
-  tiff.writeUInt16LE(2, o); o += 2;
-  // 0x010E ImageDescription, ASCII, its bytes at descAt.
-  tiff.writeUInt16LE(0x010e, o); tiff.writeUInt16LE(2, o + 2); tiff.writeUInt32LE(desc.length, o + 4); tiff.writeUInt32LE(descAt, o + 8); o += 12;
-  // 0x8825 GPSInfo, LONG, the GPS IFD's offset.
-  tiff.writeUInt16LE(0x8825, o); tiff.writeUInt16LE(4, o + 2); tiff.writeUInt32LE(1, o + 4); tiff.writeUInt32LE(gpsAt, o + 8); o += 12;
-  tiff.writeUInt32LE(0, o); o += 4;
-  // GPS IFD: 0x0001 GPSLatitudeRef, ASCII "N\0" in the entry itself.
-  tiff.writeUInt16LE(1, o); o += 2;
-  tiff.writeUInt16LE(0x0001, o); tiff.writeUInt16LE(2, o + 2); tiff.writeUInt32LE(2, o + 4); tiff.write('N\0', o + 8, 'latin1'); o += 12;
-  tiff.writeUInt32LE(0, o); o += 4;
-  desc.copy(tiff, o);
-  const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(body.length + 2);
-  return Buffer.concat([Buffer.from([0xff, 0xe1]), len, body]);
-}
-
-/** `jpeg` with the EXIF segment after its JFIF APP0 segment. */
-function withExif(jpeg) {
-  assert.deepEqual([...jpeg.subarray(0, 4)], [0xff, 0xd8, 0xff, 0xe0]);
-  const app0End = 4 + jpeg.readUInt16BE(4);
-  return Buffer.concat([jpeg.subarray(0, app0End), exif(), jpeg.subarray(app0End)]);
-}
-
-/** A 4,000 × 3,000 photo of an "ID card" (text, lines, a face-like disc, noise), as JPEG 0.92. */
-async function photo(page, seed, label) {
-  const b64 = await page.evaluate(async ({ seed, label }) => {
-    const [w, h] = [4000, 3000];
-    const c = new OffscreenCanvas(w, h);
-    const g = c.getContext('2d');
-    const bg = g.createLinearGradient(0, 0, w, h);
-    bg.addColorStop(0, '#7a6a55');
-    bg.addColorStop(1, '#3c342a');
-    g.fillStyle = bg;
-    g.fillRect(0, 0, w, h);
-    g.save();
-    g.translate(w / 2, h / 2);
-    g.rotate(-0.04);
-    g.fillStyle = '#e9f0f4';
-    g.fillRect(-1700, -1080, 3400, 2160);
-    g.fillStyle = '#b8c9d6';
-    g.beginPath();
-    g.arc(-1100, 0, 520, 0, 2 * Math.PI);
-    g.fill();
-    g.fillStyle = '#1b2a38';
-    g.font = 'bold 150px sans-serif';
-    g.fillText('REPUBLIQUE FRANCAISE', -450, -760);
-    g.font = '120px sans-serif';
-    const lines = [`NOM : ${label}`, 'PRENOM : EXEMPLE', 'NE LE : 01.02.1990', 'A : LYON (69)', `N° ${seed}X7K2P9Q4`];
-    lines.forEach((l, i) => g.fillText(l, -450, -420 + i * 230));
-    for (let i = 0; i < 40; i++) g.fillRect(-1600 + i * 80, 860, 40 + (i % 3) * 10, 120);
-    g.restore();
-    // Sensor-like noise, so the JPEG weighs what a camera's does.
-    const img = g.getImageData(0, 0, w, h);
-    let x = seed;
-    for (let i = 0; i < img.data.length; i += 4) {
-      x = (x * 1103515245 + 12345) >>> 0;
-      const n = ((x >>> 24) % 25) - 12;
-      img.data[i] += n;
-      img.data[i + 1] += n;
-      img.data[i + 2] += n;
-    }
-    g.putImageData(img, 0, 0);
-    const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.92 });
-    const bytes = new Uint8Array(await blob.arrayBuffer());
-    let s = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }, { seed, label });
-  return withExif(Buffer.from(b64, 'base64'));
-}
-
 /**
  * Compares `prepared` (downloaded bytes) with `original` drawn by Chromium at the same
  * size: { width, height, meanDiff } (mean absolute difference per channel, 0–255).
