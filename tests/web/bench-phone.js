@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WAIT, admin, newContext, startServer, stopServer, launchChromium, png, registerWorker, createBeneficiary } from './harness.js';
+import { WAIT, admin, newContext, startServer, stopServer, launchChromium, registerWorker, createBeneficiary, photoOfPaper } from './harness.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const PHONE = { offline: false, latency: 400, downloadThroughput: 400_000 / 8, uploadThroughput: 100_000 / 8 };
@@ -47,7 +47,8 @@ try {
   const uploads = [];
   const reopen = [];
   const bytes = [];
-  const photo = png('CANARY-BENCH-PHOTO', 400_000); // a paper's photo as it should leave the phone
+  // A camera's 12 MP photo of an ID card (JPEG with EXIF), made small in the throttled page.
+  const photo = await photoOfPaper(w, 3, 'BENCH');
   for (let run = 0; run < RUNS; run++) {
     const { page, context } = await newContext(browser, url, 'en-US');
     await page.setViewportSize({ width: 360, height: 740 });
@@ -75,7 +76,7 @@ try {
     logins.push(since(t));
 
     await page.click('#add-document');
-    await page.setInputFiles('#camera', { name: `photo-${run}.png`, mimeType: 'image/png', buffer: photo });
+    await page.setInputFiles('#camera', { name: `IMG_2026120${run}_0900.jpg`, mimeType: 'image/jpeg', buffer: photo });
     await page.fill('#doc-name', `Paper ${run}`);
     t = Date.now();
     await page.click('#upload-submit');
@@ -98,7 +99,7 @@ try {
   }
   results['first usable login form (ms)'] = [median(first), '≤ 4000'];
   results['login, submit → vault (ms)'] = [median(logins), '≤ 3000'];
-  results[`upload of a ${Math.round(photo.length / 1000)} KB photo, save → saved (ms)`] = [median(uploads), '≤ 40000 (for a 12 MP photo once downscaled)'];
+  results[`upload of a 12 MP photo (${Math.round(photo.length / 1000)} KB, made small in the page), save → saved (ms)`] = [median(uploads), '≤ 40000'];
   results['a paper opened before re-opens (ms)'] = [median(reopen), '≤ 500'];
   results['first load, compressed (bytes)'] = [median(bytes), '≤ 250000'];
   console.log(`throttled phone (CPU 4×, 400 ms, 400/100 kbit/s), median of ${RUNS} runs:`);

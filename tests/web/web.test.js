@@ -596,6 +596,44 @@ describe('web app', () => {
     await page.click('#back');
     await page.waitForSelector('h1:text("My papers")');
 
+    // Another reload mid-upload, and this time "Do not send it": the kept ciphertext is
+    // dropped and the server forgets the half-sent paper.
+    const dropCdp = await page.context().newCDPSession(page);
+    await dropCdp.send('Network.enable');
+    await dropCdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 25_000 });
+    await page.click('#add-document');
+    await page.setInputFiles('#file', { name: 'draft.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-DROPPED-77aa '), Buffer.alloc(300_000, 0x45)]) });
+    await page.fill('#doc-name', 'Not to keep');
+    await page.click('#upload-submit');
+    await page.waitForFunction(() => document.getElementById('upload-status')?.dataset.step === 'sending' && document.getElementById('upload-progress').value > 0.1, null, { ...WAIT, polling: 100 });
+    const keptIds = () => page.evaluate(async () => {
+      const db = await new Promise((resolve, reject) => {
+        const q = indexedDB.open('coffre-uploads');
+        q.onsuccess = () => resolve(q.result);
+        q.onerror = () => reject(q.error);
+      });
+      const ids = await new Promise((resolve) => {
+        const q = db.transaction('uploads').objectStore('uploads').getAllKeys();
+        q.onsuccess = () => resolve(q.result);
+      });
+      db.close();
+      return ids;
+    });
+    const [droppedId] = await keptIds();
+    assert.ok(droppedId, 'the running upload is kept');
+    await dropCdp.detach();
+    await page.reload();
+    await login(page, PERSON, PERSON.pin, '.waiting-upload:has-text("Not to keep")');
+    await page.click('.waiting-upload .abandon-upload');
+    await page.waitForSelector('.waiting-upload', { state: 'detached', ...WAIT });
+    assert.deepEqual(await keptIds(), [], 'the kept ciphertext is dropped');
+    assert.equal(await page.locator('button.doc:has-text("Not to keep")').count(), 0);
+    const again = await fetch(`${url}/v1/documents/${droppedId}`, { method: 'DELETE', headers: { authorization: scrapToken() } });
+    assert.equal(again.status, 404, 'the server already forgot the half-sent paper');
+    await page.reload();
+    await login(page, PERSON, PERSON.pin, `button.doc:has-text("${SCRAP.name}")`);
+    assert.equal(await page.locator('.waiting-upload').count(), 0, 'and nothing is asked again');
+
     // Delete: asks first, then the paper is gone for good (the server forgets it too).
     const scrapId = await page.getAttribute(`button.doc:has-text("${SCRAP.name}")`, 'data-id');
     await page.click(`button.doc:has-text("${SCRAP.name}")`);
@@ -858,6 +896,22 @@ describe('web app', () => {
     const kept = await k.evaluate(() => Object.keys(localStorage));
     assert.ok(!kept.includes('coffre.device') && !kept.includes('coffre.kind'), `kept: ${kept}`);
     assert.ok((await page.evaluate(() => localStorage.getItem('coffre.device')))?.length > 0, 'the phone keeps its credential');
+    // An upload on the shared computer, slowed so that it is caught half sent: the
+    // encrypted file is not kept in IndexedDB (nor anything else of the origin's storage).
+    const kcdp = await kiosk.context.newCDPSession(k);
+    await kcdp.send('Network.enable');
+    await kcdp.send('Network.emulateNetworkConditions', { offline: false, latency: 100, downloadThroughput: 200_000, uploadThroughput: 25_000 });
+    await k.click('#add-document');
+    await k.setInputFiles('#file', { name: 'kiosk.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([Buffer.from('%PDF-1.4 CANARY-KIOSK-2b7e '), Buffer.alloc(200_000, 0x44)]) });
+    await k.fill('#doc-name', 'Sent from the shelter');
+    await k.click('#upload-submit');
+    await k.waitForFunction(() => document.getElementById('upload-status')?.dataset.step === 'sending' && document.getElementById('upload-progress').value > 0.2, null, { ...WAIT, polling: 100 });
+    const { databaseNames } = await kcdp.send('IndexedDB.requestDatabaseNames', { securityOrigin: url });
+    assert.deepEqual(databaseNames, [], 'a shared computer keeps no upload in IndexedDB');
+    await kcdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await k.waitForSelector('#notice:text("Saved. Only you can open it.")', WAIT);
+    assert.deepEqual((await kcdp.send('IndexedDB.requestDatabaseNames', { securityOrigin: url })).databaseNames, []);
+    await kcdp.detach();
     await k.click('#logout');
     await kiosk.context.close();
 
@@ -876,8 +930,9 @@ describe('web app', () => {
     await page.click('#recover-submit');
     await page.waitForSelector('#notice:text("Your vault is open with your new secret")', WAIT);
     await page.waitForSelector(`button.doc:has-text("${FILES[2].name}")`, WAIT);
-    // Every paper, with the one the second device finished after the PIN change.
-    assert.equal(await page.locator('button.doc').count(), FILES.length + 1);
+    // Every paper, with the one the second device finished after the PIN change and the
+    // one sent from the shared computer.
+    assert.equal(await page.locator('button.doc').count(), FILES.length + 2);
     await page.click('#logout');
     await login(page, PERSON, PERSON.recoveredPin, 'h1:text("My papers")');
     // Log out drops the keys: the page holds no account any more.
