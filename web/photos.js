@@ -8,8 +8,8 @@
 
 /** The long side of a prepared photo, in pixels. */
 export const LONG_SIDE = 2000;
-/** The size a prepared photo aims at; the JPEG quality steps down until it fits. */
-export const TARGET_BYTES = 400_000;
+/** The size a prepared photo aims at (24 s at 100 kbit/s); the JPEG quality steps down until it fits. */
+export const TARGET_BYTES = 300_000;
 const QUALITIES = [0.85, 0.78, 0.7, 0.62, 0.55];
 // JPEG and WebP are what cameras and chat apps write; HEIC is decoded where the browser
 // can (else it is kept as it is). PNG is most often a screenshot or a scan, whose sharp

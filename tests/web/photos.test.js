@@ -112,7 +112,7 @@ describe('photos made small before encryption', () => {
     const { name, bytes } = await fetchBack('Carte identite Samir');
     assert.match(name, /\.jpg$/);
     assert.deepEqual([...bytes.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG');
-    assert.ok(bytes.length <= 400_000, `${bytes.length} B`);
+    assert.ok(bytes.length <= 300_000, `${bytes.length} B (the aim; the issue asks ≤ 400 KB)`);
     assert.ok(!bytes.includes(Buffer.from('Exif', 'latin1')), 'no EXIF segment');
     assert.ok(!bytes.includes(Buffer.from(CANARY)), 'nothing of the camera’s text');
     const seen = await compare(page, original, bytes);
